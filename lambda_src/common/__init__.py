@@ -1,0 +1,1 @@
+"""Code shared by the three handlers (packaged in the same asset)."""

@@ -1,0 +1,66 @@
+"""Client of the external job API (here the simulated_api Lambda), used by create_job and poller."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Literal, TypedDict, cast
+
+JobStatus = Literal["IN_PROGRESS", "COMPLETED", "FAILED"]
+Outcome = Literal["SUCCEED", "FAIL", "NEVER_FINISH"]
+# What a caller may ask the simulated API to do with a job (its "simulate.outcome").
+OUTCOMES: tuple[Outcome, ...] = ("SUCCEED", "FAIL", "NEVER_FINISH")
+
+
+class StatusReport(TypedDict, total=False):
+    jobId: str
+    status: JobStatus
+    pollCount: int
+    completionPolls: int
+    result: dict[str, Any]
+    error: str
+
+
+class JobApiError(RuntimeError):
+    """The job API answered with an error (error_type is the API's error name)."""
+
+    def __init__(self, error_type: str, message: str) -> None:
+        super().__init__(f"{error_type}: {message}")
+        self.error_type = error_type
+        self.message = message
+
+
+class JobNotFound(JobApiError):
+    """The job API has no job with this id."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("JobNotFound", message)
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobApiClient:
+    lambda_client: Any
+    function_name: str
+
+    def _call(self, request: dict[str, Any]) -> dict[str, Any]:
+        response = self.lambda_client.invoke(
+            FunctionName=self.function_name,
+            InvocationType="RequestResponse",
+            Payload=json.dumps(request).encode(),
+        )
+        body = json.loads(response["Payload"].read() or b"null")
+        if response.get("FunctionError"):
+            error_type = str((body or {}).get("errorType", "JobApiError"))
+            message = str((body or {}).get("errorMessage", body))
+            if error_type == "JobNotFound":
+                raise JobNotFound(message)
+            raise JobApiError(error_type, message)
+        if not isinstance(body, dict):
+            raise JobApiError("BadResponse", f"job API returned {body!r}, expected an object")
+        return body
+
+    def create_job(self, *, simulate: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
+        return self._call({"action": "CREATE_JOB", "simulate": simulate, "payload": payload})
+
+    def check_status(self, job_id: str) -> StatusReport:
+        return cast(StatusReport, self._call({"action": "CHECK_STATUS", "jobId": job_id}))

@@ -1,0 +1,51 @@
+"""poller: run by EventBridge Scheduler; resumes each waiting execution whose job has ended.
+
+Invoked with `{}` it processes every pending job; with `{"jobId": "..."}` only that job.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from common.config import env_int, env_str
+from common.job_api import JobApiClient
+from poller.service import Poller, UnknownJob
+from poller.store import TokenStore
+
+__all__ = ["Poller", "UnknownJob", "lambda_handler"]
+
+_poller: Poller | None = None
+
+
+def _default_poller() -> Poller:
+    global _poller
+    if _poller is None:
+        concurrency = env_int("POLLER_CONCURRENCY", 16, minimum=1)
+        # One HTTP connection per worker thread, so the status checks really run concurrently.
+        config = Config(max_pool_connections=concurrency + 4, retries={"mode": "standard"})
+        _poller = Poller(
+            store=TokenStore(
+                client=boto3.client("dynamodb", config=config),
+                table_name=env_str("TASK_TOKENS_TABLE_NAME"),
+                pending_index=env_str("PENDING_INDEX_NAME", "ByStatus"),
+            ),
+            api=JobApiClient(
+                lambda_client=boto3.client("lambda", config=config),
+                function_name=env_str("SIMULATED_API_FUNCTION_NAME"),
+            ),
+            sfn=boto3.client("stepfunctions", config=config),
+            concurrency=concurrency,
+            claim_seconds=env_int("CLAIM_SECONDS", 300, minimum=1),
+        )
+    return _poller
+
+
+def lambda_handler(event: Any, context: Any, poller: Poller | None = None) -> dict[str, Any]:
+    poller = poller or _default_poller()
+    job_id = event.get("jobId") if isinstance(event, dict) else None
+    if job_id is not None and (not isinstance(job_id, str) or not job_id):
+        raise UnknownJob(f"jobId must be a non-empty string, got {job_id!r}")
+    return poller.run(job_id)

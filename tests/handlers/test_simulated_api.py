@@ -1,0 +1,72 @@
+"""simulated_api: job lifecycle on a moto DynamoDB table."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from simulated_api.handler import JobStore, lambda_handler
+from simulated_api.logic import InvalidRequest, JobNotFound, plan_job, status_after_poll
+
+
+def test_new_job_completes_after_its_completion_polls(job_store: JobStore) -> None:
+    created = lambda_handler(
+        {"action": "CREATE_JOB", "simulate": {"completionPolls": 3}, "payload": {"order": 7}}, None, store=job_store
+    )
+    assert created["status"] == "IN_PROGRESS" and created["completionPolls"] == 3
+    check = {"action": "CHECK_STATUS", "jobId": created["jobId"]}
+    first, second, third = (lambda_handler(check, None, store=job_store) for _ in range(3))
+    assert [first["status"], second["status"], third["status"]] == ["IN_PROGRESS", "IN_PROGRESS", "COMPLETED"]
+    assert third["pollCount"] == 3
+    assert third["result"]["payload"] == {"order": 7}
+    assert third["result"]["jobId"] == created["jobId"]
+    # A finished job keeps reporting the same end, with the same result.
+    again = lambda_handler(check, None, store=job_store)
+    assert again["status"] == "COMPLETED" and again["result"] == third["result"] and again["pollCount"] == 4
+
+
+def test_failing_job_reports_failed_with_a_reason(job_store: JobStore) -> None:
+    created = job_store.create({"outcome": "FAIL", "completionPolls": 1}, None)
+    report = job_store.check(created["jobId"])
+    assert report["status"] == "FAILED"
+    assert "simulated failure" in report["error"]
+
+
+def test_never_finishing_job_stays_in_progress(job_store: JobStore) -> None:
+    created = job_store.create({"outcome": "NEVER_FINISH", "completionPolls": 1}, None)
+    assert [job_store.check(created["jobId"])["status"] for _ in range(5)] == ["IN_PROGRESS"] * 5
+
+
+def test_default_completion_polls_fall_in_the_configured_range(job_store: JobStore) -> None:
+    polls = {job_store.create(None, None)["completionPolls"] for _ in range(40)}
+    assert polls <= {2, 3} and len(polls) == 2
+
+
+def test_unknown_job_raises_job_not_found(job_store: JobStore) -> None:
+    with pytest.raises(JobNotFound, match="no job with id 'nope'"):
+        lambda_handler({"action": "CHECK_STATUS", "jobId": "nope"}, None, store=job_store)
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        ({"action": "DELETE"}, "unknown action 'DELETE'"),
+        ({}, "unknown action None"),
+        ({"action": "CHECK_STATUS"}, "non-empty string jobId"),
+        ({"action": "CREATE_JOB", "simulate": {"outcome": "MAYBE"}}, "simulate.outcome must be one of"),
+        ({"action": "CREATE_JOB", "payload": [1]}, "payload must be an object"),
+    ],
+)
+def test_bad_requests_are_rejected_with_a_readable_error(job_store: JobStore, event: dict, message: str) -> None:
+    with pytest.raises(InvalidRequest, match=message):
+        lambda_handler(event, None, store=job_store)
+
+
+def test_plan_job_and_status_rules_without_aws() -> None:
+    job = plan_job({"outcome": "SUCCEED"}, None, polls_min=5, polls_max=5, rng=random.Random(1))
+    assert job.completion_polls == 5 and job.payload == {}
+    assert status_after_poll(outcome="SUCCEED", poll_count=4, completion_polls=5) == "IN_PROGRESS"
+    assert status_after_poll(outcome="SUCCEED", poll_count=5, completion_polls=5) == "COMPLETED"
+    assert status_after_poll(outcome="FAIL", poll_count=5, completion_polls=5) == "FAILED"
+    assert status_after_poll(outcome="NEVER_FINISH", poll_count=500, completion_polls=5) == "IN_PROGRESS"
