@@ -1,0 +1,121 @@
+"""End-to-end fixtures: the local cloud (started and stopped here) and the stack deployed with cdklocal.
+
+Every test in this folder is marked `e2e`. The deployment uses the local stage with shorter
+timeouts so timeout paths finish in seconds; the local cloud's clock runs CLOCK_SPEED times faster,
+so the stage's rate(1 minute) schedule fires every 60/CLOCK_SPEED seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+import localcloud
+from callbackctl.ops import deploy
+from callbackctl.stackinfo import StackInfo
+from callbackctl.targets import Target, resolve_target
+
+CLOCK_SPEED = 20  # rate(1 minute) fires every 3 s
+HEARTBEAT_SECONDS = 15
+TASK_TIMEOUT_SECONDS = 300
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/e2e/" in str(item.fspath):
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def local_cloud() -> Iterator[Target]:
+    started_here = localcloud.ensure_started(clock_speed=CLOCK_SPEED)
+    try:
+        yield resolve_target("localcloud")
+    finally:
+        if started_here:
+            localcloud.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(local_cloud: Target) -> StackInfo:
+    started = time.monotonic()
+    info = deploy(
+        local_cloud,
+        stage="local",
+        extra_context={
+            "scheduleClockSpeed": str(CLOCK_SPEED),
+            "heartbeatTimeoutSeconds": str(HEARTBEAT_SECONDS),
+            "taskTimeoutSeconds": str(TASK_TIMEOUT_SECONDS),
+        },
+    )
+    print(f"\n[e2e] deployed in {time.monotonic() - started:.1f}s")
+    return info
+
+
+@pytest.fixture
+def target(local_cloud: Target, stack: StackInfo) -> Target:
+    return local_cloud
+
+
+@pytest.fixture
+def paused_schedule(target: Target, stack: StackInfo) -> Iterator[Callable[[], None]]:
+    """Disable the poller schedule for the test; call the returned function to resume it early."""
+    scheduler = target.client("scheduler")
+
+    def set_state(state: str) -> None:
+        current = scheduler.get_schedule(Name=stack.poller_schedule)
+        keep = ("Name", "GroupName", "ScheduleExpression", "FlexibleTimeWindow", "Target", "Description",
+                "ScheduleExpressionTimezone", "StartDate", "EndDate", "KmsKeyArn", "ActionAfterCompletion")
+        scheduler.update_schedule(**{k: current[k] for k in keep if k in current}, State=state)
+
+    set_state("DISABLED")
+    try:
+        yield lambda: set_state("ENABLED")
+    finally:
+        set_state("ENABLED")
+
+
+def wait_for(predicate: Callable[[], Any], *, timeout: float, interval: float = 0.5, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+def job_id_of(target: Target, arn: str) -> str | None:
+    """The job id create_job returned, read from the execution's TaskSubmitted event (None until then)."""
+    for event in history(target, arn):
+        details = event.get("taskSubmittedEventDetails")
+        if details and details.get("output"):
+            return str(json.loads(details["output"])["Payload"]["jobId"])
+    return None
+
+
+def token_record(target: Target, stack: StackInfo, job_id: str) -> dict[str, Any] | None:
+    item = target.client("dynamodb").get_item(
+        TableName=stack.task_tokens_table, Key={"jobId": {"S": job_id}}, ConsistentRead=True
+    ).get("Item")
+    return {k: next(iter(v.values())) for k, v in item.items()} if item else None
+
+
+def history(target: Target, arn: str) -> list[dict[str, Any]]:
+    sfn = target.client("stepfunctions")
+    events: list[dict[str, Any]] = []
+    for page in sfn.get_paginator("get_execution_history").paginate(executionArn=arn):
+        events.extend(page["events"])
+    return events
+
+
+def start(target: Target, stack: StackInfo, execution_input: dict[str, Any], name: str | None = None) -> str:
+    kwargs: dict[str, Any] = {"stateMachineArn": stack.state_machine_arn, "input": json.dumps(execution_input)}
+    if name:
+        kwargs["name"] = name
+    return str(target.client("stepfunctions").start_execution(**kwargs)["executionArn"])

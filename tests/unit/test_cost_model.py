@@ -1,0 +1,456 @@
+"""Cost model: arithmetic against hand-worked cases, break-even, measured path, CLI and plot.
+
+Unit prices (prices.json, us-east-1, 2026-11), per single unit:
+  transition 0.025/1000 = $0.000025        Lambda request 0.20/1M = $0.0000002
+  GB-s x86_64 $0.0000166667, arm64 $0.0000133334
+  scheduler invocation 1.00/1M = $0.000001
+  WRU 0.625/1M = $0.000000625              RRU 0.125/1M = $0.000000125
+Free tiers a month: 4,000 transitions, 1M Lambda requests, 400,000 GB-s, 14M invocations, none for DDB.
+
+Default workload: 128 MB everywhere (0.125 GB); create_job 60 ms, API create 20 ms, API check 20 ms,
+poller run 100 ms + 40 ms per job checked; token item 2.5 KB -> ceil = 3 WRU per write; GSI writes on;
+3 transitions per callback execution; loop 3 fixed + 3 per poll; static rate(1 minute) = 43,200 runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from dataclasses import replace
+
+import pytest
+
+from callbackctl import cost
+from callbackctl.cost import (
+    Architecture,
+    Design,
+    LambdaProfile,
+    MeasuredUsage,
+    SchedulerMode,
+    Usage,
+    Workload,
+)
+
+PRICES = cost.load_prices()
+USD = 1e-9  # tolerance for dollar amounts
+
+
+def by_item(design_cost: cost.DesignCost) -> dict[str, cost.CostLine]:
+    return {line.item: line for line in design_cost.lines}
+
+
+def run_cli(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="callbackctl")
+    sub = parser.add_subparsers(required=True)
+    cost.register(sub)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+# ----------------------------------------------------------------------------- prices
+
+
+def test_price_file_has_sources_date_region_and_free_tiers() -> None:
+    data = json.loads(cost.PRICES_FILE.read_text(encoding="utf-8"))
+    assert data["region"] == "us-east-1"
+    assert data["as_of"] == "2026-11"
+    for service in data["services"].values():
+        assert service["source"].startswith("https://aws.amazon.com/")
+        assert service["as_of"] == "2026-11"
+        assert "free_tier" in service
+    assert PRICES.transition == pytest.approx(0.000025)
+    assert PRICES.lambda_request == pytest.approx(0.0000002)
+    assert PRICES.lambda_gb_s_x86_64 == pytest.approx(0.0000166667)
+    assert PRICES.lambda_gb_s_arm64 == pytest.approx(0.0000133334)
+    assert PRICES.scheduler_invocation == pytest.approx(0.000001)
+    assert PRICES.ddb_wru == pytest.approx(0.000000625)
+    assert PRICES.ddb_rru == pytest.approx(0.000000125)
+    assert (PRICES.free_transitions, PRICES.free_lambda_requests) == (4_000, 1_000_000)
+    assert (PRICES.free_lambda_gb_s, PRICES.free_scheduler_invocations) == (400_000, 14_000_000)
+    assert (PRICES.free_ddb_wru, PRICES.free_ddb_rru) == (0, 0)
+
+
+def test_bad_price_file_is_reported(tmp_path) -> None:
+    bad = tmp_path / "prices.json"
+    bad.write_text('{"region": "x", "as_of": "y", "services": {}}')
+    with pytest.raises(ValueError, match="invalid price file"):
+        cost.load_prices(bad)
+
+
+# ----------------------------------------------------------------------------- hand-worked cases
+
+
+def test_loop_100k_jobs_10_polls_no_free_tier() -> None:
+    # transitions  = 100,000 * (3 fixed + 3 * 10 polls) = 3,300,000  * 0.000025     = $82.50
+    # requests     = 100,000 * (1 create + 10 checks)    = 1,100,000  * 0.0000002    = $0.22
+    # GB-s         = 100,000 * 0.125 GB * (0.020 + 10 * 0.020) s = 2,750 * 0.0000166667 = $0.0458334
+    # total        = $82.7658334
+    c = cost.design_cost(Workload(), Design.LOOP, PRICES)
+    lines = by_item(c)
+    assert lines["state transitions"].usage == 3_300_000
+    assert lines["state transitions"].cost_usd == pytest.approx(82.50, abs=USD)
+    assert lines["requests"].usage == 1_100_000
+    assert lines["requests"].cost_usd == pytest.approx(0.22, abs=USD)
+    assert lines["GB-seconds"].usage == pytest.approx(2_750)
+    assert lines["GB-seconds"].cost_usd == pytest.approx(2_750 * 0.0000166667, abs=USD)
+    for item in ("invocations", "write request units", "read request units"):
+        assert lines[item].usage == 0 and lines[item].cost_usd == 0
+    assert c.total_usd == pytest.approx(82.50 + 0.22 + 0.045833425, abs=USD)
+
+
+def test_callback_100k_jobs_10_polls_no_free_tier() -> None:
+    # transitions  = 100,000 * 3                                  =   300,000 * 0.000025  = $7.50
+    # requests     = 100,000 * (create_job + CREATE_JOB + 10 CHECK_STATUS) + 43,200 poller runs
+    #              = 1,200,000 + 43,200 = 1,243,200 * 0.0000002                          = $0.24864
+    # GB-s per job = 0.125 * (0.060 + 0.020 + 10 * (0.020 check + 0.040 poller share)) = 0.085
+    #              -> 8,500 + 43,200 runs * 0.125 * 0.100 s = 540 -> 9,040 * 0.0000166667 = $0.15066697
+    # scheduler    = 43,200 * 0.000001                                                   = $0.0432
+    # WRU per job  = 3 WRU * (put + 10 claims + final) = 36, GSI 3 * (put + 10 + 2 for the key change) = 39
+    #              = 75 * 100,000 = 7,500,000 * 0.000000625                              = $4.6875
+    # RRU          = 100,000 * 10 * 0.5 * 2.5/4 = 312,500 + 43,200 * 0.5 = 21,600 -> 334,100 * 0.000000125
+    #              = $0.0417625
+    # total        = 7.50 + 0.24864 + 0.15066697 + 0.0432 + 4.6875 + 0.0417625 = $12.67176947
+    c = cost.design_cost(Workload(), Design.CALLBACK, PRICES)
+    lines = by_item(c)
+    assert lines["state transitions"].usage == 300_000
+    assert lines["requests"].usage == 1_243_200
+    assert lines["GB-seconds"].usage == pytest.approx(9_040)
+    assert lines["invocations"].usage == 43_200
+    assert lines["write request units"].usage == 7_500_000
+    assert lines["read request units"].usage == pytest.approx(334_100)
+    assert lines["state transitions"].cost_usd == pytest.approx(7.50, abs=USD)
+    assert lines["requests"].cost_usd == pytest.approx(0.24864, abs=USD)
+    assert lines["GB-seconds"].cost_usd == pytest.approx(9_040 * 0.0000166667, abs=USD)
+    assert lines["invocations"].cost_usd == pytest.approx(0.0432, abs=USD)
+    assert lines["write request units"].cost_usd == pytest.approx(4.6875, abs=USD)
+    assert lines["read request units"].cost_usd == pytest.approx(0.0417625, abs=USD)
+    assert c.total_usd == pytest.approx(12.67176947, abs=1e-7)
+    assert c.by_service()["DynamoDB"] == pytest.approx(4.6875 + 0.0417625)
+
+
+def test_saving_percentage() -> None:
+    # (82.7658334 - 12.6717695) / 82.7658334 = 84.69%
+    est = cost.estimate(Workload(), PRICES, with_break_even=False)
+    assert est.saving_usd == pytest.approx(82.7658334 - 12.6717695, abs=1e-6)
+    assert est.saving_pct == pytest.approx((82.7658334 - 12.6717695) / 82.7658334 * 100, abs=1e-5)
+    assert cost.saving_pct(1.0, 0.0) is None
+    assert cost.saving_pct(3.0, 2.0) == pytest.approx(-50.0)
+
+
+def test_free_tier_reduces_cost_by_hand() -> None:
+    # loop:     (3,300,000 - 4,000) * 0.000025 = 82.40; (1,100,000 - 1M) * 0.0000002 = 0.02; 2,750 GB-s free
+    #           -> $82.42
+    # callback: (300,000 - 4,000) * 0.000025 = 7.40; (1,243,200 - 1M) * 0.0000002 = 0.04864; GB-s and
+    #           scheduler free; DynamoDB has no free tier: 4.6875 + 0.0417625 -> $12.1779025
+    w = Workload(free_tier=True)
+    loop = cost.design_cost(w, Design.LOOP, PRICES)
+    callback = cost.design_cost(w, Design.CALLBACK, PRICES)
+    assert loop.total_usd == pytest.approx(82.42, abs=USD)
+    assert callback.total_usd == pytest.approx(7.40 + 0.04864 + 4.6875 + 0.0417625, abs=USD)
+    assert by_item(callback)["GB-seconds"].free == pytest.approx(9_040)
+    assert by_item(callback)["invocations"].billable == 0
+    paid = cost.estimate(Workload(), PRICES, with_break_even=False)
+    assert loop.total_usd < paid.loop.total_usd
+    assert callback.total_usd < paid.callback.total_usd
+
+
+def test_free_tier_is_subtracted_once_per_design_not_per_job() -> None:
+    # 1,000 jobs, 1 poll: loop transitions 1,000 * 6 = 6,000 -> 2,000 billable after the 4,000 free = $0.05
+    w = Workload(jobs_per_month=1_000, polls_per_job=1, free_tier=True)
+    loop = by_item(cost.design_cost(w, Design.LOOP, PRICES))
+    assert loop["state transitions"].free == 4_000
+    assert loop["state transitions"].cost_usd == pytest.approx(0.05, abs=USD)
+
+
+def test_tiny_volume_with_free_tier_has_no_defined_saving() -> None:
+    est = cost.estimate(Workload(jobs_per_month=10, free_tier=True), PRICES, with_break_even=False)
+    assert est.loop.total_usd == 0
+    assert est.callback.total_usd > 0  # DynamoDB requests have no free tier
+    assert est.saving_pct is None
+
+
+def test_arm64_uses_its_gb_second_price() -> None:
+    w = Workload(architecture=Architecture.ARM64)
+    gb_s = by_item(cost.design_cost(w, Design.LOOP, PRICES))["GB-seconds"]
+    assert gb_s.cost_usd == pytest.approx(2_750 * 0.0000133334, abs=USD)
+
+
+@pytest.mark.parametrize(("kb", "wru"), [(0.5, 1), (1.0, 1), (2.0, 2), (2.01, 3), (2.5, 3)])
+def test_token_item_size_sets_write_units(kb: float, wru: int) -> None:
+    # per job: table (put + p claims + final) + GSI (put + p claims + delete + put) = wru * (2p + 5)
+    w = Workload(polls_per_job=4, token_item_kb=kb)
+    assert cost.design_usage(w, Design.CALLBACK).per_job.ddb_wru == wru * (2 * 4 + 5)
+    without_gsi = cost.design_usage(replace(w, gsi_writes=False), Design.CALLBACK)
+    assert without_gsi.per_job.ddb_wru == wru * (4 + 2)
+
+
+def test_schedule_rate_divides_fixed_runs() -> None:
+    # rate(5 minutes): 43,200 / 5 = 8,640 runs -> 8,640 scheduler invocations and poller requests
+    fixed = cost.design_usage(Workload(schedule_rate_minutes=5), Design.CALLBACK).fixed_monthly
+    assert fixed.scheduler_invocations == 8_640
+    assert fixed.lambda_requests == 8_640
+    assert fixed.lambda_gb_s == pytest.approx(8_640 * 0.125 * 0.1)
+
+
+def test_per_job_schedule_costs_one_invocation_per_poll() -> None:
+    # 100,000 jobs * 10 polls = 1,000,000 invocations, no fixed monthly usage;
+    # poller requests 1,000,000 + 1,200,000 others; GB-s per poll adds a whole run (100 ms + 40 ms)
+    w = Workload(scheduler=SchedulerMode.PER_JOB)
+    m = cost.design_usage(w, Design.CALLBACK)
+    assert m.fixed_monthly == Usage()
+    monthly = m.monthly(w.jobs_per_month)
+    assert monthly.scheduler_invocations == 1_000_000
+    assert monthly.lambda_requests == 2_200_000
+    assert monthly.lambda_gb_s == pytest.approx(100_000 * 0.125 * (0.08 + 10 * (0.02 + 0.04 + 0.1)))
+    assert monthly.ddb_rru == pytest.approx(100_000 * 10 * 0.5)  # one GetItem (<= 4 KB) per poll
+
+
+# ----------------------------------------------------------------------------- break-even
+
+
+def test_break_even_hand_worked_100_jobs() -> None:
+    # loop - callback, per job and poll p (no free tier):
+    #   + 3p transitions * 0.000025                       = 7.5e-5 p
+    #   - one more request (create_job) * 0.0000002        = 2e-7
+    #   - GB-s 0.125 * (0.060 + 0.040 p) * 0.0000166667    = 1.25e-7 + 8.33335e-8 p
+    #   - WRU (3 * (2 + p) + 3 * (3 + p)) * 0.000000625    = 9.375e-6 + 3.75e-6 p
+    #   - RRU p * 0.3125 * 0.000000125                     = 3.90625e-8 p
+    #   = 7.1127604e-5 p - 9.7e-6
+    # callback fixed a month: 43,200 * (0.000001 + 0.0000002 + 0.0125 * 0.0000166667 + 0.5 * 0.000000125)
+    #   = 0.0432 + 0.00864 + 0.00900002 + 0.0027 = 0.06354002
+    # saving(p) = 100 * (7.1127604e-5 p - 9.7e-6) - 0.06354002 > 0  <=>  p > 0.06451002 / 0.0071127604 = 9.07
+    w = Workload(jobs_per_month=100)
+    be = cost.find_break_even(w, PRICES)
+    assert be.polls_per_job == 10
+    assert be.message == "callback cheaper from 10 polls per job"
+    per_poll = 7.5e-5 - 0.125 * 0.040 * 0.0000166667 - 6 * 0.000000625 - 0.3125 * 0.000000125
+    per_job = 2e-7 + 0.125 * 0.060 * 0.0000166667 + 15 * 0.000000625
+    fixed = 43_200 * (0.000001 + 0.0000002 + 0.0125 * 0.0000166667 + 0.5 * 0.000000125)
+    assert math.ceil((fixed + 100 * per_job) / (100 * per_poll)) == 10
+
+
+@pytest.mark.parametrize(
+    "workload",
+    [
+        Workload(jobs_per_month=100),
+        Workload(jobs_per_month=100, free_tier=True),
+        Workload(jobs_per_month=1_000, schedule_rate_minutes=5),
+        Workload(jobs_per_month=20, poller=LambdaProfile(1024, 500.0)),
+    ],
+)
+def test_break_even_is_where_the_costs_cross(workload: Workload) -> None:
+    be = cost.find_break_even(workload, PRICES, max_polls=2_000)
+    n = be.polls_per_job
+    assert n is not None and n > 0
+    at = cost.estimate(workload.with_polls(n), PRICES, with_break_even=False)
+    before = cost.estimate(workload.with_polls(n - 1), PRICES, with_break_even=False)
+    assert at.callback.total_usd < at.loop.total_usd
+    assert before.callback.total_usd >= before.loop.total_usd
+    assert (be.callback_usd, be.loop_usd) == (at.callback.total_usd, at.loop.total_usd)
+    for p in (n, n + 1, 2 * n, 2_000):  # and stays cheaper
+        e = cost.estimate(workload.with_polls(p), PRICES, with_break_even=False)
+        assert e.callback.total_usd < e.loop.total_usd
+
+
+def test_break_even_at_volume_is_one_poll() -> None:
+    # 100,000 jobs: p = 0 costs the callback 100,000 * 9.7e-6 + 0.0635 more; p = 1 saves 100,000 * 7.1e-5
+    be = cost.find_break_even(Workload(), PRICES, max_polls=100)
+    assert be.polls_per_job == 1
+    assert be.message == "callback cheaper from 1 poll per job"
+    assert be.callback_usd_before is not None and be.loop_usd_before is not None
+    assert be.callback_usd_before > be.loop_usd_before
+
+
+def test_break_even_never_when_the_loop_costs_nothing_per_poll() -> None:
+    w = Workload(jobs_per_month=1_000, loop_transitions_per_poll=0)
+    be = cost.find_break_even(w, PRICES, max_polls=50)
+    assert be.polls_per_job is None
+    assert be.message.startswith("never within 0..50")
+
+
+# ----------------------------------------------------------------------------- durations and validation
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("90s", 90), ("30m", 1_800), ("2h", 7_200), ("1h30m", 5_400), ("1.5h", 5_400), ("1d", 86_400), ("45", 45)],
+)
+def test_parse_duration(text: str, seconds: float) -> None:
+    assert cost.parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "abc", "10x", "0s", "m30", "-5m", "1h-30m"])
+def test_parse_duration_rejects(text: str) -> None:
+    with pytest.raises(ValueError, match="duration"):
+        cost.parse_duration(text)
+
+
+@pytest.mark.parametrize(
+    ("duration", "interval", "polls"),
+    [(7_200, 1_800, 4), (90, 60, 2), (3_600, 60, 60), (30, 60, 1), (0.3, 0.1, 3), (3_601, 60, 61)],
+)
+def test_polls_from_duration_and_interval(duration: float, interval: float, polls: int) -> None:
+    # polls = ceil(duration / interval): 2h / 30m = 4, 90 s / 1 min = 2 (1.5 rounded up), ...
+    assert cost.polls_for_duration(duration, interval) == polls
+    assert Workload.from_duration(duration, interval).polls_per_job == polls
+
+
+def test_bad_inputs_name_the_field() -> None:
+    with pytest.raises(ValueError, match="jobs_per_month"):
+        Workload(jobs_per_month=-1)
+    with pytest.raises(ValueError, match="polls_per_job"):
+        Workload(polls_per_job=-3)
+    with pytest.raises(ValueError, match="poll_interval"):
+        cost.polls_for_duration(3_600, 0)
+    with pytest.raises(ValueError, match="job_duration"):
+        cost.polls_for_duration(-1, 60)
+    with pytest.raises(ValueError, match="memory_mb"):
+        LambdaProfile(64, 10)
+    with pytest.raises(ValueError, match="schedule_rate_minutes"):
+        Workload(schedule_rate_minutes=0)
+    with pytest.raises(ValueError, match="token_item_kb"):
+        Workload(token_item_kb=0)
+    with pytest.raises(ValueError, match="ddb_wru"):
+        Usage(ddb_wru=-1)
+
+
+# ----------------------------------------------------------------------------- measured path
+
+
+def test_measured_usage_priced_like_the_formula() -> None:
+    for w in (Workload(), Workload(free_tier=True, polls_per_job=3), Workload(scheduler=SchedulerMode.PER_JOB)):
+        formula = cost.estimate(w, PRICES, with_break_even=False)
+        cb, lp = cost.design_usage(w, Design.CALLBACK), cost.design_usage(w, Design.LOOP)
+        # the benchmark measures totals over N executions and gives them per job
+        n = 7
+        cb_measured = MeasuredUsage.from_totals(cb.per_job.scaled(n), n, cb.fixed_monthly)
+        lp_measured = MeasuredUsage.from_dict(
+            json.loads(json.dumps({"per_job": lp.per_job.__dict__, "fixed_monthly": lp.fixed_monthly.__dict__}))
+        )
+        measured = cost.estimate_measured(
+            cb_measured,
+            lp_measured,
+            w.jobs_per_month,
+            prices=PRICES,
+            architecture=w.architecture,
+            free_tier=w.free_tier,
+        )
+        assert measured.callback.total_usd == pytest.approx(formula.callback.total_usd, rel=1e-12)
+        assert measured.loop.total_usd == pytest.approx(formula.loop.total_usd, rel=1e-12)
+        assert measured.saving_pct == pytest.approx(formula.saving_pct, rel=1e-9)
+        assert measured.break_even is None
+
+
+def test_measured_usage_rejects_unknown_fields() -> None:
+    with pytest.raises(ValueError, match="unknown field"):
+        MeasuredUsage.from_dict({"per_job": {"transitions": 3, "lambda_invocations": 2}})
+
+
+def test_measured_path_per_job_counts_by_hand() -> None:
+    # measured per job: 5 transitions, 2 requests, 0.01 GB-s; 1,000 jobs -> 5,000 * 0.000025 = $0.125,
+    # 2,000 * 0.0000002 = $0.0004, 10 GB-s * 0.0000166667 = $0.000166667
+    m = MeasuredUsage(per_job=Usage(transitions=5, lambda_requests=2, lambda_gb_s=0.01))
+    c = cost.price_measured(m, 1_000, prices=PRICES)
+    assert c.total_usd == pytest.approx(0.125 + 0.0004 + 0.000166667, abs=USD)
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+def test_cli_json_output_parses(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(["cost", "--jobs-per-month", "100000", "--polls-per-job", "10", "--json", "--max-polls", "50"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["callback"]["total_usd"] == pytest.approx(12.67176947, abs=1e-7)
+    assert data["loop"]["total_usd"] == pytest.approx(82.7658334, abs=1e-6)
+    assert data["break_even"]["polls_per_job"] == 1
+    assert data["workload"]["polls_per_job"] == 10
+    assert data["sources"]["step_functions"] == "https://aws.amazon.com/step-functions/pricing/"
+    assert set(data["callback"]["by_service"]) == {"Step Functions", "Lambda", "EventBridge Scheduler", "DynamoDB"}
+
+
+def test_cli_duration_and_interval(capsys: pytest.CaptureFixture[str]) -> None:
+    # 2h / 30m = 4 polls; the schedule follows the interval: rate(30 minutes) = 1,440 runs
+    run_cli(["cost", "--job-duration", "2h", "--poll-interval", "30m", "--json", "--max-polls", "10"])
+    w = json.loads(capsys.readouterr().out)["workload"]
+    assert (w["polls_per_job"], w["schedule_rate_minutes"]) == (4, 30)
+    assert (
+        cost.design_usage(Workload(schedule_rate_minutes=30), Design.CALLBACK).fixed_monthly.scheduler_invocations
+        == 1_440
+    )
+
+
+def test_cli_options_reach_the_workload(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = [
+        "cost",
+        "--memory",
+        "256",
+        "--memory",
+        "poller=512",
+        "--duration-ms",
+        "poller_per_job=10",
+        "--arch",
+        "arm64",
+        "--free-tier",
+        "--schedule-rate-minutes",
+        "2",
+        "--json",
+        "--max-polls",
+        "5",
+    ]
+    run_cli(argv)
+    w = json.loads(capsys.readouterr().out)["workload"]
+    assert w["create_job"]["memory_mb"] == 256 and w["api_check"]["memory_mb"] == 256
+    assert w["poller"]["memory_mb"] == 512
+    assert w["poller_per_job_ms"] == 10
+    assert (w["architecture"], w["free_tier"], w["schedule_rate_minutes"]) == ("arm64", True, 2)
+
+
+def test_cli_table(capsys: pytest.CaptureFixture[str]) -> None:
+    run_cli(["cost", "--max-polls", "20"])
+    out = capsys.readouterr().out
+    assert "TOTAL / month" in out and "12.6718" in out and "82.7658" in out
+    assert "Saving with callback: 84.7%" in out
+    assert "Break-even: callback cheaper from 1 poll per job" in out
+
+
+def test_cli_measured_file(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    f = tmp_path / "measured.json"
+    f.write_text(json.dumps({"callback": {"per_job": {"transitions": 3}}, "loop": {"per_job": {"transitions": 33}}}))
+    run_cli(["cost", "--measured", str(f), "--jobs-per-month", "1000", "--json"])
+    data = json.loads(capsys.readouterr().out)
+    # 3,000 vs 33,000 transitions: $0.075 vs $0.825 -> saving 90.9%
+    assert data["saving_pct"] == pytest.approx(90.909090909, abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("argv", "option"),
+    [
+        (["cost", "--jobs-per-month", "-5"], "--jobs-per-month"),
+        (["cost", "--jobs-per-month", "many"], "--jobs-per-month"),
+        (["cost", "--job-duration", "2h", "--poll-interval", "0s"], "--poll-interval"),
+        (["cost", "--job-duration", "soon"], "--job-duration"),
+        (["cost", "--poll-interval", "5m"], "--poll-interval"),
+        (["cost", "--polls-per-job", "3", "--job-duration", "1h"], "--job-duration"),
+        (["cost", "--memory", "64"], "--memory"),
+        (["cost", "--memory", "gpu=1024"], "--memory"),
+        (["cost", "--duration-ms", "poller=-1"], "--duration-ms"),
+        (["cost", "--schedule-rate-minutes", "0"], "--schedule-rate-minutes"),
+        (["cost-plot", "--max-polls", "1"], "--max-polls"),
+    ],
+)
+def test_cli_bad_input_names_the_option(argv: list[str], option: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        run_cli(argv)
+    assert exc.value.code == 2
+    assert option in capsys.readouterr().err
+
+
+def test_cli_plot_writes_png(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "plots" / "cost.png"
+    assert run_cli(["cost-plot", "--jobs-per-month", "100", "--output", str(out), "--max-polls", "50"]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    text = capsys.readouterr().out
+    assert "callback cheaper from 10 polls per job" in text
+    rows = {line.split()[0]: line for line in text.splitlines() if line.strip()[:1].isdigit()}
+    assert set(rows) == {"1", "2", "5", "10", "20", "50", "100"}
