@@ -69,9 +69,7 @@ class Target:
 def resolve_target(name: str, *, endpoint: str | None = None) -> Target:
     """Build the Target for a --target value (endpoint overrides the local default)."""
     if name == "localcloud":
-        from localcloud import DEFAULT_PORT
-
-        url = endpoint or os.environ.get("LOCALCLOUD_ENDPOINT") or f"http://localhost:{DEFAULT_PORT}"
+        url = endpoint or os.environ.get("LOCALCLOUD_ENDPOINT") or "http://localhost:4566"
         return Target(name=name, endpoint_url=url, region=LOCAL_REGION, stage="local")
     if name == "localstack":
         url = endpoint or os.environ.get("LOCALSTACK_ENDPOINT") or "http://localhost:4566"
