@@ -62,7 +62,7 @@ class Target:
             kwargs: dict[str, Any] = {"region_name": self.region, "config": config}
             if self.is_local:
                 kwargs.update(endpoint_url=self.endpoint_url, aws_access_key_id="test", aws_secret_access_key="test")
-            self._clients[service] = boto3.client(service, **kwargs)
+            self._clients[service] = boto3.client(service, **kwargs)  # type: ignore[call-overload]
         return self._clients[service]
 
 

@@ -56,7 +56,7 @@ def ddb(aws: None) -> Any:
                     {"AttributeName": "status", "KeyType": "HASH"},
                     {"AttributeName": "createdAt", "KeyType": "RANGE"},
                 ],
-                "Projection": {"ProjectionType": "ALL"},
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
             }
         ],
     )

@@ -1,0 +1,202 @@
+"""Stage settings: one frozen, keyword-only dataclass per deployment stage.
+
+`cdk.json` context only selects a stage (`-c stage=aws`) or overrides single fields
+(`-c maxAttempts=5`); nothing here reads the environment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from aws_cdk import RemovalPolicy
+from aws_cdk.aws_logs import RetentionDays
+
+DEFAULT_STAGE: Final = "local"
+LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+class ConfigError(ValueError):
+    """A stage name or a context override that cannot be used."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class StageConfig:
+    """Everything that differs between stages. Durations are in the unit their name says.
+
+    `schedule_clock_speed` is how much faster than real time the scheduler firing the poller's
+    schedule runs: 1 on AWS; the local cloud can run its clock faster (tests/e2e uses 20). It
+    only enters the consistency checks, which are about real seconds between poller runs.
+    """
+
+    stage: str
+    schedule_rate_minutes: int
+    schedule_clock_speed: float
+    max_attempts: int
+    task_timeout_seconds: int
+    heartbeat_timeout_seconds: int
+    completion_polls_min: int
+    completion_polls_max: int
+    removal_policy: RemovalPolicy
+    log_retention: RetentionDays
+    poller_concurrency: int
+    poller_timeout_seconds: int
+    claim_seconds: int
+    record_ttl_days: int
+    log_level: str
+
+    def __post_init__(self) -> None:
+        for field in _INT_FIELDS:
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{field} must be a positive integer, got {value!r}")
+        speed = self.schedule_clock_speed
+        if isinstance(speed, bool) or not isinstance(speed, int | float) or not speed > 0:
+            raise ConfigError(f"schedule_clock_speed must be a positive number, got {speed!r}")
+        if self.completion_polls_min > self.completion_polls_max:
+            raise ConfigError(
+                f"completion_polls_min ({self.completion_polls_min}) must not exceed "
+                f"completion_polls_max ({self.completion_polls_max})"
+            )
+        # The poller heartbeats once per scheduled run, so one late or failed run must not
+        # time the task out.
+        min_heartbeat = 2 * self.schedule_interval_seconds
+        if self.heartbeat_timeout_seconds < min_heartbeat:
+            raise ConfigError(
+                f"heartbeat_timeout_seconds ({self.heartbeat_timeout_seconds}) must be at least "
+                f"two schedule intervals ({min_heartbeat:g} s)"
+            )
+        if self.heartbeat_timeout_seconds >= self.task_timeout_seconds:
+            raise ConfigError(
+                f"heartbeat_timeout_seconds ({self.heartbeat_timeout_seconds}) must be less than "
+                f"task_timeout_seconds ({self.task_timeout_seconds})"
+            )
+        # A claim must outlive the poller run that holds it, or a second run could take the
+        # job while the first is still sending.
+        if self.claim_seconds <= self.poller_timeout_seconds:
+            raise ConfigError(
+                f"claim_seconds ({self.claim_seconds}) must exceed "
+                f"poller_timeout_seconds ({self.poller_timeout_seconds})"
+            )
+        if self.record_ttl_days * 86_400 <= self.task_timeout_seconds:
+            raise ConfigError(
+                f"record_ttl_days ({self.record_ttl_days}) must outlast "
+                f"task_timeout_seconds ({self.task_timeout_seconds})"
+            )
+        if self.log_level not in LOG_LEVELS:
+            raise ConfigError(f"log_level must be one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}")
+
+    @property
+    def schedule_interval_seconds(self) -> float:
+        """Real seconds between two poller runs."""
+        return self.schedule_rate_minutes * 60 / self.schedule_clock_speed
+
+
+_INT_FIELDS: Final = tuple(f.name for f in dataclasses.fields(StageConfig) if f.type == "int")
+
+STAGES: Final[Mapping[str, StageConfig]] = {
+    "local": StageConfig(
+        stage="local",
+        schedule_rate_minutes=1,
+        schedule_clock_speed=1,
+        max_attempts=10,
+        task_timeout_seconds=15 * 60,  # outlasts max_attempts x the schedule interval
+        heartbeat_timeout_seconds=2 * 60,
+        completion_polls_min=2,
+        completion_polls_max=3,
+        removal_policy=RemovalPolicy.DESTROY,
+        log_retention=RetentionDays.ONE_WEEK,
+        poller_concurrency=4,
+        poller_timeout_seconds=60,
+        claim_seconds=120,
+        record_ttl_days=1,
+        log_level="DEBUG",
+    ),
+    "aws": StageConfig(
+        stage="aws",
+        schedule_rate_minutes=1,
+        schedule_clock_speed=1,
+        max_attempts=60,
+        task_timeout_seconds=2 * 60 * 60,
+        heartbeat_timeout_seconds=5 * 60,
+        completion_polls_min=2,
+        completion_polls_max=5,
+        removal_policy=RemovalPolicy.RETAIN,
+        log_retention=RetentionDays.ONE_MONTH,
+        poller_concurrency=8,
+        poller_timeout_seconds=60,
+        claim_seconds=120,
+        record_ttl_days=7,
+        log_level="INFO",
+    ),
+}
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+# Context key (camelCase, as typed after `-c`) -> dataclass field.
+OVERRIDE_KEYS: Final[Mapping[str, str]] = {
+    _camel(f.name): f.name for f in dataclasses.fields(StageConfig) if f.name != "stage"
+}
+
+
+def _parse_int(key: str, raw: object) -> int:
+    if isinstance(raw, bool):
+        raise ConfigError(f"context {key} must be an integer, got {raw!r}")
+    if isinstance(raw, int):
+        return raw
+    if isinstance(raw, str) and raw.strip().lstrip("-").isdigit():
+        return int(raw.strip())
+    raise ConfigError(f"context {key} must be an integer, got {raw!r}")
+
+
+def _parse_number(key: str, raw: object) -> float:
+    if isinstance(raw, bool):
+        raise ConfigError(f"context {key} must be a number, got {raw!r}")
+    if isinstance(raw, int | float):
+        return raw
+    try:
+        return float(str(raw).strip())
+    except ValueError:
+        raise ConfigError(f"context {key} must be a number, got {raw!r}") from None
+
+
+def _parse_enum(key: str, raw: object, enum: Any) -> Any:
+    names = [member.name for member in enum]
+    name = str(raw).strip().upper()
+    if name not in names:
+        raise ConfigError(f"context {key} must be one of {', '.join(names)}, got {raw!r}")
+    return enum[name]
+
+
+def _parse_override(key: str, field: str, raw: object) -> object:
+    if field == "removal_policy":
+        return _parse_enum(key, raw, RemovalPolicy)
+    if field == "log_retention":
+        return _parse_enum(key, raw, RetentionDays)
+    if field == "log_level":
+        return str(raw).strip().upper()
+    if field == "schedule_clock_speed":
+        return _parse_number(key, raw)
+    return _parse_int(key, raw)
+
+
+def load_stage_config(stage: str | None, overrides: Mapping[str, object] | None = None) -> StageConfig:
+    """The named stage's settings with context overrides (camelCase keys) applied.
+
+    `stage=None` selects the default stage. Raises `ConfigError` naming the valid choices.
+    """
+    name = DEFAULT_STAGE if stage is None else stage
+    if name not in STAGES:
+        raise ConfigError(f"unknown stage {name!r}; valid stages: {', '.join(sorted(STAGES))}")
+    changes: dict[str, Any] = {}
+    for key, raw in (overrides or {}).items():
+        if key not in OVERRIDE_KEYS:
+            raise ConfigError(f"unknown setting {key!r}; valid settings: {', '.join(sorted(OVERRIDE_KEYS))}")
+        changes[OVERRIDE_KEYS[key]] = _parse_override(key, OVERRIDE_KEYS[key], raw)
+    return dataclasses.replace(STAGES[name], **changes)

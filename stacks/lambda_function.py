@@ -1,0 +1,90 @@
+"""The one place that sets the defaults every function in this app shares."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aws_cdk import Duration
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from stacks.config import StageConfig
+from stacks.nag import acknowledge, cfn_resource, default_policy
+
+# Handlers are tested on 3.13, and the local cloud runs them on the host's Python 3.13.
+RUNTIME = lambda_.Runtime.PYTHON_3_13
+# x86_64 matches the machines the local cloud runs handlers on; nothing here needs Graviton.
+ARCHITECTURE = lambda_.Architecture.X86_64
+# Files in lambda_src/ that are never part of the deployment package.
+ASSET_EXCLUDES = ("**/__pycache__", "**/*.pyc", "**/.pytest_cache", "**/.mypy_cache")
+
+
+def lambda_source(path: str) -> lambda_.Code:
+    """The single code asset all functions share (handler strings pick the module)."""
+    return lambda_.Code.from_asset(path, exclude=list(ASSET_EXCLUDES))
+
+
+class StandardFunction(lambda_.Function):
+    """A Python function with this app's defaults and its own log group.
+
+    Shared defaults: runtime, architecture, X-Ray tracing, a log group with the stage's
+    retention and removal policy, a role that may write to that log group only (instead of the
+    account-wide AWSLambdaBasicExecutionRole), and `LOG_LEVEL`/`STAGE` in the environment.
+    The caller's `environment` is merged over the common variables, not instead of them.
+    The log group is `self.log_group` and the role `self.role` (the `Function` attributes).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StageConfig,
+        code: lambda_.Code,
+        handler: str,
+        description: str,
+        environment: Mapping[str, str] | None = None,
+        timeout_seconds: int = 15,
+        memory_size: int = 128,
+        retry_attempts: int | None = None,
+    ) -> None:
+        log_group = logs.LogGroup(
+            scope,
+            f"{construct_id}LogGroup",
+            retention=config.log_retention,
+            removal_policy=config.removal_policy,
+        )
+        role = iam.Role(
+            scope,
+            f"{construct_id}Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+        )
+        log_group.grant_write(role)
+        super().__init__(
+            scope,
+            construct_id,
+            code=code,
+            handler=handler,
+            description=description,
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            timeout=Duration.seconds(timeout_seconds),
+            memory_size=memory_size,
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=log_group,
+            role=role,
+            retry_attempts=retry_attempts,
+            environment={"LOG_LEVEL": config.log_level, "STAGE": config.stage, **(environment or {})},
+        )
+        acknowledge(
+            cfn_resource(self),
+            "AwsSolutions-L1",
+            "Pinned to Python 3.13: the handlers are tested on 3.13 and the local cloud runs them on the host's 3.13.",
+        )
+        acknowledge(
+            default_policy(role),
+            "AwsSolutions-IAM5[Resource::*]",
+            "X-Ray tracing: xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level permissions.",
+        )

@@ -1,0 +1,116 @@
+"""The poller: a function run on a schedule, with a dead-letter queue for failed deliveries."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from aws_cdk import Aws, Duration, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_scheduler as scheduler
+from aws_cdk import aws_scheduler_targets as scheduler_targets
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from stacks.config import StageConfig
+from stacks.lambda_function import StandardFunction
+from stacks.nag import acknowledge, arn_of, cfn_resource, default_policy
+
+# Scheduler retries a delivery it could not make (throttling, a missing function) a couple of
+# times; after that, or once the event is this old, it goes to the dead-letter queue.
+DELIVERY_RETRY_ATTEMPTS: Final = 2
+DELIVERY_MAX_EVENT_AGE: Final = Duration.minutes(5)
+
+
+class PollerSchedule(Construct):
+    """The `poller` function, the schedule that invokes it with `{}`, and the schedule's DLQ.
+
+    The poller's own async retries are off: the next scheduled run is the retry, and claims
+    make a repeated run harmless anyway.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StageConfig,
+        code: lambda_.Code,
+        task_tokens_table: dynamodb.ITable,
+        pending_index_name: str,
+        simulated_api: lambda_.IFunction,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.function = StandardFunction(
+            self,
+            "Function",
+            config=config,
+            code=code,
+            handler="poller.handler.lambda_handler",
+            description="Checks pending jobs and reports outcomes to Step Functions",
+            timeout_seconds=config.poller_timeout_seconds,
+            memory_size=256,
+            retry_attempts=0,
+            environment={
+                "TASK_TOKENS_TABLE_NAME": task_tokens_table.table_name,
+                "PENDING_INDEX_NAME": pending_index_name,
+                "SIMULATED_API_FUNCTION_NAME": simulated_api.function_name,
+                "POLLER_CONCURRENCY": str(config.poller_concurrency),
+                "CLAIM_SECONDS": str(config.claim_seconds),
+            },
+        )
+        self.dead_letter_queue = sqs.Queue(
+            self,
+            "DeadLetterQueue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+            removal_policy=config.removal_policy,
+        )
+        # The role Scheduler assumes to invoke the poller and to dead-letter what it cannot
+        # deliver (the target adds both grants to it).
+        self.schedule_role = iam.Role(
+            self,
+            "ScheduleRole",
+            assumed_by=iam.ServicePrincipal(
+                "scheduler.amazonaws.com",
+                conditions={
+                    "StringEquals": {
+                        "aws:SourceAccount": Aws.ACCOUNT_ID,
+                        "aws:SourceArn": Stack.of(self).format_arn(
+                            service="scheduler",
+                            resource="schedule-group",
+                            resource_name="default",
+                        ),
+                    }
+                },
+            ),
+        )
+        self.schedule = scheduler.Schedule(
+            self,
+            "Schedule",
+            description="Runs the poller over every pending job",
+            schedule=scheduler.ScheduleExpression.rate(Duration.minutes(config.schedule_rate_minutes)),
+            target=scheduler_targets.LambdaInvoke(
+                self.function,
+                input=scheduler.ScheduleTargetInput.from_object({}),
+                retry_attempts=DELIVERY_RETRY_ATTEMPTS,
+                max_event_age=DELIVERY_MAX_EVENT_AGE,
+                dead_letter_queue=self.dead_letter_queue,
+                role=self.schedule_role,
+            ),
+        )
+
+        acknowledge(
+            default_policy(self.schedule_role),
+            f"AwsSolutions-IAM5[Resource::{arn_of(self.function)}:*]",
+            "lambda:InvokeFunction on the poller's versions and aliases, added by the "
+            "schedule target; the function itself is named.",
+        )
+        acknowledge(
+            cfn_resource(self.dead_letter_queue),
+            "AwsSolutions-SQS3",
+            "This queue is the schedule's dead-letter queue (a Scheduler DeadLetterConfig, "
+            "which the rule does not recognise); a DLQ of a DLQ would add nothing.",
+        )

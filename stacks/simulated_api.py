@@ -1,0 +1,32 @@
+"""A stand-in for a slow external job API: a function and the table it keeps jobs in."""
+
+from __future__ import annotations
+
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from stacks.config import StageConfig
+from stacks.job_store import standard_table
+from stacks.lambda_function import StandardFunction
+
+
+class SimulatedApi(Construct):
+    """The jobs table (key `jobId`) and the `simulated_api` function that serves it."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig, code: lambda_.Code) -> None:
+        super().__init__(scope, construct_id)
+        self.table = standard_table(self, "JobsTable", config=config, partition_key="jobId")
+        self.function = StandardFunction(
+            self,
+            "Function",
+            config=config,
+            code=code,
+            handler="simulated_api.handler.lambda_handler",
+            description="Simulated external job API: CREATE_JOB and CHECK_STATUS",
+            timeout_seconds=10,
+            environment={
+                "JOBS_TABLE_NAME": self.table.table_name,
+                "COMPLETION_POLLS_MIN": str(config.completion_polls_min),
+                "COMPLETION_POLLS_MAX": str(config.completion_polls_max),
+            },
+        )

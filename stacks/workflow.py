@@ -1,0 +1,145 @@
+"""The callback workflow: a Standard state machine that waits on a task token, and the
+`create_job` function it hands the token to."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from aws_cdk import Duration
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from stacks.config import StageConfig
+from stacks.lambda_function import StandardFunction
+from stacks.nag import acknowledge, arn_of, default_policy
+
+# Where the job result sent with SendTaskSuccess lands: the execution output is the
+# execution input plus this key.
+RESULT_PATH: Final = "$.jobResult"
+# Where a caught error ({"Error": ..., "Cause": ...}) lands before a Fail state re-raises it.
+ERROR_PATH: Final = "$.error"
+# The whole execution's limit: a backstop past the task timeout, so an execution can never
+# wait forever (it then counts as ExecutionsTimedOut, not ExecutionsFailed).
+EXECUTION_TIMEOUT_MARGIN_SECONDS: Final = 5 * 60
+# Error names the poller sends with SendTaskFailure.
+JOB_FAILED_ERRORS: Final = ("JobFailed", "MaxAttemptsExceeded")
+
+
+class CallbackWorkflow(Construct):
+    """The state machine, its log group and the `create_job` function.
+
+    `CreateJob` invokes `create_job` with `.waitForTaskToken` and then waits for the poller to
+    call SendTaskSuccess, SendTaskFailure or SendTaskHeartbeat with that token. It has no
+    Retry: a retried callback task would hand out a token the first attempt already stored.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StageConfig,
+        code: lambda_.Code,
+        task_tokens_table: dynamodb.ITable,
+        simulated_api: lambda_.IFunction,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.create_job_function = StandardFunction(
+            self,
+            "CreateJobFunction",
+            config=config,
+            code=code,
+            handler="create_job.handler.lambda_handler",
+            description="Starts a job on the simulated API and stores the execution's task token",
+            timeout_seconds=15,
+            environment={
+                "TASK_TOKENS_TABLE_NAME": task_tokens_table.table_name,
+                "SIMULATED_API_FUNCTION_NAME": simulated_api.function_name,
+                "MAX_ATTEMPTS": str(config.max_attempts),
+                "RECORD_TTL_DAYS": str(config.record_ttl_days),
+            },
+        )
+
+        create_job = tasks.LambdaInvoke(
+            self,
+            "CreateJob",
+            comment="Start the job, then wait for the poller to report its outcome",
+            lambda_function=self.create_job_function,
+            integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+            payload=sfn.TaskInput.from_object(
+                {
+                    "taskToken": sfn.JsonPath.task_token,
+                    "executionId": sfn.JsonPath.execution_id,
+                    "input": sfn.JsonPath.entire_payload,
+                }
+            ),
+            task_timeout=sfn.Timeout.duration(Duration.seconds(config.task_timeout_seconds)),
+            heartbeat_timeout=sfn.Timeout.duration(Duration.seconds(config.heartbeat_timeout_seconds)),
+            result_path=RESULT_PATH,
+            retry_on_service_exceptions=False,
+        )
+
+        def fail(state_id: str, comment: str) -> sfn.Fail:
+            # Re-raise the caught error so the execution reports the original error and cause.
+            return sfn.Fail(
+                self,
+                state_id,
+                comment=comment,
+                error_path=f"{ERROR_PATH}.Error",
+                cause_path=f"{ERROR_PATH}.Cause",
+            )
+
+        create_job.add_catch(
+            fail("TimedOut", "The task timed out or missed a heartbeat"),
+            errors=[sfn.Errors.HEARTBEAT_TIMEOUT, sfn.Errors.TIMEOUT],
+            result_path=ERROR_PATH,
+        )
+        create_job.add_catch(
+            fail("JobFailed", "The job failed or the poller gave up on it"),
+            errors=list(JOB_FAILED_ERRORS),
+            result_path=ERROR_PATH,
+        )
+        create_job.add_catch(
+            fail("Error", "Anything else, such as invalid input or a create_job error"),
+            errors=[sfn.Errors.ALL],
+            result_path=ERROR_PATH,
+        )
+        definition = create_job.next(sfn.Succeed(self, "JobSucceeded"))
+
+        self.log_group = logs.LogGroup(
+            self,
+            "StateMachineLogGroup",
+            retention=config.log_retention,
+            removal_policy=config.removal_policy,
+        )
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            comment="Step Functions task-token callback pattern",
+            definition_body=sfn.DefinitionBody.from_chainable(definition),
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            tracing_enabled=True,
+            timeout=Duration.seconds(config.task_timeout_seconds + EXECUTION_TIMEOUT_MARGIN_SECONDS),
+            # Execution data stays out of the logs: it would carry whole task tokens.
+            logs=sfn.LogOptions(
+                destination=self.log_group,
+                level=sfn.LogLevel.ALL,
+                include_execution_data=False,
+            ),
+        )
+        acknowledge(
+            default_policy(self.state_machine.role),
+            "AwsSolutions-IAM5[Resource::*]",
+            "X-Ray tracing and the CloudWatch Logs delivery actions (logs:CreateLogDelivery and "
+            "friends) support no resource-level permissions.",
+        )
+        acknowledge(
+            default_policy(self.state_machine.role),
+            f"AwsSolutions-IAM5[Resource::{arn_of(self.create_job_function)}:*]",
+            "lambda:InvokeFunction on create_job's versions and aliases, added by the "
+            "LambdaInvoke task; the function itself is named.",
+        )

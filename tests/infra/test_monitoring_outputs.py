@@ -1,0 +1,86 @@
+"""Alarms and the stack outputs callbackctl reads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from .template_helpers import get_att, logical_id, resources
+
+OUTPUTS = {
+    "StateMachineArn": ("Ref", "Workflow/StateMachine"),
+    "TaskTokensTableName": ("Ref", "JobStore/TaskTokensTable"),
+    "JobsTableName": ("Ref", "SimulatedApi/JobsTable"),
+    "CreateJobFunctionName": ("Ref", "Workflow/CreateJobFunction"),
+    "PollerFunctionName": ("Ref", "Poller/Function"),
+    "SimulatedApiFunctionName": ("Ref", "SimulatedApi/Function"),
+    "PollerScheduleName": ("Ref", "Poller/Schedule"),
+    "DeadLetterQueueUrl": ("Ref", "Poller/DeadLetterQueue"),
+}
+
+
+def test_output_keys_are_stable(template_json: dict[str, Any]) -> None:
+    assert set(template_json["Outputs"]) == set(OUTPUTS)
+
+
+@pytest.mark.parametrize(("key", "expected"), OUTPUTS.items())
+def test_outputs_point_at_the_right_resources(
+    template_json: dict[str, Any], key: str, expected: tuple[str, str]
+) -> None:
+    intrinsic, path = expected
+    assert template_json["Outputs"][key]["Value"] == {intrinsic: logical_id(template_json, path)}
+
+
+def _alarm(template_json: dict[str, Any], path: str) -> dict[str, Any]:
+    return dict(template_json["Resources"][logical_id(template_json, f"Monitoring/{path}")]["Properties"])
+
+
+@pytest.mark.parametrize(
+    ("path", "namespace", "metric", "dimension", "statistic"),
+    [
+        (
+            "ExecutionsFailedAlarm",
+            "AWS/States",
+            "ExecutionsFailed",
+            ("StateMachineArn", "Workflow/StateMachine", "Ref"),
+            "Sum",
+        ),
+        (
+            "ExecutionsTimedOutAlarm",
+            "AWS/States",
+            "ExecutionsTimedOut",
+            ("StateMachineArn", "Workflow/StateMachine", "Ref"),
+            "Sum",
+        ),
+        ("PollerErrorsAlarm", "AWS/Lambda", "Errors", ("FunctionName", "Poller/Function", "Ref"), "Sum"),
+        (
+            "DeadLetterQueueAlarm",
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            ("QueueName", "Poller/DeadLetterQueue", "QueueName"),
+            "Maximum",
+        ),
+    ],
+)
+def test_alarm_fires_on_a_single_occurrence(
+    template_json: dict[str, Any],
+    path: str,
+    namespace: str,
+    metric: str,
+    dimension: tuple[str, str, str],
+    statistic: str,
+) -> None:
+    alarm = _alarm(template_json, path)
+    name, target_path, attribute = dimension
+    target = logical_id(template_json, target_path)
+    value = {"Ref": target} if attribute == "Ref" else get_att(target, attribute)
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]) == (namespace, metric, statistic)
+    assert alarm["Dimensions"] == [{"Name": name, "Value": value}]
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert (alarm["Threshold"], alarm["EvaluationPeriods"], alarm["Period"]) == (1, 1, 300)
+    assert alarm["TreatMissingData"] == "notBreaching"
+
+
+def test_exactly_four_alarms(template_json: dict[str, Any]) -> None:
+    assert len(resources(template_json, "AWS::CloudWatch::Alarm")) == 4

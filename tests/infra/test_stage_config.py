@@ -1,0 +1,116 @@
+"""Stage selection and context overrides (no synth needed)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from aws_cdk import RemovalPolicy
+from aws_cdk.aws_logs import RetentionDays
+
+from stacks.config import STAGES, ConfigError, StageConfig, load_stage_config
+
+
+def test_default_stage_is_local() -> None:
+    assert load_stage_config(None) == STAGES["local"]
+
+
+def test_unknown_stage_names_the_valid_ones() -> None:
+    with pytest.raises(ConfigError, match=r"unknown stage 'prod'; valid stages: aws, local"):
+        load_stage_config("prod")
+
+
+def test_local_stage_is_quick_and_disposable() -> None:
+    config = load_stage_config("local")
+    assert (config.schedule_rate_minutes, config.max_attempts) == (1, 10)
+    assert config.task_timeout_seconds == 15 * 60
+    assert config.heartbeat_timeout_seconds == 2 * 60
+    assert (config.completion_polls_min, config.completion_polls_max) == (2, 3)
+    assert config.removal_policy == RemovalPolicy.DESTROY
+    assert config.log_retention == RetentionDays.ONE_WEEK
+
+
+def test_aws_stage_keeps_data_and_waits_longer() -> None:
+    config = load_stage_config("aws")
+    assert (config.schedule_rate_minutes, config.max_attempts) == (1, 60)
+    assert config.task_timeout_seconds == 2 * 60 * 60
+    assert config.heartbeat_timeout_seconds == 5 * 60
+    assert config.removal_policy == RemovalPolicy.RETAIN
+    assert config.log_level == "INFO"
+
+
+def test_config_is_frozen() -> None:
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        STAGES["local"].max_attempts = 3  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("raw", ["5", 5, " 5 "])
+def test_override_takes_context_strings_and_numbers(raw: object) -> None:
+    config = load_stage_config("aws", {"maxAttempts": raw})
+    assert config.max_attempts == 5
+    assert config.task_timeout_seconds == STAGES["aws"].task_timeout_seconds
+
+
+def test_overrides_of_enum_and_text_settings() -> None:
+    config = load_stage_config("local", {"removalPolicy": "retain", "logRetention": "one_day", "logLevel": "warning"})
+    assert config.removal_policy == RemovalPolicy.RETAIN
+    assert config.log_retention == RetentionDays.ONE_DAY
+    assert config.log_level == "WARNING"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"maxAttempts": "five"}, r"context maxAttempts must be an integer, got 'five'"),
+        ({"maxAttempts": True}, r"context maxAttempts must be an integer"),
+        ({"maxAttempts": "0"}, r"max_attempts must be a positive integer, got 0"),
+        ({"removalPolicy": "keep"}, r"context removalPolicy must be one of DESTROY, RETAIN"),
+        ({"logLevel": "loud"}, r"log_level must be one of DEBUG, INFO, WARNING, ERROR"),
+        ({"maxAttempt": "5"}, r"unknown setting 'maxAttempt'; valid settings: .*maxAttempts"),
+    ],
+)
+def test_bad_override_is_a_clear_error(overrides: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_stage_config("local", overrides)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"completion_polls_min": 4, "completion_polls_max": 3}, r"must not exceed"),
+        # The poller heartbeats once per run: one late run must not time the task out.
+        ({"heartbeat_timeout_seconds": 60}, r"at least two schedule intervals \(120 s\)"),
+        ({"heartbeat_timeout_seconds": 900}, r"must be less than task_timeout_seconds"),
+        ({"claim_seconds": 60}, r"claim_seconds \(60\) must exceed poller_timeout_seconds"),
+        ({"record_ttl_days": 1, "task_timeout_seconds": 2 * 86_400}, r"must outlast"),
+    ],
+)
+def test_inconsistent_settings_are_rejected(changes: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        dataclasses.replace(STAGES["local"], **changes)
+
+
+def test_a_faster_local_clock_allows_shorter_heartbeats() -> None:
+    # What tests/e2e deploys: the local cloud fires rate(1 minute) every 3 s.
+    overrides = {"scheduleClockSpeed": "20", "heartbeatTimeoutSeconds": "15", "taskTimeoutSeconds": "300"}
+    config = load_stage_config("local", overrides)
+    assert config.schedule_interval_seconds == 3
+    assert (config.heartbeat_timeout_seconds, config.task_timeout_seconds) == (15, 300)
+    with pytest.raises(ConfigError, match=r"at least two schedule intervals \(120 s\)"):
+        load_stage_config("local", {**overrides, "scheduleClockSpeed": "1"})
+
+
+@pytest.mark.parametrize("raw", ["0", "-2", "fast", False])
+def test_clock_speed_must_be_a_positive_number(raw: object) -> None:
+    with pytest.raises(
+        ConfigError, match=r"scheduleClockSpeed must be a number|schedule_clock_speed must be a positive"
+    ):
+        load_stage_config("local", {"scheduleClockSpeed": raw})
+
+
+def test_every_setting_can_be_overridden_from_context() -> None:
+    from stacks.config import OVERRIDE_KEYS
+
+    settable = {field.name for field in dataclasses.fields(StageConfig)} - {"stage"}
+    assert set(OVERRIDE_KEYS.values()) == settable
+    assert OVERRIDE_KEYS["heartbeatTimeoutSeconds"] == "heartbeat_timeout_seconds"

@@ -1,0 +1,110 @@
+"""The callback workflow's ASL and the state machine's settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match
+
+from .template_helpers import logical_id, resource, state_machine_definition
+
+
+@pytest.fixture(scope="module")
+def definition(template_json: dict[str, Any]) -> dict[str, Any]:
+    return state_machine_definition(template_json)
+
+
+@pytest.fixture(scope="module")
+def create_job(definition: dict[str, Any]) -> dict[str, Any]:
+    return dict(definition["States"]["CreateJob"])
+
+
+def test_states_and_start(definition: dict[str, Any]) -> None:
+    assert definition["StartAt"] == "CreateJob"
+    assert {name: state["Type"] for name, state in definition["States"].items()} == {
+        "CreateJob": "Task",
+        "JobSucceeded": "Succeed",
+        "TimedOut": "Fail",
+        "JobFailed": "Fail",
+        "Error": "Fail",
+    }
+
+
+def test_jsonpath_not_jsonata(template_json: dict[str, Any], definition: dict[str, Any]) -> None:
+    # JSONata makes LocalStack download a jar, which fails offline.
+    assert definition.get("QueryLanguage", "JSONPath") == "JSONPath"
+    assert all("QueryLanguage" not in state for state in definition["States"].values())
+    assert "JSONata" not in str(template_json)
+
+
+def test_create_job_waits_for_the_task_token(template_json: dict[str, Any], create_job: dict[str, Any]) -> None:
+    assert create_job["Resource"] == "arn:${AWS::Partition}:states:::lambda:invoke.waitForTaskToken"
+    create_job_function = logical_id(template_json, "Workflow/CreateJobFunction")
+    assert create_job["Parameters"] == {
+        "FunctionName": "${" + create_job_function + ".Arn}",
+        "Payload": {"taskToken.$": "$$.Task.Token", "executionId.$": "$$.Execution.Id", "input.$": "$"},
+    }
+
+
+def test_create_job_timeouts_come_from_the_stage(create_job: dict[str, Any]) -> None:
+    assert create_job["TimeoutSeconds"] == 900
+    assert create_job["HeartbeatSeconds"] == 120
+
+
+def test_create_job_is_never_retried(create_job: dict[str, Any]) -> None:
+    # A retry would run create_job again under a new token while the old one is stored.
+    assert "Retry" not in create_job
+
+
+def test_success_keeps_the_input_and_adds_the_job_result(
+    definition: dict[str, Any], create_job: dict[str, Any]
+) -> None:
+    assert create_job["ResultPath"] == "$.jobResult"
+    assert "OutputPath" not in create_job and "ResultSelector" not in create_job
+    assert create_job["Next"] == "JobSucceeded"
+    assert definition["States"]["JobSucceeded"] == {"Type": "Succeed"}
+
+
+def test_catches_in_order(create_job: dict[str, Any]) -> None:
+    assert create_job["Catch"] == [
+        {
+            "ErrorEquals": ["States.HeartbeatTimeout", "States.Timeout"],
+            "ResultPath": "$.error",
+            "Next": "TimedOut",
+        },
+        {"ErrorEquals": ["JobFailed", "MaxAttemptsExceeded"], "ResultPath": "$.error", "Next": "JobFailed"},
+        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Error"},
+    ]
+
+
+@pytest.mark.parametrize("state", ["TimedOut", "JobFailed", "Error"])
+def test_fail_states_reraise_the_original_error(definition: dict[str, Any], state: str) -> None:
+    fail = definition["States"][state]
+    assert fail["ErrorPath"] == "$.error.Error"
+    assert fail["CausePath"] == "$.error.Cause"
+    assert "Error" not in fail and "Cause" not in fail
+
+
+def test_execution_timeout_is_a_backstop_past_the_task_timeout(definition: dict[str, Any]) -> None:
+    assert definition["TimeoutSeconds"] == 900 + 300
+
+
+def test_standard_traced_and_logged(template: Any, template_json: dict[str, Any]) -> None:
+    template.resource_count_is("AWS::StepFunctions::StateMachine", 1)
+    log_group = logical_id(template_json, "Workflow/StateMachineLogGroup")
+    template.has_resource_properties(
+        "AWS::StepFunctions::StateMachine",
+        {
+            "StateMachineType": "STANDARD",
+            "TracingConfiguration": {"Enabled": True},
+            "LoggingConfiguration": {
+                "Destinations": [{"CloudWatchLogsLogGroup": {"LogGroupArn": {"Fn::GetAtt": [log_group, "Arn"]}}}],
+                "Level": "ALL",
+                # Execution data would put whole task tokens in the logs.
+                "IncludeExecutionData": False,
+            },
+            "StateMachineName": Match.absent(),
+        },
+    )
+    assert resource(template_json, "Workflow/StateMachineLogGroup")["Properties"]["RetentionInDays"] == 7
