@@ -1,0 +1,1 @@
+"""The local cloud's LocalStack extension (runs inside LocalStack, in .localcloud/venv)."""

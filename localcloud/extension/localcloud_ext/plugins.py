@@ -1,0 +1,108 @@
+"""LocalStack plugins of the local cloud (entry points declared in ../pyproject.toml).
+
+- ``localstack.lambda.runtime_executor`` / ``localcloud``: runs Lambda handlers as host processes
+  (selected with ``LAMBDA_RUNTIME_EXECUTOR=localcloud``), see ``executor.py``.
+- ``localstack.hooks.on_infra_start``: adds the ``/_localcloud/*`` HTTP endpoints.
+- ``localstack.hooks.on_infra_ready``: starts the Scheduler firer, see ``scheduler.py``.
+- ``localstack.hooks.on_infra_shutdown``: stops it and the Lambda fork server.
+
+Keep imports here light: LocalStack imports this module while discovering plugins.
+"""
+
+import logging
+import os
+
+from localstack.http import Response, route
+from localstack.runtime import hooks
+from localstack.services.lambda_.invocation.plugins import RuntimeExecutorPlugin
+
+LOG = logging.getLogger("localcloud")
+
+_STATE: dict = {}
+
+
+class LocalcloudRuntimeExecutorPlugin(RuntimeExecutorPlugin):
+    name = "localcloud"
+
+    def load(self, *args, **kwargs):
+        from localcloud_ext.executor import HostProcessRuntimeExecutor
+
+        return HostProcessRuntimeExecutor
+
+
+def _clock_speed() -> float:
+    raw = os.environ.get("LOCALCLOUD_CLOCK_SPEED", "1")
+    try:
+        speed = float(raw)
+    except ValueError:
+        speed = 0.0
+    if speed <= 0:
+        LOG.warning("Ignoring invalid LOCALCLOUD_CLOCK_SPEED=%r, using 1", raw)
+        speed = 1.0
+    return speed
+
+
+class LocalcloudEndpoints:
+    """``GET /_localcloud/info`` and ``GET /_localcloud/scheduler`` (firing counts)."""
+
+    @route("/_localcloud/info", methods=["GET"])
+    def info(self, request):
+        from localstack import config
+
+        return Response.for_json(
+            {
+                "lambdaExecutor": config.LAMBDA_RUNTIME_EXECUTOR,
+                "clockSpeed": _clock_speed(),
+                "stateDir": os.environ.get("LOCALCLOUD_STATE_DIR"),
+                "lambdaPython": os.environ.get("LOCALCLOUD_LAMBDA_PYTHON"),
+                "pid": os.getpid(),
+            }
+        )
+
+    @route("/_localcloud/clock", methods=["POST"])
+    def clock(self, request):
+        """Change the scheduler's clock speed: body ``{"speed": 12}``."""
+        firer = _STATE.get("scheduler")
+        try:
+            speed = float((request.get_json(force=True) or {})["speed"])
+            if firer is None:
+                raise RuntimeError("scheduler not started")
+            firer.clock.set_speed(speed)
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            return Response.for_json({"error": str(exc)}, status=400)
+        os.environ["LOCALCLOUD_CLOCK_SPEED"] = repr(speed)
+        LOG.info("Scheduler clock speed set to %s", speed)
+        return Response.for_json({"clockSpeed": speed})
+
+    @route("/_localcloud/scheduler", methods=["GET"])
+    def scheduler(self, request):
+        firer = _STATE.get("scheduler")
+        if firer is None:
+            return Response.for_json({"error": "scheduler not started"}, status=503)
+        return Response.for_json(firer.snapshot())
+
+
+@hooks.on_infra_start()
+def localcloud_register_endpoints():
+    from localstack.services.edge import ROUTER
+
+    _STATE["rules"] = ROUTER.add(LocalcloudEndpoints())
+
+
+@hooks.on_infra_ready()
+def localcloud_start_scheduler():
+    from localcloud_ext.scheduler import SchedulerFirer
+
+    firer = SchedulerFirer(_clock_speed(), os.environ.get("LOCALCLOUD_STATE_DIR"))
+    firer.start()
+    _STATE["scheduler"] = firer
+
+
+@hooks.on_infra_shutdown()
+def localcloud_shutdown():
+    firer = _STATE.pop("scheduler", None)
+    if firer is not None:
+        firer.stop()
+    from localcloud_ext.executor import FORK_SERVER
+
+    FORK_SERVER.shutdown()
