@@ -68,8 +68,19 @@ def paused_schedule(target: Target, stack: StackInfo) -> Iterator[Callable[[], N
 
     def set_state(state: str) -> None:
         current = scheduler.get_schedule(Name=stack.poller_schedule)
-        keep = ("Name", "GroupName", "ScheduleExpression", "FlexibleTimeWindow", "Target", "Description",
-                "ScheduleExpressionTimezone", "StartDate", "EndDate", "KmsKeyArn", "ActionAfterCompletion")
+        keep = (
+            "Name",
+            "GroupName",
+            "ScheduleExpression",
+            "FlexibleTimeWindow",
+            "Target",
+            "Description",
+            "ScheduleExpressionTimezone",
+            "StartDate",
+            "EndDate",
+            "KmsKeyArn",
+            "ActionAfterCompletion",
+        )
         scheduler.update_schedule(**{k: current[k] for k in keep if k in current}, State=state)
 
     set_state("DISABLED")
@@ -100,9 +111,11 @@ def job_id_of(target: Target, arn: str) -> str | None:
 
 
 def token_record(target: Target, stack: StackInfo, job_id: str) -> dict[str, Any] | None:
-    item = target.client("dynamodb").get_item(
-        TableName=stack.task_tokens_table, Key={"jobId": {"S": job_id}}, ConsistentRead=True
-    ).get("Item")
+    item = (
+        target.client("dynamodb")
+        .get_item(TableName=stack.task_tokens_table, Key={"jobId": {"S": job_id}}, ConsistentRead=True)
+        .get("Item")
+    )
     return {k: next(iter(v.values())) for k, v in item.items()} if item else None
 
 
