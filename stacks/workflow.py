@@ -27,6 +27,9 @@ ERROR_PATH: Final = "$.error"
 EXECUTION_TIMEOUT_MARGIN_SECONDS: Final = 5 * 60
 # Error names the poller sends with SendTaskFailure.
 JOB_FAILED_ERRORS: Final = ("JobFailed", "MaxAttemptsExceeded")
+# Error names the execution ends with when CreateJob timed out, or on a States.* runtime error.
+TIMED_OUT_ERROR: Final = "JobTimedOut"
+RUNTIME_ERROR: Final = "WorkflowRuntimeError"
 
 
 class CallbackWorkflow(Construct):
@@ -83,7 +86,7 @@ class CallbackWorkflow(Construct):
             retry_on_service_exceptions=False,
         )
 
-        def fail(state_id: str, comment: str) -> sfn.Fail:
+        def reraise(state_id: str, comment: str) -> sfn.Fail:
             # Re-raise the caught error so the execution reports the original error and cause.
             return sfn.Fail(
                 self,
@@ -93,21 +96,38 @@ class CallbackWorkflow(Construct):
                 cause_path=f"{ERROR_PATH}.Cause",
             )
 
-        create_job.add_catch(
-            fail("TimedOut", "The task timed out or missed a heartbeat"),
-            errors=[sfn.Errors.HEARTBEAT_TIMEOUT, sfn.Errors.TIMEOUT],
-            result_path=ERROR_PATH,
+        # Step Functions refuses to end an execution with an error named `States.*` from a Fail
+        # state, so timeouts and other runtime errors end with names of our own.
+        timed_out = sfn.Fail(
+            self,
+            "TimedOut",
+            comment="The task timed out or missed a heartbeat",
+            error=TIMED_OUT_ERROR,
+            cause="No callback before the task timeout, or no heartbeat before the heartbeat timeout",
+        )
+        route_error = (
+            sfn.Choice(self, "RouteError", comment="Keep custom error names; rename States.* errors")
+            .when(
+                sfn.Condition.string_matches(f"{ERROR_PATH}.Error", "States.*"),
+                sfn.Fail(
+                    self,
+                    "RuntimeError",
+                    comment="A Step Functions runtime error (States.*) outside the job's control",
+                    error=RUNTIME_ERROR,
+                    cause_path=f"{ERROR_PATH}.Cause",
+                ),
+            )
+            .otherwise(reraise("Error", "Anything else, such as invalid input or a create_job error"))
         )
         create_job.add_catch(
-            fail("JobFailed", "The job failed or the poller gave up on it"),
+            timed_out, errors=[sfn.Errors.HEARTBEAT_TIMEOUT, sfn.Errors.TIMEOUT], result_path=ERROR_PATH
+        )
+        create_job.add_catch(
+            reraise("JobFailed", "The job failed or the poller gave up on it"),
             errors=list(JOB_FAILED_ERRORS),
             result_path=ERROR_PATH,
         )
-        create_job.add_catch(
-            fail("Error", "Anything else, such as invalid input or a create_job error"),
-            errors=[sfn.Errors.ALL],
-            result_path=ERROR_PATH,
-        )
+        create_job.add_catch(route_error, errors=[sfn.Errors.ALL], result_path=ERROR_PATH)
         definition = create_job.next(sfn.Succeed(self, "JobSucceeded"))
 
         self.log_group = logs.LogGroup(

@@ -76,7 +76,9 @@ def test_heartbeat_timeout_ends_in_timed_out_and_the_poller_marks_the_record_exp
     # No poller runs: no heartbeats reach the task, so it times out after HEARTBEAT_SECONDS.
     done = _finished(target, arn, timeout=HEARTBEAT_SECONDS + 45)
     assert done["status"] == "FAILED"
-    assert done.get("error") in ("States.Timeout", "States.HeartbeatTimeout")
+    assert done.get("error") == "JobTimedOut"
+    kinds = [e["type"] for e in history(target, arn)]
+    assert "TaskTimedOut" in kinds  # the heartbeat timeout, caught and routed to TimedOut
     assert end_state(target, arn) == "TimedOut"
     assert token_record(target, stack, job_id)["status"] == "POLLING"  # type: ignore[index]
 

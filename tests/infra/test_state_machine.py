@@ -27,7 +27,9 @@ def test_states_and_start(definition: dict[str, Any]) -> None:
         "JobSucceeded": "Succeed",
         "TimedOut": "Fail",
         "JobFailed": "Fail",
+        "RouteError": "Choice",
         "Error": "Fail",
+        "RuntimeError": "Fail",
     }
 
 
@@ -74,11 +76,26 @@ def test_catches_in_order(create_job: dict[str, Any]) -> None:
             "Next": "TimedOut",
         },
         {"ErrorEquals": ["JobFailed", "MaxAttemptsExceeded"], "ResultPath": "$.error", "Next": "JobFailed"},
-        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Error"},
+        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "RouteError"},
     ]
 
 
-@pytest.mark.parametrize("state", ["TimedOut", "JobFailed", "Error"])
+def test_timeouts_end_with_a_custom_error_name(definition: dict[str, Any]) -> None:
+    # A Fail state may not end an execution with a States.* name (LocalStack enforces it).
+    timed_out = definition["States"]["TimedOut"]
+    assert timed_out["Error"] == "JobTimedOut"
+    assert "heartbeat" in timed_out["Cause"]
+
+
+def test_other_errors_keep_custom_names_and_rename_runtime_errors(definition: dict[str, Any]) -> None:
+    route = definition["States"]["RouteError"]
+    assert route["Choices"] == [{"Variable": "$.error.Error", "StringMatches": "States.*", "Next": "RuntimeError"}]
+    assert route["Default"] == "Error"
+    runtime = definition["States"]["RuntimeError"]
+    assert runtime["Error"] == "WorkflowRuntimeError" and runtime["CausePath"] == "$.error.Cause"
+
+
+@pytest.mark.parametrize("state", ["JobFailed", "Error"])
 def test_fail_states_reraise_the_original_error(definition: dict[str, Any], state: str) -> None:
     fail = definition["States"][state]
     assert fail["ErrorPath"] == "$.error.Error"
