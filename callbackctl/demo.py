@@ -46,12 +46,15 @@ def check(results: list[ExecutionResult]) -> list[str]:
     return problems
 
 
-def run_demo(target: Target, *, clock_speed: float, timeout: float) -> int:
+def run_demo(
+    target: Target, *, clock_speed: float, timeout: float, deploy_context: dict[str, str] | None = None
+) -> int:
     started = time.monotonic()
     _step(1, f"local cloud (clock x{clock_speed:g})" if target.name == "localcloud" else f"target {target.name}")
     ensure_local_cloud(target, clock_speed=clock_speed)
     _step(2, "deploying the stack with the pinned CDK CLI")
-    info = deploy(target)
+    context = {"scheduleClockSpeed": f"{clock_speed:g}"} if target.name == "localcloud" else {}
+    info = deploy(target, extra_context={**context, **(deploy_context or {})})
     _step(3, f"starting {len(DEMO_PLAN)} executions: " + ", ".join(e.scenario for e in DEMO_PLAN))
     started_runs = start_executions(target, info, [SCENARIOS[e.scenario] for e in DEMO_PLAN], prefix="demo")
     _step(4, "waiting for the poller (run by the schedule) to resume them")

@@ -101,9 +101,20 @@ def poll_job(target: Target, job_id: str) -> dict[str, Any]:
 
 
 def cleanup(target: Target) -> dict[str, int]:
-    """Stop running executions, empty both tables and purge the dead-letter queue."""
+    """End waiting executions, stop the rest, empty both tables and purge the dead-letter queue.
+
+    Waiting executions are ended through their own task token first (SendTaskFailure with error
+    `Cleanup`, so they finish in the Error state at once); StopExecution then ends anything else.
+    """
     info = stack_info(target)
     sfn = target.client("stepfunctions")
+    released = 0
+    for token in _pending_tokens(target, info):
+        try:
+            sfn.send_task_failure(taskToken=token, error="Cleanup", cause="ended by callbackctl cleanup")
+            released += 1
+        except ClientError:
+            pass  # the token is no longer accepted: its execution has ended already
     stopped = 0
     for page in sfn.get_paginator("list_executions").paginate(
         stateMachineArn=info.state_machine_arn, statusFilter="RUNNING"
@@ -114,10 +125,28 @@ def cleanup(target: Target) -> dict[str, int]:
     deleted = {table: _empty_table(target, table) for table in (info.task_tokens_table, info.jobs_table)}
     target.client("sqs").purge_queue(QueueUrl=info.dead_letter_queue_url)
     return {
+        "endedWaitingExecutions": released,
         "stoppedExecutions": stopped,
         "deletedTokenRecords": deleted[info.task_tokens_table],
         "deletedJobs": deleted[info.jobs_table],
     }
+
+
+def _pending_tokens(target: Target, info: StackInfo) -> list[str]:
+    ddb = target.client("dynamodb")
+    tokens = []
+    for page in ddb.get_paginator("query").paginate(
+        TableName=info.task_tokens_table,
+        IndexName="ByStatus",
+        KeyConditionExpression="#s = :pending",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":pending": {"S": "POLLING"}},
+    ):
+        for key in page["Items"]:
+            item = ddb.get_item(TableName=info.task_tokens_table, Key={"jobId": key["jobId"]}).get("Item")
+            if item and "taskToken" in item:
+                tokens.append(item["taskToken"]["S"])
+    return tokens
 
 
 def _empty_table(target: Target, table: str) -> int:

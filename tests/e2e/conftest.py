@@ -22,6 +22,11 @@ from callbackctl.targets import Target, resolve_target
 CLOCK_SPEED = 20  # rate(1 minute) fires every 3 s
 HEARTBEAT_SECONDS = 15
 TASK_TIMEOUT_SECONDS = 300
+DEPLOY_CONTEXT = {
+    "scheduleClockSpeed": str(CLOCK_SPEED),
+    "heartbeatTimeoutSeconds": str(HEARTBEAT_SECONDS),
+    "taskTimeoutSeconds": str(TASK_TIMEOUT_SECONDS),
+}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -43,15 +48,7 @@ def local_cloud() -> Iterator[Target]:
 @pytest.fixture(scope="session")
 def stack(local_cloud: Target) -> StackInfo:
     started = time.monotonic()
-    info = deploy(
-        local_cloud,
-        stage="local",
-        extra_context={
-            "scheduleClockSpeed": str(CLOCK_SPEED),
-            "heartbeatTimeoutSeconds": str(HEARTBEAT_SECONDS),
-            "taskTimeoutSeconds": str(TASK_TIMEOUT_SECONDS),
-        },
-    )
+    info = deploy(local_cloud, stage="local", extra_context=DEPLOY_CONTEXT)
     print(f"\n[e2e] deployed in {time.monotonic() - started:.1f}s")
     return info
 
