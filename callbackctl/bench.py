@@ -54,7 +54,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -306,7 +306,6 @@ def calibrated_workload(
     jobs_per_month: int,
     create_job: LambdaCount,
     api: LambdaCount,
-    api_memory_mb: int,
     poller_memory_mb: int,
     idle: IdleRun,
     poller_per_job_ms: float,
@@ -318,8 +317,8 @@ def calibrated_workload(
         jobs_per_month=jobs_per_month,
         polls_per_job=polls,
         create_job=LambdaProfile(create_job.memory_mb, create_job.avg_ms),
-        api_create=LambdaProfile(api_memory_mb, api.avg_ms),
-        api_check=LambdaProfile(api_memory_mb, api.avg_ms),
+        api_create=LambdaProfile(api.memory_mb, api.avg_ms),
+        api_check=LambdaProfile(api.memory_mb, api.avg_ms),
         poller=LambdaProfile(poller_memory_mb, idle.poller_ms),
         poller_per_job_ms=poller_per_job_ms,
         token_item_kb=max(record_bytes, 1) / 1024,
@@ -402,6 +401,13 @@ def cost_figures(
     )
 
 
+def gb_s_share_pct(measured: MeasuredUsage, prices: cost.Prices | None = None) -> float:
+    """The part of a design's marginal cost that is Lambda duration (GB-s), in percent."""
+    priced = cost.price_usage(measured.per_job.scaled(1000), prices=prices)
+    duration = sum(line.cost_usd for line in priced.lines if line.item == "GB-seconds")
+    return duration / priced.total_usd * 100 if priced.total_usd > 0 else 0.0
+
+
 def _ratio(a: float, b: float) -> float | None:
     return a / b if b > 0 else None
 
@@ -430,10 +436,12 @@ class BenchSettings:
     pending: tuple[int, ...] = (100, 1_000)
     finished: int = 10_000
     finished_pending: int = 100
-    repeats: int = 3  # timed poller runs per size (median); one for the largest
+    repeats: int = 5  # timed poller runs per size (median); one for the largest
     jobs_per_month: int = 100_000
     clock_speed: float = 30.0  # rate(1 minute) fires every 2 s
-    poller_concurrency: int | None = None  # None: the stage's (4 locally)
+    # The local stage's 4 threads take ~45 s over 1,000 jobs here, close to the poller's 60 s timeout;
+    # the bench deploys with 16 (None: the stage's setting).
+    poller_concurrency: int | None = 16
     idle_seconds: float = 10.0
     tolerance_pct: float = 5.0
 
@@ -592,10 +600,19 @@ class Bench:
 
     # --- tables --------------------------------------------------------------------------------
 
-    def empty(self, table: str) -> None:
-        from callbackctl.ops import _empty_table
+    def empty(self, table: str, workers: int = 4) -> None:
+        """Delete every item (keys from a scan, batch deletes in parallel)."""
+        keys: list[dict[str, Any]] = []
+        for page in self.ddb.get_paginator("scan").paginate(TableName=table, ProjectionExpression="jobId"):
+            keys.extend(page["Items"])
 
-        _empty_table(self.target, table)
+        def delete(chunk: Sequence[dict[str, Any]]) -> None:
+            pending: dict[str, Any] = {table: [{"DeleteRequest": {"Key": key}} for key in chunk]}
+            while pending:
+                pending = self.ddb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(delete, [keys[i : i + 25] for i in range(0, len(keys), 25)]))
 
     def scan(self, table: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
@@ -662,6 +679,16 @@ class Bench:
         return total
 
     # --- phases --------------------------------------------------------------------------------
+
+    def warm_up(self) -> None:
+        """Both designs once, unmeasured, so the measured phases run on warm Lambda workers."""
+        s, dep = self.settings, self.dep
+        execution_input = {"simulate": {"outcome": "SUCCEED", "completionPolls": 1}, "payload": {"warmUp": True}}
+        arns = [
+            *self.start_executions(dep.loop_state_machine_arn, [execution_input] * s.jobs, "bench-warm-loop"),
+            *self.start_executions(dep.state_machine_arn, [execution_input] * s.jobs, "bench-warm-cb"),
+        ]
+        self.wait_all(arns, 60 + 4 * self.interval_seconds, "warm-up")
 
     def idle(self) -> dict[str, Any]:
         """Let the schedule fire with nothing pending; measure one idle run."""
@@ -782,13 +809,19 @@ class Bench:
             jobs_per_month=s.jobs_per_month,
             create_job=create_job,
             api=api,
-            api_memory_mb=api.memory_mb,
             poller_memory_mb=poller.memory_mb,
             idle=idle,
             poller_per_job_ms=poller_per_job_ms,
             record_bytes=counts.record_bytes,
         )
-        formula = {str(d): cost.design_usage(workload, d) for d in (Design.CALLBACK, Design.LOOP)}
+        # The loop drives its own copy of the API: its formula uses that copy's durations.
+        loop_api_profile = LambdaProfile(loop_api.memory_mb, loop_api.avg_ms)
+        formula = {
+            "callback": cost.design_usage(workload, Design.CALLBACK),
+            "loop": cost.design_usage(
+                replace(workload, api_create=loop_api_profile, api_check=loop_api_profile), Design.LOOP
+            ),
+        }
         disagreements = compare("callback", formula["callback"], cb_m, tolerance_pct=s.tolerance_pct) + compare(
             "loop", formula["loop"], loop_m, tolerance_pct=s.tolerance_pct
         )
@@ -828,6 +861,7 @@ class Bench:
             "disagreements": [{**asdict(d), "pct": d.pct} for d in disagreements],
             "_disagreements": disagreements,
             "cost": figures.to_dict(),
+            "gbSecondsSharePct": {"callback": gb_s_share_pct(cb_m), "loop": gb_s_share_pct(loop_m)},
             "costWithAwsSizedToken": figures_aws_token.to_dict(),
             "counters": snap,
         }
@@ -935,7 +969,8 @@ class Bench:
         try:
             time.sleep(self.interval_seconds + 2)  # a run already fired finishes
             self.log(f"throughput: warm-up run (poller concurrency {dep.poller_concurrency})")
-            self.timed_runs(max(8, 2 * dep.poller_concurrency), 1, clear_finished=True)
+            # Starts one API worker per poller thread and warms the poller: not measured.
+            self.timed_runs(max(100, 4 * dep.poller_concurrency), 1, clear_finished=True)
             sizes: dict[str, Any] = {}
             for n in sorted(s.pending):
                 repeats = 1 if n == max(s.pending) and len(s.pending) > 1 else s.repeats
@@ -954,6 +989,8 @@ class Bench:
                 f"finished records: {s.finished_pending} pending with {s.finished:,} finished x {s.repeats} run(s)"
             )
             loaded = self.timed_runs(s.finished_pending, s.repeats, clear_finished=False)
+            self.empty(dep.task_tokens_table, workers=8)
+            self.empty(dep.jobs_table, workers=8)
         finally:
             self.set_schedule("ENABLED")
         small, large = str(min(s.pending)), str(max(s.pending))
@@ -1074,6 +1111,11 @@ def format_report(result: Mapping[str, Any]) -> str:
         f"Local task tokens are {token['tokenChars']} characters (token record {token['record_bytes']} bytes); "
         f"with {AWS_MAX_TOKEN_CHARS:,}-character tokens as on AWS the marginal ratio per polls/job would be {aws}."
     )
+    share = max(max(p["gbSecondsSharePct"].values()) for p in result["cost"]["phases"])
+    out.append(
+        f"GB-s are billed durations on this machine (slower than Lambda); they are at most {share:.0f}% "
+        "of a design's marginal cost above."
+    )
     out.append("")
     out.append("Formula (cost.design_usage, inputs set to the measured memory, durations, item size) vs measurement:")
     any_disagreement = False
@@ -1087,6 +1129,15 @@ def format_report(result: Mapping[str, Any]) -> str:
             )
     if not any_disagreement:
         out.append(f"  they agree within {s['tolerance_pct']:g}% on every metric")
+    for phase in result["cost"]["phases"]:
+        t = phase["callback"]["taskTokenTable"]
+        jobs = phase["jobs"]
+        out.append(
+            f"  {phase['pollsPerJob']:>3} polls/job  callback task-token writes per job: "
+            f"{t['puts'] / jobs:g} put + {t['updates'] / jobs:g} updates (a claim per poll, a release per "
+            f"heartbeat, the final status) at {write_units(t['record_bytes'])} WRU, "
+            f"+ {(t['puts'] + 2 * t['finals']) / jobs:g} KEYS_ONLY index writes"
+        )
     out.append("")
     t = result["throughput"]
     out.append(
@@ -1173,6 +1224,8 @@ def run_bench(
         bench = Bench(dep, settings, started)
         bench.set_schedule("ENABLED")
 
+        bench.log(f"warm-up: {settings.jobs} jobs x 2 designs, not measured")
+        bench.warm_up()
         bench.log(f"idle: the schedule fires with nothing pending for {settings.idle_seconds:g} s")
         idle = bench.idle()
         runs_per_minute = idle["pollerRuns"] / (idle["seconds"] * settings.clock_speed / 60)
@@ -1202,7 +1255,7 @@ def run_bench(
         "settings": asdict(settings),
         "rules": RULES,
         "prices": {"region": prices.region, "as_of": prices.as_of},
-        "deployment": {k: v for k, v in asdict(dep).items() if k != "target"},
+        "deployment": {f.name: getattr(dep, f.name) for f in fields(dep) if f.name != "target"},
         "idle": idle,
         "cost": {
             "fixedMonthly": {

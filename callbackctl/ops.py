@@ -108,13 +108,20 @@ def cleanup(target: Target) -> dict[str, int]:
     """
     info = stack_info(target)
     sfn = target.client("stepfunctions")
-    released = 0
-    for token in _pending_tokens(target, info):
+    ended: list[str] = []
+    for token, execution_arn in _waiting_executions(target, info):
         try:
             sfn.send_task_failure(taskToken=token, error="Cleanup", cause="ended by callbackctl cleanup")
-            released += 1
+            ended.append(execution_arn)
         except ClientError:
             pass  # the token is no longer accepted: its execution has ended already
+    # Let those executions reach their Error state before stopping what still runs, so a stop
+    # never races the failure it would duplicate.
+    deadline = time.monotonic() + 15
+    while ended and time.monotonic() < deadline:
+        if all(sfn.describe_execution(executionArn=arn)["status"] != "RUNNING" for arn in ended):
+            break
+        time.sleep(0.5)
     stopped = 0
     for page in sfn.get_paginator("list_executions").paginate(
         stateMachineArn=info.state_machine_arn, statusFilter="RUNNING"
@@ -125,16 +132,17 @@ def cleanup(target: Target) -> dict[str, int]:
     deleted = {table: _empty_table(target, table) for table in (info.task_tokens_table, info.jobs_table)}
     target.client("sqs").purge_queue(QueueUrl=info.dead_letter_queue_url)
     return {
-        "endedWaitingExecutions": released,
+        "endedWaitingExecutions": len(ended),
         "stoppedExecutions": stopped,
         "deletedTokenRecords": deleted[info.task_tokens_table],
         "deletedJobs": deleted[info.jobs_table],
     }
 
 
-def _pending_tokens(target: Target, info: StackInfo) -> list[str]:
+def _waiting_executions(target: Target, info: StackInfo) -> list[tuple[str, str]]:
+    """(task token, execution ARN) of every job still POLLING."""
     ddb = target.client("dynamodb")
-    tokens = []
+    waiting = []
     for page in ddb.get_paginator("query").paginate(
         TableName=info.task_tokens_table,
         IndexName="ByStatus",
@@ -145,8 +153,8 @@ def _pending_tokens(target: Target, info: StackInfo) -> list[str]:
         for key in page["Items"]:
             item = ddb.get_item(TableName=info.task_tokens_table, Key={"jobId": key["jobId"]}).get("Item")
             if item and "taskToken" in item:
-                tokens.append(item["taskToken"]["S"])
-    return tokens
+                waiting.append((item["taskToken"]["S"], item["executionArn"]["S"]))
+    return waiting
 
 
 def _empty_table(target: Target, table: str) -> int:

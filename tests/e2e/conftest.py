@@ -8,6 +8,7 @@ so the stage's rate(1 minute) schedule fires every 60/CLOCK_SPEED seconds.
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -35,13 +36,27 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.e2e)
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 @pytest.fixture(scope="session")
-def local_cloud() -> Iterator[Target]:
-    started_here = localcloud.ensure_started(clock_speed=CLOCK_SPEED)
-    try:
-        yield resolve_target("localcloud")
-    finally:
-        if started_here:
+def local_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+    """A local cloud of the tests' own (own state dir, free port): a user's running one is left alone.
+
+    The environment variables point localcloud, callbackctl and the demo at it.
+    """
+    port = _free_port()
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("LOCALCLOUD_STATE_DIR", str(tmp_path_factory.mktemp("localcloud-e2e")))
+        env.setenv("LOCALCLOUD_PORT", str(port))
+        env.setenv("LOCALCLOUD_ENDPOINT", f"http://localhost:{port}")
+        localcloud.start(clock_speed=CLOCK_SPEED, echo=print)
+        try:
+            yield resolve_target("localcloud")
+        finally:
             localcloud.stop()
 
 

@@ -78,7 +78,10 @@ def test_cleanup_stops_executions_and_empties_tables(
     arn = start(target, stack, {"simulate": {"outcome": "NEVER_FINISH"}})
     wait_for(lambda: job_id_of(target, arn), timeout=30, what="the token record")
     code, result, _ = _run(capsys, "cleanup", "--json")
-    assert code == 0 and result["stoppedExecutions"] >= 1 and result["deletedTokenRecords"] >= 1
+    assert code == 0 and result["endedWaitingExecutions"] >= 1 and result["deletedTokenRecords"] >= 1
     sfn = target.client("stepfunctions")
-    wait_for(lambda: sfn.describe_execution(executionArn=arn)["status"] == "ABORTED", timeout=15, what="the stop")
+    done = wait_for(
+        lambda: (d := sfn.describe_execution(executionArn=arn))["status"] != "RUNNING" and d, timeout=15, what="the end"
+    )
+    assert (done["status"], done.get("error")) == ("FAILED", "Cleanup")  # ended through its own token
     assert target.client("dynamodb").scan(TableName=stack.task_tokens_table)["Count"] == 0
