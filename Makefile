@@ -64,7 +64,8 @@ bench: setup ## Cost and throughput benchmark on the local cloud (writes bench-r
 	$(PY) -m callbackctl bench
 
 constraints: ## Re-pin every installed Python package into constraints.txt
-	$(VENV)/bin/pip freeze --exclude-editable | grep -v '^-e' > constraints.txt
+	{ grep '^#' constraints.txt; $(VENV)/bin/pip freeze --exclude-editable | grep -v '^-e'; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
 
 clean: ## Remove build outputs (cdk.out, caches); keeps the virtualenv and node_modules
 	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache
