@@ -222,16 +222,8 @@ def test_two_pollers_at_once_send_exactly_once_per_job(store, api, new_job) -> N
         assert store.get(job_id)["status"] == "COMPLETED"  # type: ignore[index]
 
 
-def test_threaded_pollers_over_many_jobs_send_once_per_job(store, api, new_job) -> None:
-    jobs = [new_job({"completionPolls": 2}) for _ in range(40)]
-    sfn = RecordingSfn()
-    for _ in range(2):  # two rounds: heartbeat, then success
-        threads = [threading.Thread(target=_poller(store, api, sfn, concurrency=8).run) for _ in range(2)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-    assert sfn.sends == Counter({token: 1 for _, token in jobs})
+# Truly parallel pollers are tested end to end on DynamoDB Local (tests/e2e, two pollers at once):
+# moto's in-process DynamoDB does not make a conditional write atomic across threads.
 
 
 def test_poll_one_job_by_id_and_unknown_id(store, api, new_job, monkeypatch) -> None:
