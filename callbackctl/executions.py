@@ -145,7 +145,12 @@ def watch(
 def format_results(results: list[ExecutionResult]) -> str:
     rows = [("EXECUTION", "STATUS", "END STATE", "SECONDS", "ERROR / OUTPUT")]
     for r in results:
-        detail = f"{r.error}: {r.cause}" if r.error else json.dumps(r.output)[:70] if r.output is not None else ""
+        if r.error:
+            detail = f"{r.error}: {readable_cause(r.cause)}"
+        elif isinstance(r.output, dict) and "jobResult" in r.output:
+            detail = f"jobResult {json.dumps(r.output['jobResult'])}"[:100]
+        else:
+            detail = json.dumps(r.output)[:100] if r.output is not None else ""
         rows.append((r.name, r.status, r.end_state or "-", f"{r.seconds}" if r.seconds is not None else "-", detail))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths, strict=True)) + "  " + row[4] for row in rows]
@@ -153,6 +158,19 @@ def format_results(results: list[ExecutionResult]) -> str:
     lines.append("")
     lines.append("Summary: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
     return "\n".join(lines)
+
+
+def readable_cause(cause: str | None) -> str:
+    """A Lambda error reaches Step Functions as JSON {errorMessage, errorType, stackTrace}: keep the message."""
+    if not cause:
+        return ""
+    try:
+        parsed = json.loads(cause)
+    except json.JSONDecodeError:
+        return cause
+    if isinstance(parsed, dict) and "errorMessage" in parsed:
+        return str(parsed["errorMessage"])
+    return cause
 
 
 def results_json(results: list[ExecutionResult]) -> str:

@@ -95,3 +95,12 @@ def test_template_summary(tmp_path: Path) -> None:
     )
     summary = template_summary(tmp_path)
     assert "2 resources" in summary and "2  AWS::DynamoDB::Table" in summary and "StateMachineArn" in summary
+
+
+def test_lambda_error_causes_are_shown_as_their_message() -> None:
+    from callbackctl.executions import readable_cause
+
+    lambda_cause = json.dumps({"errorMessage": "maxAttempts must be ...", "errorType": "InvalidJobInput"})
+    assert readable_cause(lambda_cause) == "maxAttempts must be ..."
+    assert readable_cause("plain text cause") == "plain text cause"
+    assert readable_cause(None) == ""
