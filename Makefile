@@ -60,8 +60,8 @@ localcloud-start: setup ## Start the local cloud in the background
 localcloud-stop: ## Stop the local cloud
 	$(PY) -m localcloud stop
 
-bench: setup ## Cost and throughput benchmark on the local cloud (writes bench-results/)
-	$(PY) -m callbackctl bench
+bench: setup ## Cost and throughput benchmark on the local cloud (writes bench-results/; BENCH_ARGS=--quick)
+	$(PY) -m callbackctl bench $(BENCH_ARGS)
 
 constraints: ## Re-pin every installed Python package into constraints.txt
 	{ grep '^#' constraints.txt; $(VENV)/bin/pip freeze --exclude-editable | grep -v '^-e'; } > constraints.txt.new

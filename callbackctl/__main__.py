@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from callbackctl import cost
+from callbackctl import bench, cost
 from callbackctl.targets import TARGETS, UsageError, resolve_target
 
 
@@ -186,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_template_summary)
 
     cost.register(sub)
+    bench.register(sub)
     return parser
 
 

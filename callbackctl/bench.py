@@ -401,6 +401,31 @@ def cost_figures(
     )
 
 
+def price_phase(phase: dict[str, Any], fixed_monthly: Usage, settings: BenchSettings) -> None:
+    """Add the static schedule's fixed monthly part to the callback's measured usage (the loop has
+    none), price both designs, and compare them with the formula."""
+    measured = {
+        k: replace(m, fixed_monthly=fixed_monthly) if k.startswith("callback") else m
+        for k, m in phase["_measured"].items()
+    }
+    formula = phase["_formula"]
+    disagreements = compare(
+        "callback", formula["callback"], measured["callback"], tolerance_pct=settings.tolerance_pct
+    ) + compare("loop", formula["loop"], measured["loop"], tolerance_pct=settings.tolerance_pct)
+    phase["loop"]["measured"] = _measured_dict(measured["loop"])
+    phase["callback"]["measured"] = _measured_dict(measured["callback"])
+    phase["callback"]["measuredWithAwsSizedToken"] = _measured_dict(measured["callbackAwsToken"])
+    phase["disagreements"] = [{**asdict(d), "pct": d.pct} for d in disagreements]
+    phase["cost"] = cost_figures(measured["callback"], measured["loop"], settings.jobs_per_month).to_dict()
+    phase["costWithAwsSizedToken"] = cost_figures(
+        measured["callbackAwsToken"], measured["loop"], settings.jobs_per_month
+    ).to_dict()
+    phase["gbSecondsSharePct"] = {
+        "callback": gb_s_share_pct(measured["callback"]),
+        "loop": gb_s_share_pct(measured["loop"]),
+    }
+
+
 def gb_s_share_pct(measured: MeasuredUsage, prices: cost.Prices | None = None) -> float:
     """The part of a design's marginal cost that is Lambda duration (GB-s), in percent."""
     priced = cost.price_usage(measured.per_job.scaled(1000), prices=prices)
@@ -725,8 +750,8 @@ class Bench:
             "counters": snap,
         }
 
-    def cost_phase(self, polls: int, idle: IdleRun, runs_per_minute: float) -> dict[str, Any]:
-        """The same jobs through both designs at once; counts per design."""
+    def cost_phase(self, polls: int, idle: IdleRun) -> dict[str, Any]:
+        """The same jobs through both designs at once; counts per design (priced by :func:`price_phase`)."""
         s, dep = self.settings, self.dep
         self.empty(dep.task_tokens_table)
         execution_input = {
@@ -778,7 +803,7 @@ class Bench:
             record_bytes=max(sizes, default=0),
             index_entry_bytes=item_bytes(index_entry),
         )
-        runs_per_month = runs_per_minute * cost.MINUTES_PER_MONTH
+        runs_per_month = 0.0  # the fixed part is set by price_phase, from the whole run's firing rate
         loop_m = loop_measured(jobs=s.jobs, transitions=loop_t, api=loop_api)
         cb_m = callback_measured(
             jobs=s.jobs,
@@ -822,11 +847,6 @@ class Bench:
                 replace(workload, api_create=loop_api_profile, api_check=loop_api_profile), Design.LOOP
             ),
         }
-        disagreements = compare("callback", formula["callback"], cb_m, tolerance_pct=s.tolerance_pct) + compare(
-            "loop", formula["loop"], loop_m, tolerance_pct=s.tolerance_pct
-        )
-        figures = cost_figures(cb_m, loop_m, s.jobs_per_month)
-        figures_aws_token = cost_figures(cb_aws_token, loop_m, s.jobs_per_month)
         sends = {
             op: request_count(snap, "stepfunctions", op)
             for op in ("SendTaskSuccess", "SendTaskFailure", "SendTaskHeartbeat")
@@ -839,7 +859,6 @@ class Bench:
             "loop": {
                 "transitions": {**asdict(loop_t), "total": loop_t.total},
                 "lambda": {dep.loop_api_function: asdict(loop_api)},
-                "measured": _measured_dict(loop_m),
                 "formula": _measured_dict(formula["loop"]),
             },
             "callback": {
@@ -853,17 +872,12 @@ class Bench:
                 "pollerPerCheckMs": round(poller_per_job_ms, 2),
                 "stepFunctionsSends": sends,
                 "taskTokenTable": {**asdict(counts), "tokenChars": token_chars, "writeUnits": counts.write_units()},
-                "measured": _measured_dict(cb_m),
-                "measuredWithAwsSizedToken": _measured_dict(cb_aws_token),
                 "formula": _measured_dict(formula["callback"]),
             },
             "formulaWorkload": _workload_dict(workload),
-            "disagreements": [{**asdict(d), "pct": d.pct} for d in disagreements],
-            "_disagreements": disagreements,
-            "cost": figures.to_dict(),
-            "gbSecondsSharePct": {"callback": gb_s_share_pct(cb_m), "loop": gb_s_share_pct(loop_m)},
-            "costWithAwsSizedToken": figures_aws_token.to_dict(),
             "counters": snap,
+            "_measured": {"callback": cb_m, "callbackAwsToken": cb_aws_token, "loop": loop_m},
+            "_formula": formula,
         }
 
     def _pending_items(self, count: int, now: datetime) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -995,6 +1009,9 @@ class Bench:
             self.set_schedule("ENABLED")
         small, large = str(min(s.pending)), str(max(s.pending))
         per_job_ratio = _ratio(sizes[large]["msPerJob"], sizes[small]["msPerJob"])
+        # A run = fixed part (invoke, query, thread pool) + time per job: fitted through both sizes.
+        extra_jobs = int(large) - int(small)
+        marginal_ms = (sizes[large]["seconds"] - sizes[small]["seconds"]) * 1000 / extra_jobs if extra_jobs else None
         base_s = statistics.median(r["seconds"] for r in base)
         loaded_s = statistics.median(r["seconds"] for r in loaded)
         return {
@@ -1002,6 +1019,10 @@ class Bench:
             "sizes": sizes,
             "timePerJobRatio": per_job_ratio,
             "timePerJobRatioSizes": [int(small), int(large)],
+            "marginalMsPerJob": marginal_ms,
+            "runOverheadSeconds": (
+                sizes[small]["seconds"] - int(small) * marginal_ms / 1000 if marginal_ms is not None else None
+            ),
             "finishedRecords": {
                 "finished": s.finished,
                 "pending": s.finished_pending,
@@ -1150,6 +1171,11 @@ def format_report(result: Mapping[str, Any]) -> str:
         )
     small, large = t["timePerJobRatioSizes"]
     out.append(f"  time per job at {large:,} vs {small:,} pending: {_fmt_ratio(t['timePerJobRatio'])} (1.00x = flat)")
+    if t.get("marginalMsPerJob") is not None:
+        out.append(
+            f"  a run = {t['runOverheadSeconds']:.2f} s + {t['marginalMsPerJob']:.1f} ms per pending job "
+            f"(fitted through {small:,} and {large:,})"
+        )
     f = t["finishedRecords"]
     loaded = f["withFinishedRuns"][-1]
     out.append(
@@ -1206,7 +1232,7 @@ def run_bench(
     from callbackctl.ops import cleanup
     from callbackctl.targets import resolve_target
 
-    started = time.monotonic()
+    started, started_at = time.monotonic(), datetime.now(UTC).isoformat(timespec="seconds")
     _log(started, "starting the local cloud")
     try:
         instance = localcloud.start(
@@ -1227,19 +1253,25 @@ def run_bench(
         bench.log(f"warm-up: {settings.jobs} jobs x 2 designs, not measured")
         bench.warm_up()
         bench.log(f"idle: the schedule fires with nothing pending for {settings.idle_seconds:g} s")
+        fired_at_start, clock_at_start = bench.schedule_firings(), time.monotonic()
         idle = bench.idle()
-        runs_per_minute = idle["pollerRuns"] / (idle["seconds"] * settings.clock_speed / 60)
         phases = []
         for polls in settings.polls:
             bench.log(f"cost: {settings.jobs} jobs x 2 designs at {polls} polls per job")
-            phase = bench.cost_phase(polls, idle["_idle"], runs_per_minute)
+            phase = bench.cost_phase(polls, idle["_idle"])
+            bench.log(f"cost: {polls} polls/job done in {phase['seconds']:.0f} s")
+            phases.append(phase)
+        # The static schedule's rate, observed over the idle and cost phases, prices its fixed part.
+        schedule_minutes = (time.monotonic() - clock_at_start) * settings.clock_speed / 60
+        runs_per_minute = (bench.schedule_firings() - fired_at_start) / schedule_minutes
+        fixed = idle["_idle"].monthly(runs_per_minute * cost.MINUTES_PER_MONTH)
+        for phase in phases:
+            price_phase(phase, fixed, settings)
             bench.log(
-                f"cost: {polls} polls/job done in {phase['seconds']:.0f} s; callback/loop marginal "
+                f"cost: {phase['pollsPerJob']} polls/job: callback/loop cost per job "
                 f"{_fmt_ratio(phase['cost']['ratio_marginal'])}"
             )
-            phases.append(phase)
         throughput = bench.throughput()
-        fixed = idle["_idle"].monthly(runs_per_minute * cost.MINUTES_PER_MONTH)
         if not started_here:
             bench.log("cleaning up the tables (the local cloud keeps running)")
             cleanup(target)
@@ -1250,7 +1282,7 @@ def run_bench(
     prices = cost.default_prices()
     result = {
         "version": 1,
-        "startedAt": datetime.now(UTC).isoformat(timespec="seconds"),
+        "startedAt": started_at,
         "seconds": round(time.monotonic() - started, 1),
         "settings": asdict(settings),
         "rules": RULES,
@@ -1259,8 +1291,10 @@ def run_bench(
         "idle": idle,
         "cost": {
             "fixedMonthly": {
+                "observedScheduleMinutes": schedule_minutes,
                 "runsPerMinute": runs_per_minute,
                 "runsPerMonth": runs_per_minute * cost.MINUTES_PER_MONTH,
+                "idleRun": idle["idleRun"],
                 "usage": asdict(fixed),
                 "usd": cost.price_usage(fixed).total_usd,
             },

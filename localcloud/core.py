@@ -516,6 +516,25 @@ def scheduler_stats(endpoint_url: str | None = None) -> dict:
     return stats
 
 
+def counters(endpoint_url: str | None = None, *, reset: bool = False) -> dict:
+    """Request counts (by service, operation, resource; external and internal) and Lambda
+    invocations (by function: count, errors, billed ms, memory) of a running local cloud since its
+    start or the last reset. ``reset=True`` returns the counts and clears them in one step."""
+    endpoint_url = (endpoint_url or endpoint() or f"http://localhost:{DEFAULT_PORT}").rstrip("/")
+    if not reset:
+        data = http_json(f"{endpoint_url}/_localcloud/counters", timeout=10)
+    else:
+        request = urllib.request.Request(f"{endpoint_url}/_localcloud/counters/reset", data=b"", method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                data = json.loads(response.read())
+        except (OSError, ValueError, urllib.error.URLError):
+            data = None
+    if data is None:
+        raise LocalCloudError(f"no local cloud counters answer at {endpoint_url} (is it a local cloud, started here?)")
+    return data
+
+
 def cdklocal_env(endpoint_url: str | None = None) -> dict[str, str]:
     """Environment variables for cdklocal (and any AWS SDK/CLI) to target the local cloud."""
     url = endpoint_url or f"http://localhost:{DEFAULT_PORT}"

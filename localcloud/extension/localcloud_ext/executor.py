@@ -41,7 +41,7 @@ from localstack.services.lambda_.invocation.runtime_executor import (
     RuntimeExecutor,
 )
 
-from localcloud_ext import lambda_runtime
+from localcloud_ext import counters, lambda_runtime
 
 LOG = logging.getLogger("localcloud.lambda")
 
@@ -326,12 +326,14 @@ class HostProcessRuntimeExecutor(RuntimeExecutor):
         if output and not output.endswith("\n"):
             output += "\n"
         memory = f"\tMax Memory Used: {max_rss_mb} MB" if max_rss_mb is not None else ""
+        billed_ms = max(1, math.ceil(duration_ms))
+        counters.INVOCATIONS.record(self._name, memory_mb=config_.memory_size, billed_ms=billed_ms, error=is_error)
         logs = (
             f"START RequestId: {request_id} Version: {self.function_version.id.qualifier}\n"
             f"{output}"
             f"END RequestId: {request_id}\n"
             f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms"
-            f"\tBilled Duration: {max(1, math.ceil(duration_ms))} ms"
+            f"\tBilled Duration: {billed_ms} ms"
             f"\tMemory Size: {config_.memory_size} MB{memory}{init_line}\t\n"
         )
         if os.environ.get("LOCALCLOUD_LAMBDA_LOG", "1") != "0":

@@ -2,7 +2,8 @@
 
 - ``localstack.lambda.runtime_executor`` / ``localcloud``: runs Lambda handlers as host processes
   (selected with ``LAMBDA_RUNTIME_EXECUTOR=localcloud``), see ``executor.py``.
-- ``localstack.hooks.on_infra_start``: adds the ``/_localcloud/*`` HTTP endpoints.
+- ``localstack.hooks.on_infra_start``: adds the ``/_localcloud/*`` HTTP endpoints and the request
+  counter to the gateway's response handlers (see ``counters.py``).
 - ``localstack.hooks.on_infra_ready``: starts the Scheduler firer, see ``scheduler.py``.
 - ``localstack.hooks.on_infra_shutdown``: stops it and the Lambda fork server.
 
@@ -43,7 +44,8 @@ def _clock_speed() -> float:
 
 
 class LocalcloudEndpoints:
-    """``GET /_localcloud/info`` and ``GET /_localcloud/scheduler`` (firing counts)."""
+    """``GET /_localcloud/info``, ``GET /_localcloud/scheduler`` (firing counts),
+    ``POST /_localcloud/clock`` and ``GET|DELETE /_localcloud/counters`` (request counts)."""
 
     @route("/_localcloud/info", methods=["GET"])
     def info(self, request):
@@ -81,12 +83,38 @@ class LocalcloudEndpoints:
             return Response.for_json({"error": "scheduler not started"}, status=503)
         return Response.for_json(firer.snapshot())
 
+    @route("/_localcloud/counters", methods=["GET"])
+    def counters(self, request):
+        """Requests by service/operation/resource and Lambda invocations by function."""
+        from localcloud_ext import counters
+
+        return Response.for_json(counters.snapshot())
+
+    @route("/_localcloud/counters", methods=["DELETE"])
+    def counters_delete(self, request):
+        return self._counters_reset()
+
+    @route("/_localcloud/counters/reset", methods=["POST"])
+    def counters_reset(self, request):
+        return self._counters_reset()
+
+    @staticmethod
+    def _counters_reset():
+        """Clear the counters; the answer holds what they counted until now."""
+        from localcloud_ext import counters
+
+        return Response.for_json(counters.snapshot(reset=True))
+
 
 @hooks.on_infra_start()
 def localcloud_register_endpoints():
+    from localstack.aws.handlers import run_custom_response_handlers
     from localstack.services.edge import ROUTER
 
+    from localcloud_ext import counters
+
     _STATE["rules"] = ROUTER.add(LocalcloudEndpoints())
+    run_custom_response_handlers.append(counters.REQUESTS)
 
 
 @hooks.on_infra_ready()

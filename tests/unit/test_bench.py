@@ -1,0 +1,420 @@
+"""The benchmark's pure parts: transitions from histories, DynamoDB sizes, counts -> MeasuredUsage,
+formula-vs-measurement report, pricing per 1,000 jobs, and the command line."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import asdict
+from typing import Any
+
+import pytest
+
+from callbackctl import bench, cost
+from callbackctl.bench import (
+    IdleRun,
+    LambdaCount,
+    TokenTableCounts,
+    Transitions,
+    count_transitions,
+    item_bytes,
+)
+from callbackctl.cost import Design, MeasuredUsage, Usage
+
+
+def events(*kinds: str) -> list[dict[str, Any]]:
+    return [{"id": i + 1, "type": kind} for i, kind in enumerate(kinds)]
+
+
+# A loop execution with 2 polls, as Step Functions records it.
+LOOP_TWO_POLLS = events(
+    "ExecutionStarted",
+    "TaskStateEntered",  # CreateJob
+    "TaskScheduled",
+    "TaskStarted",
+    "TaskSucceeded",
+    "TaskStateExited",
+    *(
+        "WaitStateEntered",
+        "WaitStateExited",
+        "TaskStateEntered",  # CheckStatus
+        "TaskScheduled",
+        "TaskStarted",
+        "TaskSucceeded",
+        "TaskStateExited",
+        "ChoiceStateEntered",
+        "ChoiceStateExited",
+    )
+    * 2,
+    "SucceedStateEntered",
+    "SucceedStateExited",
+    "ExecutionSucceeded",
+)
+
+# A callback execution: CreateJob waits on its token (heartbeats add no events that cost).
+CALLBACK = events(
+    "ExecutionStarted",
+    "TaskStateEntered",
+    "TaskScheduled",
+    "TaskStarted",
+    "TaskSubmitted",
+    "TaskSucceeded",
+    "TaskStateExited",
+    "SucceedStateEntered",
+    "SucceedStateExited",
+    "ExecutionSucceeded",
+)
+
+
+def test_loop_history_costs_three_transitions_per_poll_plus_three() -> None:
+    t = count_transitions(LOOP_TWO_POLLS)
+    assert t == Transitions(states_entered=8, retries=0, starts=1)
+    assert t.total == 3 + 3 * 2  # the cost model's loop_fixed_transitions + loop_transitions_per_poll x polls
+
+
+def test_callback_history_costs_three_transitions_whatever_the_polls() -> None:
+    assert count_transitions(CALLBACK).total == 3
+
+
+def test_a_task_retry_is_a_transition() -> None:
+    retried = events(
+        "ExecutionStarted",
+        "TaskStateEntered",
+        "TaskScheduled",
+        "TaskStarted",
+        "TaskFailed",
+        "TaskScheduled",  # Retry: same state, scheduled again
+        "TaskStarted",
+        "TaskSucceeded",
+        "TaskStateExited",
+        "SucceedStateEntered",
+        "ExecutionSucceeded",
+    )
+    assert count_transitions(retried) == Transitions(states_entered=2, retries=1, starts=1)
+
+
+def test_transitions_add_up_over_executions() -> None:
+    total = count_transitions(CALLBACK) + count_transitions(LOOP_TWO_POLLS)
+    assert total.total == 3 + 9
+
+
+def test_item_size_follows_dynamodb_rules() -> None:
+    item = {
+        "jobId": {"S": "abc"},  # 5 + 3
+        "n": {"N": "12345"},  # 1 + (3 + 1): 5 digits -> 3 bytes, + 1
+        "ok": {"BOOL": True},  # 2 + 1
+        "m": {"M": {"k": {"S": "v"}}},  # 1 + 3 + (1 + 1 + 1)
+        "l": {"L": [{"N": "1"}, {"S": "xy"}]},  # 1 + 3 + (2 + 1) + (2 + 1)
+        "b": {"B": b"\x00\x01"},  # 1 + 2
+    }
+    assert item_bytes(item) == 8 + 5 + 3 + 7 + 10 + 3
+
+
+def test_a_token_record_with_an_aws_sized_token_takes_three_write_units() -> None:
+    record = {
+        "jobId": {"S": "0" * 36},
+        "taskToken": {"S": "t" * bench.AWS_MAX_TOKEN_CHARS},
+        "executionArn": {"S": "a" * 120},
+        "status": {"S": "POLLING"},
+        "createdAt": {"S": "2026-11-26T17:00:00.000000Z"},
+    }
+    assert bench.write_units(item_bytes(record)) == 3
+    assert bench.write_units(item_bytes({**record, "taskToken": {"S": "t" * 36}})) == 1
+
+
+def test_query_read_units_have_a_minimum_per_query() -> None:
+    assert bench.query_read_units(queries=4, items=0, item_size=100) == 2.0
+    assert bench.query_read_units(queries=1, items=100, item_size=100) == 0.5 * 3  # 10,000 bytes = 3 x 4 KB
+
+
+SNAPSHOT = {
+    "requests": [
+        {
+            "service": "dynamodb",
+            "operation": "PutItem",
+            "resource": "Tokens",
+            "internal": False,
+            "count": 2,
+            "errors": 0,
+        },
+        {
+            "service": "dynamodb",
+            "operation": "UpdateItem",
+            "resource": "Tokens",
+            "internal": False,
+            "count": 7,
+            "errors": 1,
+        },
+        {
+            "service": "dynamodb",
+            "operation": "UpdateItem",
+            "resource": "Jobs",
+            "internal": False,
+            "count": 5,
+            "errors": 0,
+        },
+        {
+            "service": "dynamodb",
+            "operation": "Query",
+            "resource": "Tokens",
+            "internal": False,
+            "count": 3,
+            "errors": 0,
+            "items": 6,
+            "scanned": 6,
+        },
+        {"service": "lambda", "operation": "Invoke", "resource": "api", "internal": True, "count": 4, "errors": 0},
+    ],
+    "lambda": {"api": {"invocations": 4, "errors": 0, "billedMs": 200, "memoryMb": 128}},
+}
+
+
+def test_counts_are_read_per_table_operation_and_field() -> None:
+    assert bench.request_count(SNAPSHOT, "dynamodb", "UpdateItem", "Tokens") == 7
+    assert bench.request_count(SNAPSHOT, "dynamodb", "UpdateItem") == 12
+    assert bench.request_count(SNAPSHOT, "dynamodb", ("PutItem", "UpdateItem"), "Tokens") == 9
+    assert bench.request_count(SNAPSHOT, "dynamodb", "UpdateItem", "Tokens", key="errors") == 1
+    assert bench.request_count(SNAPSHOT, "dynamodb", "Query", "Tokens", key="items") == 6
+    assert bench.request_count(SNAPSHOT, "lambda", "Invoke", internal=False) == 0
+
+
+def test_lambda_counts_give_gb_seconds() -> None:
+    api = bench.lambda_count(SNAPSHOT, "api")
+    assert api == LambdaCount(invocations=4, errors=0, billed_ms=200, memory_mb=128)
+    assert api.gb_s == pytest.approx(0.125 * 0.2)
+    assert api.avg_ms == 50
+    assert bench.lambda_count(SNAPSHOT, "missing") == LambdaCount()
+
+
+def test_loop_counts_become_per_job_usage() -> None:
+    measured = bench.loop_measured(
+        jobs=2, transitions=Transitions(16, 0, 2), api=LambdaCount(invocations=6, billed_ms=600, memory_mb=128)
+    )
+    assert measured.per_job == Usage(transitions=9, lambda_requests=3, lambda_gb_s=0.125 * 0.3)
+    assert measured.fixed_monthly == Usage()
+
+
+IDLE = IdleRun(poller_gb_s=0.25 * 0.01, poller_ms=10.0)  # a 256 MB poller, 10 ms per empty run
+TABLE = TokenTableCounts(
+    puts=2, updates=10, deletes=0, queries=4, query_items=8, finals=2, record_bytes=400, index_entry_bytes=90
+)
+
+
+def callback(**overrides: Any) -> MeasuredUsage:
+    kwargs: dict[str, Any] = {
+        "jobs": 2,
+        "transitions": Transitions(4, 0, 2),
+        "create_job": LambdaCount(invocations=2, billed_ms=100, memory_mb=128),
+        "api": LambdaCount(invocations=8, billed_ms=400, memory_mb=128),
+        "poller": LambdaCount(invocations=4, billed_ms=240, memory_mb=256),
+        "table": TABLE,
+        "idle": IDLE,
+        "runs_per_month": 43_200,
+    }
+    return bench.callback_measured(**{**kwargs, **overrides})
+
+
+def test_callback_counts_split_into_per_job_and_fixed_monthly() -> None:
+    m = callback()
+    assert m.per_job.transitions == 3
+    assert m.per_job.lambda_requests == 5  # create_job + CREATE_JOB + 3 checks; the poller runs are fixed
+    # poller: 240 ms billed over 4 runs, of which 4 x 10 ms is what the runs cost anyway
+    poller_extra = cost.lambda_gb_s(256, 240 - 4 * 10)
+    assert m.per_job.lambda_gb_s == pytest.approx((0.125 * 0.1 + 0.125 * 0.4 + poller_extra) / 2)
+    assert m.per_job.scheduler_invocations == 0
+    # 12 table writes at 1 WRU (400 bytes) + index: 2 puts + 2 status changes x 2
+    assert m.per_job.ddb_wru == (12 + 2 + 4) / 2
+    assert m.per_job.ddb_rru == 0  # four small queries cost the minimum each: all fixed
+    assert m.fixed_monthly == Usage(
+        lambda_requests=43_200, lambda_gb_s=43_200 * IDLE.poller_gb_s, scheduler_invocations=43_200, ddb_rru=21_600
+    )
+
+
+def test_an_aws_sized_token_triples_the_table_writes() -> None:
+    m = callback(extra_token_bytes=bench.AWS_MAX_TOKEN_CHARS - 36)
+    assert m.per_job.ddb_wru == (12 * 3 + 2 + 4) / 2
+
+
+def test_formula_and_measurement_agree_when_the_counts_match() -> None:
+    workload = cost.Workload(polls_per_job=3, gsi_writes=False, token_item_kb=0.4)
+    formula = cost.design_usage(workload, Design.LOOP)
+    assert bench.compare("loop", formula, formula) == []
+
+
+def test_disagreements_name_the_metric_and_the_percentage() -> None:
+    formula = MeasuredUsage(per_job=Usage(transitions=12, ddb_wru=10, ddb_rru=0))
+    measured = MeasuredUsage(per_job=Usage(transitions=12, ddb_wru=9, ddb_rru=0.5))
+    found = {d.metric: d for d in bench.compare("callback", formula, measured, tolerance_pct=5)}
+    assert set(found) == {"ddb_wru", "ddb_rru"}
+    assert found["ddb_wru"].pct == pytest.approx(-10)
+    assert found["ddb_rru"].pct is None  # the formula says 0
+    assert "formula 10" in found["ddb_wru"].describe()
+    assert bench.compare("callback", formula, measured, tolerance_pct=15)[0].metric == "ddb_rru"
+
+
+def test_calibrated_formula_matches_the_measured_callback_counts_but_not_the_writes() -> None:
+    """What the benchmark reports: the formula's transitions and requests match a callback run with
+    p polls, its write count does not (it leaves out the release after each heartbeat and assumes an
+    ALL-projection index)."""
+    polls, jobs = 3, 2
+    measured = callback(
+        table=TokenTableCounts(
+            puts=jobs,
+            updates=jobs * (2 * polls),  # claim per poll, release per heartbeat (polls - 1), final
+            deletes=0,
+            queries=0,
+            query_items=0,
+            finals=jobs,
+            record_bytes=400,
+            index_entry_bytes=90,
+        ),
+        api=LambdaCount(invocations=jobs * (1 + polls), billed_ms=400, memory_mb=128),
+    )
+    workload = bench.calibrated_workload(
+        polls=polls,
+        jobs_per_month=1000,
+        create_job=LambdaCount(invocations=2, billed_ms=100, memory_mb=128),
+        api=LambdaCount(invocations=8, billed_ms=400, memory_mb=128),
+        poller_memory_mb=256,
+        idle=IDLE,
+        poller_per_job_ms=0,
+        record_bytes=400,
+    )
+    formula = cost.design_usage(workload, Design.CALLBACK)
+    metrics = {d.metric for d in bench.compare("callback", formula, measured) if d.part == "per_job"}
+    assert "transitions" not in metrics
+    assert "lambda_requests" not in metrics
+    assert "ddb_wru" in metrics
+    assert measured.per_job.ddb_wru == 1 + 2 * polls + 3
+    assert formula.per_job.ddb_wru == (1 + polls + 1) + (1 + polls + 2)
+
+
+def test_cost_figures_price_per_thousand_jobs_with_the_cost_model() -> None:
+    loop = bench.loop_measured(jobs=1, transitions=Transitions(5, 0, 1), api=LambdaCount(2, 0, 0, 128))
+    cb = callback()
+    figures = bench.cost_figures(cb, loop, jobs_per_month=100_000)
+    prices = cost.default_prices()
+    assert figures.loop_marginal == pytest.approx(6 * 1000 * prices.transition + 2 * 1000 * prices.lambda_request)
+    assert figures.callback_marginal == pytest.approx(cost.price_usage(cb.per_job.scaled(1000)).total_usd)
+    fixed = cost.price_usage(cb.fixed_monthly).total_usd
+    assert figures.callback_at_volume == pytest.approx(figures.callback_marginal + fixed / 100)
+    assert figures.ratio_marginal == pytest.approx(figures.callback_marginal / figures.loop_marginal)
+    assert figures.to_dict()["ratio_at_volume"] == figures.ratio_at_volume
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="callbackctl")
+    bench.register(parser.add_subparsers(dest="command", required=True))
+    return parser.parse_args(["bench", *argv])
+
+
+def test_bench_command_options() -> None:
+    args = parse("--quick", "--polls", "1,5", "--pending", "10,20", "--port", "4577")
+    assert args.quick and args.polls == (1, 5) and args.pending == (10, 20) and args.port == 4577
+    assert args.func is bench._cmd_bench
+
+
+def test_bench_command_rejects_bad_polls(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        parse("--polls", "0,x")
+    assert "--polls" in capsys.readouterr().err
+
+
+def test_settings_refuse_impossible_runs() -> None:
+    with pytest.raises(ValueError, match="polls per job"):
+        bench.BenchSettings(polls=(0,))
+    assert bench.QUICK.jobs < bench.BenchSettings().jobs
+
+
+def test_gb_seconds_share_of_the_marginal_cost() -> None:
+    prices = cost.default_prices()
+    only_duration = MeasuredUsage(per_job=Usage(lambda_gb_s=1.0))
+    assert bench.gb_s_share_pct(only_duration) == pytest.approx(100)
+    half = MeasuredUsage(per_job=Usage(lambda_gb_s=1.0, transitions=prices.lambda_gb_s_x86_64 / prices.transition))
+    assert bench.gb_s_share_pct(half) == pytest.approx(50)
+    assert bench.gb_s_share_pct(MeasuredUsage(per_job=Usage())) == 0
+
+
+def _phase(polls: int) -> dict[str, Any]:
+    loop = bench.loop_measured(
+        jobs=2, transitions=Transitions(2 * (2 + 3 * polls), 0, 2), api=LambdaCount(2 * (1 + polls), 0, 100, 128)
+    )
+    cb = callback()
+    figures = bench.cost_figures(cb, loop, 100_000)
+    disagreements = bench.compare("callback", MeasuredUsage(per_job=Usage(ddb_wru=7)), cb)
+    return {
+        "pollsPerJob": polls,
+        "jobs": 2,
+        "loop": {"measured": bench._measured_dict(loop)},
+        "callback": {
+            "measured": bench._measured_dict(cb),
+            "taskTokenTable": {**asdict(TABLE), "tokenChars": 36},
+        },
+        "cost": figures.to_dict(),
+        "costWithAwsSizedToken": figures.to_dict(),
+        "gbSecondsSharePct": {"callback": bench.gb_s_share_pct(cb), "loop": bench.gb_s_share_pct(loop)},
+        "disagreements": [{**asdict(d), "pct": d.pct} for d in disagreements],
+    }
+
+
+def test_report_prints_the_ratio_per_setting_jobs_per_second_and_the_finished_records_ratio() -> None:
+    run = {"seconds": 2.0, "queryScanned": 100, "scans": 0}
+    result = {
+        "settings": asdict(bench.BenchSettings(jobs=2, polls=(1, 3))),
+        "prices": {"region": "us-east-1", "as_of": "2026-11"},
+        "cost": {
+            "phases": [_phase(1), _phase(3)],
+            "fixedMonthly": {"runsPerMonth": 43_200.0, "runsPerMinute": 1.0, "usd": 0.06},
+        },
+        "throughput": {
+            "pollerConcurrency": 16,
+            "sizes": {
+                "100": {"pending": 100, "seconds": 4.0, "jobsPerSecond": 25.0, "msPerJob": 40.0},
+                "1000": {"pending": 1000, "seconds": 36.0, "jobsPerSecond": 27.8, "msPerJob": 36.0},
+            },
+            "timePerJobRatio": 0.9,
+            "timePerJobRatioSizes": [100, 1000],
+            "finishedRecords": {
+                "pending": 100,
+                "finished": 10_000,
+                "baselineSeconds": 2.0,
+                "withFinishedSeconds": 2.1,
+                "ratio": 1.05,
+                "withFinishedRuns": [run],
+            },
+        },
+        "seconds": 200.0,
+        "file": "bench-results/bench-x.json",
+    }
+    text = bench.format_report(result)
+    lines = text.splitlines()
+    ratios = [line for line in lines if line.strip().startswith("ratio cb/loop")]
+    assert len(ratios) == 2
+    assert f"{result['cost']['phases'][0]['cost']['ratio_marginal']:.2f}x" in ratios[0]
+    assert any("1,000" in line and "27.8" in line for line in lines)
+    assert "time per job at 1,000 vs 100 pending: 0.90x" in text
+    assert "10,000 finished records" in text and "1.05x" in text and "examined 100 items" in text
+    assert "callback ddb_wru" in text  # the disagreement with the (made-up) formula
+
+
+def test_pricing_a_phase_gives_only_the_callback_the_schedules_fixed_part() -> None:
+    loop = bench.loop_measured(jobs=2, transitions=Transitions(10, 0, 2), api=LambdaCount(4, 0, 100, 128))
+    cb = callback(runs_per_month=0)
+    formula = {
+        "callback": cost.design_usage(cost.Workload(polls_per_job=1), Design.CALLBACK),
+        "loop": cost.design_usage(cost.Workload(polls_per_job=1), Design.LOOP),
+    }
+    phase: dict[str, Any] = {
+        "loop": {},
+        "callback": {},
+        "_measured": {"callback": cb, "callbackAwsToken": cb, "loop": loop},
+        "_formula": formula,
+    }
+    fixed = IDLE.monthly(43_200)
+    settings = bench.BenchSettings(jobs_per_month=100_000)
+    bench.price_phase(phase, fixed, settings)
+    assert phase["loop"]["measured"]["fixed_monthly"] == asdict(Usage())
+    assert phase["callback"]["measured"]["fixed_monthly"] == asdict(fixed)
+    assert phase["cost"]["loop_at_volume"] == pytest.approx(phase["cost"]["loop_marginal"])
+    assert phase["cost"]["callback_at_volume"] > phase["cost"]["callback_marginal"]
+    # the formula's fixed part (43,200 runs) matches the measured one: no disagreement reported on it
+    assert not [d for d in phase["disagreements"] if d["part"] == "fixed_monthly" and d["metric"] != "lambda_gb_s"]
