@@ -5,6 +5,7 @@ Invoked with `{}` it processes every pending job; with `{"jobId": "..."}` only t
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import boto3
@@ -16,6 +17,9 @@ from poller.service import Poller, UnknownJob
 from poller.store import TokenStore
 
 __all__ = ["Poller", "UnknownJob", "lambda_handler"]
+
+# Time kept free at the end of a run for the sends and writes of jobs already claimed.
+SAFETY_MARGIN_SECONDS = 15
 
 _poller: Poller | None = None
 
@@ -48,4 +52,13 @@ def lambda_handler(event: Any, context: Any, poller: Poller | None = None) -> di
     job_id = event.get("jobId") if isinstance(event, dict) else None
     if job_id is not None and (not isinstance(job_id, str) or not job_id):
         raise UnknownJob(f"jobId must be a non-empty string, got {job_id!r}")
-    return poller.run(job_id)
+    return poller.run(job_id, deadline=_deadline(context))
+
+
+def _deadline(context: Any) -> float | None:
+    """When to stop claiming jobs: a safety margin before the function's own timeout."""
+    remaining_ms = getattr(context, "get_remaining_time_in_millis", lambda: None)()
+    if remaining_ms is None:
+        return None
+    remaining = remaining_ms / 1000
+    return time.monotonic() + remaining - min(SAFETY_MARGIN_SECONDS, remaining / 2)

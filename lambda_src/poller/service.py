@@ -6,6 +6,7 @@ the final status is written only after the send succeeded (a failed send leaves 
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -24,7 +25,8 @@ from poller.store import TokenRecord, TokenStore
 
 logger = get_logger("poller")
 
-OUTCOMES = ("succeeded", "failed", "heartbeats", "expired", "skipped", "errors")
+# "deferred": left untouched because the run was out of time; the next run takes it.
+OUTCOMES = ("succeeded", "failed", "heartbeats", "expired", "skipped", "errors", "deferred")
 
 
 class UnknownJob(LookupError):
@@ -41,8 +43,12 @@ class Poller:
     clock: Callable[[], datetime] = utc_now
     owner: str = field(default_factory=lambda: f"poller-{uuid.uuid4().hex[:12]}")
 
-    def run(self, job_id: str | None = None) -> dict[str, Any]:
-        """Process one job (job_id given) or every pending job; return counts of what happened."""
+    def run(self, job_id: str | None = None, *, deadline: float | None = None) -> dict[str, Any]:
+        """Process one job (job_id given) or every pending job; return counts of what happened.
+
+        deadline (time.monotonic() seconds): claim no job after it, so a run that cannot finish
+        the whole batch before the function times out leaves the rest unclaimed for the next run.
+        """
         if job_id is not None:
             record = self.store.get(job_id)
             if record is None:
@@ -53,15 +59,17 @@ class Poller:
         counts: Counter[str] = Counter({name: 0 for name in OUTCOMES})
         checked = 0
         with ThreadPoolExecutor(max_workers=max(1, self.concurrency)) as pool:
-            for outcome in pool.map(self._process_safely, records):
+            for outcome in pool.map(lambda record: self._process_safely(record, deadline), records):
                 counts[outcome] += 1
                 checked += 1
         summary: dict[str, Any] = {"checked": checked, **{name: counts[name] for name in OUTCOMES}}
         logger.info("poller run finished", extra={"summary": summary, "owner": self.owner})
         return summary
 
-    def _process_safely(self, record: TokenRecord) -> str:
+    def _process_safely(self, record: TokenRecord, deadline: float | None = None) -> str:
         """One bad job never stops the batch."""
+        if deadline is not None and time.monotonic() > deadline:
+            return "deferred"
         try:
             return self._process(record)
         except Exception:

@@ -265,3 +265,26 @@ def test_client_error_type_is_what_the_stubber_raises() -> None:
     # Guard for the tests above: Stubber errors are botocore ClientErrors with the code we branch on.
     err = ClientError({"Error": {"Code": "TaskTimedOut", "Message": "x"}}, "SendTaskSuccess")
     assert err.response["Error"]["Code"] == "TaskTimedOut"
+
+
+def test_a_run_out_of_time_claims_nothing_more_and_leaves_jobs_for_the_next_run(store, api, new_job) -> None:
+    import time
+
+    jobs = [new_job({"completionPolls": 1}) for _ in range(3)]
+    sfn = RecordingSfn()
+    summary = _poller(store, api, sfn).run(deadline=time.monotonic() - 1)
+    assert summary["deferred"] == 3 and summary["succeeded"] == 0 and not sfn.sends
+    for job_id, _ in jobs:
+        record = store.get(job_id)
+        assert record is not None and record["status"] == "POLLING" and record["attemptCount"] == 0
+    assert _poller(store, api, sfn).run()["succeeded"] == 3
+
+
+def test_handler_derives_the_deadline_from_the_lambda_context(store, api, new_job) -> None:
+    class Context:
+        def get_remaining_time_in_millis(self) -> int:
+            return 1_000  # 1 s left: half of it is kept as a margin, still time to start
+
+    new_job({"completionPolls": 1})
+    summary = lambda_handler({}, Context(), poller=_poller(store, api, RecordingSfn()))
+    assert summary["succeeded"] == 1 and summary["deferred"] == 0
