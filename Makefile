@@ -41,8 +41,8 @@ test: setup lint ## Set up, lint, then run every test (template, handlers, local
 test-fast: setup ## Only the tests that need no local cloud (template and handler tests)
 	$(VENV)/bin/pytest -m "not e2e"
 
-synth: setup ## Synthesize the CloudFormation template (STAGE=local|aws) into cdk.out/
-	cdk synth --quiet -c stage=$(STAGE)
+synth: setup ## Synthesize the CloudFormation template (STAGE=local|aws, CONTEXT="-c key=value") into cdk.out/
+	cdk synth --quiet -c stage=$(STAGE) $(CONTEXT)
 	@$(PY) -m callbackctl template-summary cdk.out
 
 demo: setup ## The main job: start the local cloud, deploy, run executions to the end, print a summary

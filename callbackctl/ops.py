@@ -55,8 +55,10 @@ def deploy(target: Target, *, stage: str | None = None, extra_context: dict[str,
     ensure_local_cloud(target)
     stage = stage or target.stage
     started = time.monotonic()
-    if target.is_local and not _bootstrapped(target):
-        _cdk(target, ["bootstrap", f"aws://000000000000/{target.region}"])
+    if not _bootstrapped(target):
+        account = "000000000000" if target.is_local else target.client("sts").get_caller_identity()["Account"]
+        print(f"bootstrapping aws://{account}/{target.region} (once per account and region)", file=sys.stderr)
+        _cdk(target, ["bootstrap", f"aws://{account}/{target.region}"])
     context = [
         arg for key, value in {"stage": stage, **(extra_context or {})}.items() for arg in ("-c", f"{key}={value}")
     ]
