@@ -6,7 +6,8 @@ Two designs run the same external job (create it once, check its status ``polls_
   (``callback_transitions`` transitions per job: start -> CreateJob -> Succeed).  ``create_job``
   stores the token in DynamoDB and calls the API (``CREATE_JOB``); a poller Lambda run by
   EventBridge Scheduler queries the ``ByStatus`` index, claims each pending job (one UpdateItem),
-  calls ``CHECK_STATUS`` (one simulated_api invoke) and finally writes the end status.
+  calls ``CHECK_STATUS`` (one simulated_api invoke), then either sends a heartbeat and releases the
+  claim (one UpdateItem) or, on the last poll, resumes the execution and writes the end status.
 * **loop**: the state machine calls the API itself (``CREATE_JOB`` once, ``CHECK_STATUS`` each poll)
   and spends ``loop_transitions_per_poll`` (Wait, CheckStatus, Choice) per poll plus
   ``loop_fixed_transitions`` (start, CreateJob, Succeed).  No scheduler, no DynamoDB.
@@ -20,11 +21,18 @@ Pricing rules (list prices and sources in ``prices.json``):
   of *one design*: each design is priced as if it were the account's only workload (the two
   designs are alternatives, not both deployed).  If other workloads already use the free tier,
   price with ``free_tier=False``.
-* DynamoDB on-demand: a write costs ceil(item KB) WRUs (a task token is up to 2,048 characters, so
-  the token item is ~2-3 KB); an UpdateItem is billed on the larger of the old and new item.  With
-  the ``ByStatus`` GSI projecting ALL attributes, every write to the item also writes the index
-  (two writes when ``status``, the index key, changes).  Index queries are eventually consistent:
-  0.5 RRU per 4 KB returned; an empty query is counted as 0.5 RRU.
+* DynamoDB on-demand (task-token table; the poller uses the low-level calls of ``poller/store.py``):
+  a write costs ceil(item KB) WRUs (a task token is up to 2,048 characters, so the token record is
+  ~2-3 KB: the token plus ~300 bytes); an UpdateItem is billed on the larger of the old and new
+  item.  Per job with ``p`` polls the table takes 1 PutItem (create_job), p claim UpdateItems (they
+  return ALL_NEW, so the poller never GetItems the record), p - 1 release UpdateItems (after each
+  heartbeat) and 1 finish UpdateItem: ``2p + 1`` writes.  The ``ByStatus`` GSI is KEYS_ONLY
+  (``status``, ``createdAt``; it never holds the token): it is written once when the record is
+  created and twice (delete + insert) when ``status`` changes at the finish, 3 index writes of
+  ceil(index entry KB) = 1 WRU per job; claims and releases do not touch it.  The poller's pending
+  Query runs once per schedule firing and is eventually consistent: 0.5 RRU per 4 KB of keys a run
+  returns, at least 0.5 RRU even when empty.  The minimum is a fixed monthly cost; what a run's
+  keys cost above it is the jobs' share.
 * A month is 30 days: a static ``rate(1 minute)`` schedule is 43,200 invocations whatever the volume.
 
 Not modelled: Lambda duration price tiers above 6 billion GB-s, retries, CloudWatch Logs, X-Ray,
@@ -355,8 +363,9 @@ class Workload:
     free_tier: bool = False
     scheduler: SchedulerMode = SchedulerMode.STATIC
     schedule_rate_minutes: int = 1
-    token_item_kb: float = 2.5  # token (<= 2,048 chars) + execution ARN + attributes
-    gsi_writes: bool = True  # ByStatus projects ALL: each item write also writes the index
+    token_item_kb: float = 2.5  # largest token record: token (<= 2,048 chars) + ~300 bytes (ARN, lease, ...)
+    index_entry_kb: float = 0.1  # one KEYS_ONLY ByStatus entry: jobId, status, createdAt (~90 bytes)
+    gsi_writes: bool = True  # count the KEYS_ONLY index writes: 1 on create, 2 when status changes
     callback_transitions: int = 3  # start, CreateJob (.waitForTaskToken), Succeed
     loop_fixed_transitions: int = 3  # start, CreateJob, Succeed
     loop_transitions_per_poll: int = 3  # Wait, CheckStatus, Choice
@@ -373,8 +382,10 @@ class Workload:
         object.__setattr__(self, "scheduler", SchedulerMode(self.scheduler))
         _check_int("schedule_rate_minutes", self.schedule_rate_minutes, 1)
         _check_number("token_item_kb", self.token_item_kb, 0.0, strict=True)
-        if self.token_item_kb > 400:
-            raise ValueError(f"token_item_kb must be <= 400 (DynamoDB item limit), got {self.token_item_kb}")
+        _check_number("index_entry_kb", self.index_entry_kb, 0.0, strict=True)
+        for name in ("token_item_kb", "index_entry_kb"):
+            if getattr(self, name) > 400:
+                raise ValueError(f"{name} must be <= 400 (DynamoDB item limit), got {getattr(self, name)}")
         for name in ("callback_transitions", "loop_fixed_transitions", "loop_transitions_per_poll"):
             _check_int(name, getattr(self, name), 0)
         _check_int("minutes_per_month", self.minutes_per_month, 1)
@@ -394,6 +405,10 @@ class Workload:
     @property
     def wru_per_token_write(self) -> int:
         return math.ceil(self.token_item_kb)
+
+    @property
+    def wru_per_index_write(self) -> int:
+        return math.ceil(self.index_entry_kb)
 
 
 def polls_for_duration(job_duration_s: float, poll_interval_s: float) -> int:
@@ -437,12 +452,13 @@ def design_usage(workload: Workload, design: Design | str) -> MeasuredUsage:
         )
         return MeasuredUsage(per_job=per_job)
 
-    wru = w.wru_per_token_write
-    # table: put + one claim UpdateItem per poll + final status update
-    wru_per_job = wru * (1 + p + 1)
+    # table: put + a claim per poll + a release after each heartbeat (p - 1) + the finish = 2p + 1;
+    # KEYS_ONLY index: insert on the put, delete + insert when the finish changes status = 3.
+    # With no poll (the break-even search's p = 0) only the put happens.
+    table_writes, index_writes = (2 * p + 1, 3) if p else (1, 1)
+    ddb_wru = float(w.wru_per_token_write * table_writes)
     if w.gsi_writes:
-        # index: put + claim per poll + final update changes the key (status): delete + put
-        wru_per_job += wru * (1 + p + 2)
+        ddb_wru += w.wru_per_index_write * index_writes
     poller_job_gb_s = lambda_gb_s(w.poller.memory_mb, w.poller_per_job_ms)
     lambda_requests = 2 + p  # create_job, CREATE_JOB, one CHECK_STATUS per poll
     gb_s = w.create_job.gb_s + w.api_create.gb_s + p * (w.api_check.gb_s + poller_job_gb_s)
@@ -452,8 +468,9 @@ def design_usage(workload: Workload, design: Design | str) -> MeasuredUsage:
             lambda_requests=lambda_requests + p,  # + one poller run per poll
             lambda_gb_s=gb_s + p * w.poller.gb_s,
             scheduler_invocations=p,
-            ddb_wru=wru_per_job,
-            ddb_rru=p * 0.5 * math.ceil(w.token_item_kb / 4),  # GetItem, eventually consistent
+            ddb_wru=ddb_wru,
+            # a run for one job GetItems its record (ConsistentRead): 1 RRU per 4 KB
+            ddb_rru=float(p * math.ceil(w.token_item_kb / 4)),
         )
         return MeasuredUsage(per_job=per_job)
     runs = w.scheduled_runs
@@ -461,8 +478,8 @@ def design_usage(workload: Workload, design: Design | str) -> MeasuredUsage:
         transitions=w.callback_transitions,
         lambda_requests=lambda_requests,
         lambda_gb_s=gb_s,
-        ddb_wru=wru_per_job,
-        ddb_rru=p * 0.5 * w.token_item_kb / 4,  # its share of the ByStatus query
+        ddb_wru=ddb_wru,
+        ddb_rru=_query_rru_per_job(w),
     )
     fixed = Usage(
         lambda_requests=runs,
@@ -471,6 +488,17 @@ def design_usage(workload: Workload, design: Design | str) -> MeasuredUsage:
         ddb_rru=runs * 0.5,  # a query costs at least 0.5 RRU, even when empty
     )
     return MeasuredUsage(per_job=per_job, fixed_monthly=fixed)
+
+
+def _query_rru_per_job(w: Workload) -> float:
+    """The jobs' share of the static schedule's index queries: what the runs' keys cost above the
+    0.5 RRU minimum each run pays anyway (fixed).  A run returns the keys of every pending job, on
+    average jobs x polls / runs of them; it reads 0.5 RRU per started 4 KB of keys."""
+    if w.jobs_per_month == 0 or w.polls_per_job == 0:
+        return 0.0
+    keys_per_run = w.jobs_per_month * w.polls_per_job / w.scheduled_runs
+    rru_per_run = 0.5 * max(1, math.ceil(round(keys_per_run * w.index_entry_kb / 4, 9)))
+    return (rru_per_run - 0.5) * w.scheduled_runs / w.jobs_per_month
 
 
 def design_cost(workload: Workload, design: Design | str, prices: Prices | None = None) -> DesignCost:
@@ -532,7 +560,9 @@ ASSUMPTIONS = (
         "invokes it from the state machine, the callback from create_job and the poller."
     ),
     (
-        "DynamoDB on-demand: ceil(item KB) WRUs per write, doubled for the ByStatus GSI (projection ALL); "
+        "DynamoDB on-demand: ceil(item KB) WRUs per write, 2p + 1 token-record writes per job (put, claim per "
+        "poll, release per heartbeat, finish) plus 3 writes to the KEYS_ONLY ByStatus index (insert, then "
+        "delete + insert on the status change); index queries 0.5 RRU per 4 KB of keys, at least 0.5 per run; "
         "no free tier for on-demand requests."
     ),
 )
@@ -701,7 +731,10 @@ def describe(workload: Workload, *, include_polls: bool = True) -> list[str]:
         )
     polls = f", {_plural(w.polls_per_job, 'poll')} per job" if include_polls else ""
     free = "free tier applied" if w.free_tier else "no free tier"
-    gsi = " (+ GSI)" if w.gsi_writes else ""
+    if w.gsi_writes:
+        gsi = f", index entry {w.index_entry_kb:g} KB = {w.wru_per_index_write} WRU per index write"
+    else:
+        gsi = " (index writes left out)"
     return [
         f"{w.jobs_per_month:,} jobs/month{polls}, Lambda {w.architecture}, {free}",
         f"Scheduler: {sched}; token item {w.token_item_kb:g} KB = {w.wru_per_token_write} WRU per write{gsi}",
@@ -914,10 +947,19 @@ def _add_workload_args(p: argparse.ArgumentParser, *, with_polls: bool) -> None:
         help=f"size of the task-token item; each write costs ceil(KB) WRUs (default {d.token_item_kb:g})",
     )
     p.add_argument(
+        "--index-entry-kb",
+        type=_arg_pos_float,
+        default=d.index_entry_kb,
+        metavar="KB",
+        help="size of one KEYS_ONLY ByStatus index entry (jobId, status, createdAt); each index write costs "
+        f"ceil(KB) WRUs and queries read 0.5 RRU per 4 KB of entries (default {d.index_entry_kb:g})",
+    )
+    p.add_argument(
         "--gsi-writes",
         action=argparse.BooleanOptionalAction,
         default=d.gsi_writes,
-        help="count the ByStatus index (projection ALL) writes (default on)",
+        help="count the ByStatus index writes (KEYS_ONLY: 1 when a record is created, 2 when its status "
+        "changes; none for other updates); --no-gsi-writes leaves index writes out (default on)",
     )
     p.add_argument(
         "--callback-transitions",
@@ -980,6 +1022,7 @@ def workload_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser
             scheduler=SchedulerMode(args.scheduler),
             schedule_rate_minutes=rate or 1,
             token_item_kb=args.token_item_kb,
+            index_entry_kb=args.index_entry_kb,
             gsi_writes=args.gsi_writes,
             callback_transitions=args.callback_transitions,
             loop_fixed_transitions=args.loop_fixed_transitions,

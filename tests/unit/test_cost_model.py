@@ -8,8 +8,12 @@ Unit prices (prices.json, us-east-1, 2026-11), per single unit:
 Free tiers a month: 4,000 transitions, 1M Lambda requests, 400,000 GB-s, 14M invocations, none for DDB.
 
 Default workload: 128 MB everywhere (0.125 GB); create_job 60 ms, API create 20 ms, API check 20 ms,
-poller run 100 ms + 40 ms per job checked; token item 2.5 KB -> ceil = 3 WRU per write; GSI writes on;
-3 transitions per callback execution; loop 3 fixed + 3 per poll; static rate(1 minute) = 43,200 runs.
+poller run 100 ms + 40 ms per job checked; token item 2.5 KB -> ceil = 3 WRU per write; KEYS_ONLY
+index entry 0.1 KB -> 1 WRU per index write, index writes on; 3 transitions per callback execution;
+loop 3 fixed + 3 per poll; static rate(1 minute) = 43,200 runs.
+
+Callback DynamoDB per job with p polls: table put + p claims + (p - 1) releases after heartbeats +
+finish = 2p + 1 writes; index: insert on the put + delete and insert on the status change = 3 writes.
 """
 
 from __future__ import annotations
@@ -106,34 +110,34 @@ def test_callback_100k_jobs_10_polls_no_free_tier() -> None:
     # GB-s per job = 0.125 * (0.060 + 0.020 + 10 * (0.020 check + 0.040 poller share)) = 0.085
     #              -> 8,500 + 43,200 runs * 0.125 * 0.100 s = 540 -> 9,040 * 0.0000166667 = $0.15066697
     # scheduler    = 43,200 * 0.000001                                                   = $0.0432
-    # WRU per job  = 3 WRU * (put + 10 claims + final) = 36, GSI 3 * (put + 10 + 2 for the key change) = 39
-    #              = 75 * 100,000 = 7,500,000 * 0.000000625                              = $4.6875
-    # RRU          = 100,000 * 10 * 0.5 * 2.5/4 = 312,500 + 43,200 * 0.5 = 21,600 -> 334,100 * 0.000000125
-    #              = $0.0417625
-    # total        = 7.50 + 0.24864 + 0.15066697 + 0.0432 + 4.6875 + 0.0417625 = $12.67176947
+    # WRU per job  = 3 WRU * (put + 10 claims + 9 releases + finish = 21) = 63, index 1 * (1 + 2) = 3
+    #              = 66 * 100,000 = 6,600,000 * 0.000000625                              = $4.125
+    # RRU          = a run returns 100,000 * 10 / 43,200 = 23.1 keys * 0.1 KB = 2.3 KB < 4 KB: the
+    #                0.5 minimum, all fixed: 43,200 * 0.5 = 21,600 * 0.000000125          = $0.0027
+    # total        = 7.50 + 0.24864 + 0.15066697 + 0.0432 + 4.125 + 0.0027 = $12.07020697
     c = cost.design_cost(Workload(), Design.CALLBACK, PRICES)
     lines = by_item(c)
     assert lines["state transitions"].usage == 300_000
     assert lines["requests"].usage == 1_243_200
     assert lines["GB-seconds"].usage == pytest.approx(9_040)
     assert lines["invocations"].usage == 43_200
-    assert lines["write request units"].usage == 7_500_000
-    assert lines["read request units"].usage == pytest.approx(334_100)
+    assert lines["write request units"].usage == 6_600_000
+    assert lines["read request units"].usage == pytest.approx(21_600)
     assert lines["state transitions"].cost_usd == pytest.approx(7.50, abs=USD)
     assert lines["requests"].cost_usd == pytest.approx(0.24864, abs=USD)
     assert lines["GB-seconds"].cost_usd == pytest.approx(9_040 * 0.0000166667, abs=USD)
     assert lines["invocations"].cost_usd == pytest.approx(0.0432, abs=USD)
-    assert lines["write request units"].cost_usd == pytest.approx(4.6875, abs=USD)
-    assert lines["read request units"].cost_usd == pytest.approx(0.0417625, abs=USD)
-    assert c.total_usd == pytest.approx(12.67176947, abs=1e-7)
-    assert c.by_service()["DynamoDB"] == pytest.approx(4.6875 + 0.0417625)
+    assert lines["write request units"].cost_usd == pytest.approx(4.125, abs=USD)
+    assert lines["read request units"].cost_usd == pytest.approx(0.0027, abs=USD)
+    assert c.total_usd == pytest.approx(12.07020697, abs=1e-7)
+    assert c.by_service()["DynamoDB"] == pytest.approx(4.125 + 0.0027)
 
 
 def test_saving_percentage() -> None:
-    # (82.7658334 - 12.6717695) / 82.7658334 = 84.69%
+    # (82.7658334 - 12.0702070) / 82.7658334 = 85.42%
     est = cost.estimate(Workload(), PRICES, with_break_even=False)
-    assert est.saving_usd == pytest.approx(82.7658334 - 12.6717695, abs=1e-6)
-    assert est.saving_pct == pytest.approx((82.7658334 - 12.6717695) / 82.7658334 * 100, abs=1e-5)
+    assert est.saving_usd == pytest.approx(82.7658334 - 12.0702070, abs=1e-6)
+    assert est.saving_pct == pytest.approx((82.7658334 - 12.0702070) / 82.7658334 * 100, abs=1e-5)
     assert cost.saving_pct(1.0, 0.0) is None
     assert cost.saving_pct(3.0, 2.0) == pytest.approx(-50.0)
 
@@ -142,12 +146,12 @@ def test_free_tier_reduces_cost_by_hand() -> None:
     # loop:     (3,300,000 - 4,000) * 0.000025 = 82.40; (1,100,000 - 1M) * 0.0000002 = 0.02; 2,750 GB-s free
     #           -> $82.42
     # callback: (300,000 - 4,000) * 0.000025 = 7.40; (1,243,200 - 1M) * 0.0000002 = 0.04864; GB-s and
-    #           scheduler free; DynamoDB has no free tier: 4.6875 + 0.0417625 -> $12.1779025
+    #           scheduler free; DynamoDB has no free tier: 4.125 + 0.0027 -> $11.57634
     w = Workload(free_tier=True)
     loop = cost.design_cost(w, Design.LOOP, PRICES)
     callback = cost.design_cost(w, Design.CALLBACK, PRICES)
     assert loop.total_usd == pytest.approx(82.42, abs=USD)
-    assert callback.total_usd == pytest.approx(7.40 + 0.04864 + 4.6875 + 0.0417625, abs=USD)
+    assert callback.total_usd == pytest.approx(7.40 + 0.04864 + 4.125 + 0.0027, abs=USD)
     assert by_item(callback)["GB-seconds"].free == pytest.approx(9_040)
     assert by_item(callback)["invocations"].billable == 0
     paid = cost.estimate(Workload(), PRICES, with_break_even=False)
@@ -178,11 +182,41 @@ def test_arm64_uses_its_gb_second_price() -> None:
 
 @pytest.mark.parametrize(("kb", "wru"), [(0.5, 1), (1.0, 1), (2.0, 2), (2.01, 3), (2.5, 3)])
 def test_token_item_size_sets_write_units(kb: float, wru: int) -> None:
-    # per job: table (put + p claims + final) + GSI (put + p claims + delete + put) = wru * (2p + 5)
+    # 4 polls: table put + 4 claims + 3 releases + finish = 9 writes at wru each; the KEYS_ONLY index
+    # 3 writes (insert, then delete + insert on the status change) at 1 WRU whatever the token size
     w = Workload(polls_per_job=4, token_item_kb=kb)
-    assert cost.design_usage(w, Design.CALLBACK).per_job.ddb_wru == wru * (2 * 4 + 5)
+    assert cost.design_usage(w, Design.CALLBACK).per_job.ddb_wru == wru * 9 + 3
     without_gsi = cost.design_usage(replace(w, gsi_writes=False), Design.CALLBACK)
-    assert without_gsi.per_job.ddb_wru == wru * (4 + 2)
+    assert without_gsi.per_job.ddb_wru == wru * 9
+
+
+@pytest.mark.parametrize(("polls", "table", "index"), [(0, 1, 1), (1, 3, 3), (2, 5, 3), (10, 21, 3)])
+def test_write_counts_per_job(polls: int, table: int, index: int) -> None:
+    # 1 poll: put, claim, finish (no heartbeat, no release); 2 polls: + claim, release; p polls: 2p + 1.
+    # The index is written on the put and twice on the status change, never by claims or releases.
+    # No poll (the break-even search's p = 0): only the put and its index insert.
+    w = Workload(polls_per_job=polls, token_item_kb=1.0)
+    assert cost.design_usage(w, Design.CALLBACK).per_job.ddb_wru == table + index
+    assert cost.design_usage(replace(w, gsi_writes=False), Design.CALLBACK).per_job.ddb_wru == table
+
+
+def test_large_index_entries_cost_more_per_index_write() -> None:
+    # a 1.5 KB index entry (an unusually long jobId): 3 index writes * 2 WRU; table 3 * (2 * 2 + 1)
+    w = Workload(polls_per_job=2, index_entry_kb=1.5)
+    assert cost.design_usage(w, Design.CALLBACK).per_job.ddb_wru == 3 * 5 + 2 * 3
+
+
+def test_index_query_reads_above_the_minimum_scale_with_keys_per_run() -> None:
+    # 100,000 jobs * 100 polls / 43,200 runs = 231.48 keys a run * 0.1 KB = 23.15 KB -> 6 * 4 KB
+    # -> 3 RRU a run, of which the 0.5 minimum is fixed: (3 - 0.5) * 43,200 = 108,000 RRU a month
+    # = 1.08 per job; monthly 108,000 + 21,600 fixed = 129,600
+    m = cost.design_usage(Workload(polls_per_job=100), Design.CALLBACK)
+    assert m.per_job.ddb_rru == pytest.approx(1.08)
+    assert m.fixed_monthly.ddb_rru == 21_600
+    assert m.monthly(100_000).ddb_rru == pytest.approx(129_600)
+    # 10 polls: 23.1 keys = 2.3 KB fit in the minimum; no jobs, no share
+    assert cost.design_usage(Workload(), Design.CALLBACK).per_job.ddb_rru == 0
+    assert cost.design_usage(Workload(jobs_per_month=0), Design.CALLBACK).per_job.ddb_rru == 0
 
 
 def test_schedule_rate_divides_fixed_runs() -> None:
@@ -203,7 +237,9 @@ def test_per_job_schedule_costs_one_invocation_per_poll() -> None:
     assert monthly.scheduler_invocations == 1_000_000
     assert monthly.lambda_requests == 2_200_000
     assert monthly.lambda_gb_s == pytest.approx(100_000 * 0.125 * (0.08 + 10 * (0.02 + 0.04 + 0.1)))
-    assert monthly.ddb_rru == pytest.approx(100_000 * 10 * 0.5)  # one GetItem (<= 4 KB) per poll
+    # one strongly consistent GetItem of the 2.5 KB record per poll: 1 RRU; no index query
+    assert monthly.ddb_rru == pytest.approx(100_000 * 10 * 1)
+    assert monthly.ddb_wru == pytest.approx(100_000 * (3 * 21 + 3))
 
 
 # ----------------------------------------------------------------------------- break-even
@@ -214,20 +250,28 @@ def test_break_even_hand_worked_100_jobs() -> None:
     #   + 3p transitions * 0.000025                       = 7.5e-5 p
     #   - one more request (create_job) * 0.0000002        = 2e-7
     #   - GB-s 0.125 * (0.060 + 0.040 p) * 0.0000166667    = 1.25e-7 + 8.33335e-8 p
-    #   - WRU (3 * (2 + p) + 3 * (3 + p)) * 0.000000625    = 9.375e-6 + 3.75e-6 p
-    #   - RRU p * 0.3125 * 0.000000125                     = 3.90625e-8 p
-    #   = 7.1127604e-5 p - 9.7e-6
+    #   - WRU (3 * (2p + 1) + 3) * 0.000000625             = 3.75e-6 + 3.75e-6 p
+    #   - RRU 0: a run returns 100 p / 43,200 keys, far below the 4 KB the fixed 0.5 RRU covers
+    #   = 7.1166667e-5 p - 4.075e-6                        (for p >= 1)
     # callback fixed a month: 43,200 * (0.000001 + 0.0000002 + 0.0125 * 0.0000166667 + 0.5 * 0.000000125)
     #   = 0.0432 + 0.00864 + 0.00900002 + 0.0027 = 0.06354002
-    # saving(p) = 100 * (7.1127604e-5 p - 9.7e-6) - 0.06354002 > 0  <=>  p > 0.06451002 / 0.0071127604 = 9.07
+    # saving(p) = 100 * (7.1166667e-5 p - 4.075e-6) - 0.06354002 > 0  <=>  p > 0.06394752 / 0.0071166667 = 8.99
     w = Workload(jobs_per_month=100)
     be = cost.find_break_even(w, PRICES)
-    assert be.polls_per_job == 10
-    assert be.message == "callback cheaper from 10 polls per job"
-    per_poll = 7.5e-5 - 0.125 * 0.040 * 0.0000166667 - 6 * 0.000000625 - 0.3125 * 0.000000125
-    per_job = 2e-7 + 0.125 * 0.060 * 0.0000166667 + 15 * 0.000000625
+    assert be.polls_per_job == 9
+    assert be.message == "callback cheaper from 9 polls per job"
+    per_poll = 7.5e-5 - 0.125 * 0.040 * 0.0000166667 - 6 * 0.000000625
+    per_job = 2e-7 + 0.125 * 0.060 * 0.0000166667 + 6 * 0.000000625
     fixed = 43_200 * (0.000001 + 0.0000002 + 0.0125 * 0.0000166667 + 0.5 * 0.000000125)
-    assert math.ceil((fixed + 100 * per_job) / (100 * per_poll)) == 10
+    assert math.ceil((fixed + 100 * per_job) / (100 * per_poll)) == 9
+
+
+def test_break_even_hand_worked_1000_jobs() -> None:
+    # same per-job terms as for 100 jobs: 1,000 * (7.1166667e-5 p - 4.075e-6) > 0.06354002
+    #   <=>  p > (0.06354002 + 0.004075) / 0.071166667 = 0.95  ->  from 1 poll
+    # at p = 0 (only the put: 3 + 1 WRU) the callback costs its fixed part and more than the loop's 3 transitions
+    be = cost.find_break_even(Workload(jobs_per_month=1_000), PRICES, max_polls=100)
+    assert be.polls_per_job == 1
 
 
 @pytest.mark.parametrize(
@@ -254,7 +298,7 @@ def test_break_even_is_where_the_costs_cross(workload: Workload) -> None:
 
 
 def test_break_even_at_volume_is_one_poll() -> None:
-    # 100,000 jobs: p = 0 costs the callback 100,000 * 9.7e-6 + 0.0635 more; p = 1 saves 100,000 * 7.1e-5
+    # 100,000 jobs: at p = 0 the callback pays its fixed part and more per job; p = 1 saves 100,000 * 6.7e-5
     be = cost.find_break_even(Workload(), PRICES, max_polls=100)
     assert be.polls_per_job == 1
     assert be.message == "callback cheaper from 1 poll per job"
@@ -311,6 +355,8 @@ def test_bad_inputs_name_the_field() -> None:
         Workload(schedule_rate_minutes=0)
     with pytest.raises(ValueError, match="token_item_kb"):
         Workload(token_item_kb=0)
+    with pytest.raises(ValueError, match="index_entry_kb"):
+        Workload(index_entry_kb=0)
     with pytest.raises(ValueError, match="ddb_wru"):
         Usage(ddb_wru=-1)
 
@@ -361,7 +407,7 @@ def test_measured_path_per_job_counts_by_hand() -> None:
 def test_cli_json_output_parses(capsys: pytest.CaptureFixture[str]) -> None:
     assert run_cli(["cost", "--jobs-per-month", "100000", "--polls-per-job", "10", "--json", "--max-polls", "50"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["callback"]["total_usd"] == pytest.approx(12.67176947, abs=1e-7)
+    assert data["callback"]["total_usd"] == pytest.approx(12.07020697, abs=1e-7)
     assert data["loop"]["total_usd"] == pytest.approx(82.7658334, abs=1e-6)
     assert data["break_even"]["polls_per_job"] == 1
     assert data["workload"]["polls_per_job"] == 10
@@ -394,6 +440,9 @@ def test_cli_options_reach_the_workload(capsys: pytest.CaptureFixture[str]) -> N
         "--free-tier",
         "--schedule-rate-minutes",
         "2",
+        "--index-entry-kb",
+        "0.2",
+        "--no-gsi-writes",
         "--json",
         "--max-polls",
         "5",
@@ -404,13 +453,14 @@ def test_cli_options_reach_the_workload(capsys: pytest.CaptureFixture[str]) -> N
     assert w["poller"]["memory_mb"] == 512
     assert w["poller_per_job_ms"] == 10
     assert (w["architecture"], w["free_tier"], w["schedule_rate_minutes"]) == ("arm64", True, 2)
+    assert (w["index_entry_kb"], w["gsi_writes"]) == (0.2, False)
 
 
 def test_cli_table(capsys: pytest.CaptureFixture[str]) -> None:
     run_cli(["cost", "--max-polls", "20"])
     out = capsys.readouterr().out
-    assert "TOTAL / month" in out and "12.6718" in out and "82.7658" in out
-    assert "Saving with callback: 84.7%" in out
+    assert "TOTAL / month" in out and "12.0702" in out and "82.7658" in out
+    assert "Saving with callback: 85.4%" in out
     assert "Break-even: callback cheaper from 1 poll per job" in out
 
 
@@ -451,6 +501,6 @@ def test_cli_plot_writes_png(tmp_path, capsys: pytest.CaptureFixture[str]) -> No
     assert run_cli(["cost-plot", "--jobs-per-month", "100", "--output", str(out), "--max-polls", "50"]) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     text = capsys.readouterr().out
-    assert "callback cheaper from 10 polls per job" in text
+    assert "callback cheaper from 9 polls per job" in text
     rows = {line.split()[0]: line for line in text.splitlines() if line.strip()[:1].isdigit()}
     assert set(rows) == {"1", "2", "5", "10", "20", "50", "100"}
