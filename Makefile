@@ -36,10 +36,10 @@ lint: setup ## ruff (lint + format check) and mypy
 	$(VENV)/bin/mypy stacks lambda_src callbackctl localcloud app.py
 
 test: setup lint ## Set up, lint, then run every test (template, handlers, local cloud end-to-end)
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest --durations=25
 
-test-fast: setup ## Only the tests that need no local cloud (template and handler tests)
-	$(VENV)/bin/pytest -m "not e2e"
+test-fast: setup ## Only the tests that need no local cloud (template, handler and unit tests)
+	$(VENV)/bin/pytest tests/infra tests/handlers tests/unit
 
 synth: setup ## Synthesize the CloudFormation template (STAGE=local|aws, CONTEXT="-c key=value") into cdk.out/
 	cdk synth --quiet -c stage=$(STAGE) $(CONTEXT)
