@@ -62,6 +62,7 @@ from typing import Any
 
 from callbackctl import cost
 from callbackctl.cost import Design, LambdaProfile, MeasuredUsage, Usage, Workload
+from callbackctl.ops import set_schedule_state
 from callbackctl.targets import STACK_NAME, Target, UsageError
 
 BASELINE_STACK_NAME = "PollingLoopBaseline"  # stacks/polling_loop.py (not imported: no CDK here)
@@ -602,22 +603,7 @@ class Bench:
         return sum(int(s.get("fired", 0)) for arn, s in stats.get("schedules", {}).items() if arn.endswith(suffix))
 
     def set_schedule(self, state: str) -> None:
-        scheduler = self.target.client("scheduler")
-        current = scheduler.get_schedule(Name=self.dep.poller_schedule)
-        keep = (
-            "Name",
-            "GroupName",
-            "ScheduleExpression",
-            "FlexibleTimeWindow",
-            "Target",
-            "Description",
-            "ScheduleExpressionTimezone",
-            "StartDate",
-            "EndDate",
-            "KmsKeyArn",
-            "ActionAfterCompletion",
-        )
-        scheduler.update_schedule(**{k: current[k] for k in keep if k in current}, State=state)
+        set_schedule_state(self.target, self.dep.poller_schedule, state)
 
     @property
     def interval_seconds(self) -> float:

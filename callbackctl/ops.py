@@ -74,6 +74,29 @@ def destroy(target: Target) -> None:
     _cdk(target, ["destroy", STACK_NAME, "--force"])
 
 
+# What UpdateSchedule needs back from GetSchedule (it replaces the whole schedule).
+_SCHEDULE_FIELDS = (
+    "Name",
+    "GroupName",
+    "ScheduleExpression",
+    "FlexibleTimeWindow",
+    "Target",
+    "Description",
+    "ScheduleExpressionTimezone",
+    "StartDate",
+    "EndDate",
+    "KmsKeyArn",
+    "ActionAfterCompletion",
+)
+
+
+def set_schedule_state(target: Target, schedule_name: str, state: str) -> None:
+    """Enable or disable a schedule (ENABLED | DISABLED), keeping everything else as it is."""
+    scheduler = target.client("scheduler")
+    current = scheduler.get_schedule(Name=schedule_name)
+    scheduler.update_schedule(**{k: current[k] for k in _SCHEDULE_FIELDS if k in current}, State=state)
+
+
 def poll_job(target: Target, job_id: str) -> dict[str, Any]:
     """Run the poller for one job now (what the schedule does for every pending job)."""
     info = stack_info(target)

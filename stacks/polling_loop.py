@@ -13,7 +13,6 @@ from typing import Any, Final
 
 from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
@@ -22,6 +21,7 @@ from stacks.config import StageConfig
 from stacks.lambda_function import lambda_source
 from stacks.nag import acknowledge, arn_of, default_policy
 from stacks.simulated_api import SimulatedApi
+from stacks.state_machine import logged_state_machine
 from stacks.workflow import EXECUTION_TIMEOUT_MARGIN_SECONDS
 
 BASELINE_STACK_NAME: Final = "PollingLoopBaseline"
@@ -111,31 +111,12 @@ class PollingLoop(Construct):
         )
         definition = create_job.next(wait).next(check_status).next(route)
 
-        self.log_group = logs.LogGroup(
+        self.state_machine, self.log_group = logged_state_machine(
             self,
-            "StateMachineLogGroup",
-            retention=config.log_retention,
-            removal_policy=config.removal_policy,
-        )
-        self.state_machine = sfn.StateMachine(
-            self,
-            "StateMachine",
+            config=config,
+            definition=definition,
             comment="Baseline for the benchmark: a Wait -> CheckStatus -> Choice polling loop",
-            definition_body=sfn.DefinitionBody.from_chainable(definition),
-            state_machine_type=sfn.StateMachineType.STANDARD,
-            tracing_enabled=True,
             timeout=Duration.seconds(config.task_timeout_seconds + EXECUTION_TIMEOUT_MARGIN_SECONDS),
-            logs=sfn.LogOptions(
-                destination=self.log_group,
-                level=sfn.LogLevel.ALL,
-                include_execution_data=False,
-            ),
-        )
-        acknowledge(
-            default_policy(self.state_machine.role),
-            "AwsSolutions-IAM5[Resource::*]",
-            "X-Ray tracing and the CloudWatch Logs delivery actions (logs:CreateLogDelivery and "
-            "friends) support no resource-level permissions.",
         )
         acknowledge(
             default_policy(self.state_machine.role),

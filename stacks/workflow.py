@@ -8,7 +8,6 @@ from typing import Final
 from aws_cdk import Duration
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
@@ -16,6 +15,7 @@ from constructs import Construct
 from stacks.config import StageConfig
 from stacks.lambda_function import StandardFunction
 from stacks.nag import acknowledge, arn_of, default_policy
+from stacks.state_machine import logged_state_machine
 
 # Where the job result sent with SendTaskSuccess lands: the execution output is the
 # execution input plus this key.
@@ -130,32 +130,12 @@ class CallbackWorkflow(Construct):
         create_job.add_catch(route_error, errors=[sfn.Errors.ALL], result_path=ERROR_PATH)
         definition = create_job.next(sfn.Succeed(self, "JobSucceeded"))
 
-        self.log_group = logs.LogGroup(
+        self.state_machine, self.log_group = logged_state_machine(
             self,
-            "StateMachineLogGroup",
-            retention=config.log_retention,
-            removal_policy=config.removal_policy,
-        )
-        self.state_machine = sfn.StateMachine(
-            self,
-            "StateMachine",
+            config=config,
+            definition=definition,
             comment="Step Functions task-token callback pattern",
-            definition_body=sfn.DefinitionBody.from_chainable(definition),
-            state_machine_type=sfn.StateMachineType.STANDARD,
-            tracing_enabled=True,
             timeout=Duration.seconds(config.task_timeout_seconds + EXECUTION_TIMEOUT_MARGIN_SECONDS),
-            # Execution data stays out of the logs: it would carry whole task tokens.
-            logs=sfn.LogOptions(
-                destination=self.log_group,
-                level=sfn.LogLevel.ALL,
-                include_execution_data=False,
-            ),
-        )
-        acknowledge(
-            default_policy(self.state_machine.role),
-            "AwsSolutions-IAM5[Resource::*]",
-            "X-Ray tracing and the CloudWatch Logs delivery actions (logs:CreateLogDelivery and "
-            "friends) support no resource-level permissions.",
         )
         acknowledge(
             default_policy(self.state_machine.role),

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 import localcloud
-from callbackctl.ops import deploy
+from callbackctl.ops import deploy, set_schedule_state
 from callbackctl.stackinfo import StackInfo
 from callbackctl.targets import Target, resolve_target
 
@@ -76,24 +76,9 @@ def target(local_cloud: Target, stack: StackInfo) -> Target:
 @pytest.fixture
 def paused_schedule(target: Target, stack: StackInfo) -> Iterator[Callable[[], None]]:
     """Disable the poller schedule for the test; call the returned function to resume it early."""
-    scheduler = target.client("scheduler")
 
     def set_state(state: str) -> None:
-        current = scheduler.get_schedule(Name=stack.poller_schedule)
-        keep = (
-            "Name",
-            "GroupName",
-            "ScheduleExpression",
-            "FlexibleTimeWindow",
-            "Target",
-            "Description",
-            "ScheduleExpressionTimezone",
-            "StartDate",
-            "EndDate",
-            "KmsKeyArn",
-            "ActionAfterCompletion",
-        )
-        scheduler.update_schedule(**{k: current[k] for k in keep if k in current}, State=state)
+        set_schedule_state(target, stack.poller_schedule, state)
 
     set_state("DISABLED")
     try:

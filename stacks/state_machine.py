@@ -1,0 +1,47 @@
+"""The defaults every state machine here shares: Standard, traced, logged without execution data."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from stacks.config import StageConfig
+from stacks.nag import acknowledge, default_policy
+
+
+def logged_state_machine(
+    scope: Construct,
+    *,
+    config: StageConfig,
+    definition: sfn.IChainable,
+    comment: str,
+    timeout: Duration,
+) -> tuple[sfn.StateMachine, logs.LogGroup]:
+    """A Standard state machine `StateMachine` with X-Ray tracing and its own log group
+    `StateMachineLogGroup` (retention and removal policy from the stage) in `scope`."""
+    log_group = logs.LogGroup(
+        scope,
+        "StateMachineLogGroup",
+        retention=config.log_retention,
+        removal_policy=config.removal_policy,
+    )
+    state_machine = sfn.StateMachine(
+        scope,
+        "StateMachine",
+        comment=comment,
+        definition_body=sfn.DefinitionBody.from_chainable(definition),
+        state_machine_type=sfn.StateMachineType.STANDARD,
+        tracing_enabled=True,
+        timeout=timeout,
+        # Execution data stays out of the logs: it would carry whole task tokens.
+        logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
+    )
+    acknowledge(
+        default_policy(state_machine.role),
+        "AwsSolutions-IAM5[Resource::*]",
+        "X-Ray tracing and the CloudWatch Logs delivery actions (logs:CreateLogDelivery and "
+        "friends) support no resource-level permissions.",
+    )
+    return state_machine, log_group
