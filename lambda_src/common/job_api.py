@@ -48,10 +48,15 @@ class JobApiClient:
             InvocationType="RequestResponse",
             Payload=json.dumps(request).encode(),
         )
-        body = json.loads(response["Payload"].read() or b"null")
+        raw = response["Payload"].read()
+        try:
+            body = json.loads(raw or b"null")
+        except json.JSONDecodeError:
+            raise JobApiError("BadResponse", f"job API returned non-JSON: {raw[:200]!r}") from None
         if response.get("FunctionError"):
-            error_type = str((body or {}).get("errorType", "JobApiError"))
-            message = str((body or {}).get("errorMessage", body))
+            details = body if isinstance(body, dict) else {}
+            error_type = str(details.get("errorType", "JobApiError"))
+            message = str(details.get("errorMessage", body))
             if error_type == "JobNotFound":
                 raise JobNotFound(message)
             raise JobApiError(error_type, message)

@@ -12,6 +12,7 @@ from common.job_api import StatusReport
 TOKEN_GONE_ERRORS = frozenset({"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"})
 
 CAUSE_LIMIT = 32_768  # SendTaskFailure's cause limit (characters)
+OUTPUT_LIMIT_BYTES = 262_144  # SendTaskSuccess's output limit (256 KiB)
 
 
 class Action(Enum):
@@ -37,7 +38,17 @@ def decide(report: StatusReport, *, attempt: int, max_attempts: int) -> Decision
     status = report.get("status")
     job_id = report.get("jobId", "?")
     if status == "COMPLETED":
-        return Decision(action=Action.SUCCEED, final_status="COMPLETED", output=json.dumps(report.get("result", {})))
+        output = json.dumps(report.get("result", {}))
+        size = len(output.encode())
+        if size > OUTPUT_LIMIT_BYTES:
+            return Decision(
+                action=Action.FAIL,
+                final_status="FAILED",
+                error="JobFailed",
+                cause=f"job {job_id} completed, but its result ({size:,} bytes) exceeds the "
+                f"{OUTPUT_LIMIT_BYTES:,}-byte limit of SendTaskSuccess output",
+            )
+        return Decision(action=Action.SUCCEED, final_status="COMPLETED", output=output)
     if status == "FAILED":
         cause = report.get("error") or f"job {job_id} failed"
         return Decision(action=Action.FAIL, final_status="FAILED", error="JobFailed", cause=cause[:CAUSE_LIMIT])
@@ -53,7 +64,7 @@ def decide(report: StatusReport, *, attempt: int, max_attempts: int) -> Decision
             action=Action.FAIL,
             final_status="MAX_ATTEMPTS",
             error="MaxAttemptsExceeded",
-            cause=f"job {job_id} still IN_PROGRESS after {attempt} status checks (limit {max_attempts})",
+            cause=f"job {job_id} still IN_PROGRESS after {attempt} poll attempts (limit {max_attempts})",
         )
     return Decision(action=Action.HEARTBEAT)
 

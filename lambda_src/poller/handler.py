@@ -16,7 +16,7 @@ from common.job_api import JobApiClient
 from poller.service import Poller, UnknownJob
 from poller.store import TokenStore
 
-__all__ = ["Poller", "UnknownJob", "lambda_handler"]
+__all__ = ["InvalidPollRequest", "Poller", "UnknownJob", "lambda_handler"]
 
 # Time kept free at the end of a run for the sends and writes of jobs already claimed.
 SAFETY_MARGIN_SECONDS = 15
@@ -47,12 +47,30 @@ def _default_poller() -> Poller:
     return _poller
 
 
+class InvalidPollRequest(ValueError):
+    """The poller was invoked with an event it does not understand."""
+
+
+USAGE = 'the poller takes {} (every pending job) or {"jobId": "..."} (one job)'
+
+
 def lambda_handler(event: Any, context: Any, poller: Poller | None = None) -> dict[str, Any]:
-    poller = poller or _default_poller()
-    job_id = event.get("jobId") if isinstance(event, dict) else None
+    job_id = _parse(event)
+    return (poller or _default_poller()).run(job_id, deadline=_deadline(context))
+
+
+def _parse(event: Any) -> str | None:
+    if event is None:
+        return None
+    if not isinstance(event, dict):
+        raise InvalidPollRequest(f"{USAGE}; got {type(event).__name__}")
+    unknown = sorted(set(event) - {"jobId"})
+    if unknown:
+        raise InvalidPollRequest(f"unknown field(s) {', '.join(unknown)}: {USAGE}")
+    job_id = event.get("jobId")
     if job_id is not None and (not isinstance(job_id, str) or not job_id):
-        raise UnknownJob(f"jobId must be a non-empty string, got {job_id!r}")
-    return poller.run(job_id, deadline=_deadline(context))
+        raise InvalidPollRequest(f"jobId must be a non-empty string, got {job_id!r}")
+    return job_id
 
 
 def _deadline(context: Any) -> float | None:

@@ -87,6 +87,17 @@ class Poller:
         if claimed is None:  # final already, or another poller holds it
             return "skipped"
         try:
+            return self._check_and_send(claimed)
+        except Exception:
+            # Whatever went wrong after the claim, give the job back for the next run at once
+            # instead of leaving it locked until the claim lapses.
+            logger.exception("job could not be processed; job stays pending", extra={"jobId": job_id})
+            self._release(job_id)
+            return "errors"
+
+    def _check_and_send(self, claimed: TokenRecord) -> str:
+        job_id = claimed["jobId"]
+        try:
             report = self.api.check_status(job_id)
         except JobNotFound as err:
             decision = job_lost(job_id, err.message)
@@ -130,7 +141,12 @@ class Poller:
         return "succeeded" if decision.action is Action.SUCCEED else "failed"
 
     def _release(self, job_id: str) -> None:
-        if not self.store.release(job_id, owner=self.owner, updated_at=iso(self.clock())):
+        try:
+            released = self.store.release(job_id, owner=self.owner, updated_at=iso(self.clock()))
+        except (ClientError, BotoCoreError):
+            logger.exception("could not release the claim; it lapses on its own", extra={"jobId": job_id})
+            return
+        if not released:
             logger.warning("claim lapsed before release", extra={"jobId": job_id})
 
     def _finish(self, job_id: str, status: str, detail: str | None) -> None:

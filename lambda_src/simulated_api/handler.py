@@ -6,6 +6,7 @@ reports the job's status (and, once finished, its result or failure reason).
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
@@ -47,7 +48,8 @@ class JobStore:
                 "outcome": job.outcome,
                 "pollCount": 0,
                 "completionPolls": job.completion_polls,
-                "payload": job.payload,
+                # DynamoDB takes no floats: store numbers as Decimal (_plain turns them back).
+                "payload": json.loads(json.dumps(job.payload), parse_float=Decimal),
                 "createdAt": now,
                 "updatedAt": now,
             },
@@ -74,35 +76,43 @@ class JobStore:
         completion_polls = int(item["completionPolls"])
         report: dict[str, Any] = {"jobId": job_id, "pollCount": polls, "completionPolls": completion_polls}
         if item["status"] != "IN_PROGRESS":  # already finished: report the same end again
-            report["status"] = item["status"]
-            if "result" in item:
-                report["result"] = _plain(item["result"])
-            if "error" in item:
-                report["error"] = item["error"]
-            return report
+            return _with_end(report, item)
         status = status_after_poll(outcome=item["outcome"], poll_count=polls, completion_polls=completion_polls)
         report["status"] = status
         if status == "IN_PROGRESS":
             return report
-        extra: dict[str, Any]
         if status == "COMPLETED":
-            extra = {
-                "result": job_result(
-                    job_id=job_id, poll_count=polls, payload=_plain(item.get("payload", {})), finished_at=iso(utc_now())
-                )
-            }
+            end: tuple[str, Any] = (
+                "result",
+                job_result(
+                    job_id=job_id, poll_count=polls, payload=item.get("payload", {}), finished_at=iso(utc_now())
+                ),
+            )
         else:
-            extra = {"error": failure_reason(job_id=job_id, poll_count=polls)}
-        names = {"#s": "status", "#x": next(iter(extra))}
-        self.table.update_item(
-            Key={"jobId": job_id},
-            UpdateExpression="SET #s = :status, #x = :x",
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues={":status": status, ":x": next(iter(extra.values()))},
-        )
+            end = ("error", failure_reason(job_id=job_id, poll_count=polls))
+        try:
+            self.table.update_item(
+                Key={"jobId": job_id},
+                UpdateExpression="SET #s = :status, #x = :x",
+                ConditionExpression="#s = :in_progress",  # a concurrent check may have finished it
+                ExpressionAttributeNames={"#s": "status", "#x": end[0]},
+                ExpressionAttributeValues={":status": status, ":x": end[1], ":in_progress": "IN_PROGRESS"},
+            )
+        except client_error:  # report the end the other check recorded
+            final = self.table.get_item(Key={"jobId": job_id}, ConsistentRead=True)["Item"]
+            return _with_end(report, final)
         logger.info("job finished", extra={"jobId": job_id, "status": status, "polls": polls})
-        report.update(extra)
+        report[end[0]] = _plain(end[1])
         return report
+
+
+def _with_end(report: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
+    """The report of a job that has ended: its status and its result or failure reason."""
+    report["status"] = item["status"]
+    for key in ("result", "error"):
+        if key in item:
+            report[key] = _plain(item[key])
+    return report
 
 
 def _plain(value: Any) -> Any:

@@ -62,7 +62,7 @@ def test_job_failure_and_attempts_exhausted_end_in_the_failed_state(target: Targ
 
     done = _finished(target, exhausted, timeout=60)
     assert (done["status"], done.get("error")) == ("FAILED", "MaxAttemptsExceeded")
-    assert "after 2 status checks (limit 2)" in done["cause"]
+    assert "after 2 poll attempts (limit 2)" in done["cause"]
     assert end_state(target, exhausted) == "JobFailed"
     record = token_record(target, stack, job_id_of(target, exhausted) or "")
     assert record is not None and record["status"] == "MAX_ATTEMPTS"

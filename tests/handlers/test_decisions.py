@@ -34,7 +34,7 @@ def test_running_job_at_the_limit_exceeds_max_attempts() -> None:
     assert decision.action is Action.FAIL
     assert decision.error == "MaxAttemptsExceeded"
     assert decision.final_status == "MAX_ATTEMPTS"
-    assert "after 10 status checks (limit 10)" in (decision.cause or "")
+    assert "after 10 poll attempts (limit 10)" in (decision.cause or "")
 
 
 def test_completion_on_the_last_allowed_check_wins_over_the_limit() -> None:
@@ -45,3 +45,10 @@ def test_completion_on_the_last_allowed_check_wins_over_the_limit() -> None:
 def test_unknown_status_and_lost_job_end_the_execution() -> None:
     assert decide({"jobId": "j", "status": "PAUSED"}, attempt=1, max_attempts=5).error == "JobFailed"  # type: ignore[typeddict-item]
     assert "unknown to the job API" in (job_lost("j", "gone").cause or "")
+
+
+def test_a_result_too_large_for_send_task_success_fails_the_job_instead() -> None:
+    report = {"jobId": "j", "status": "COMPLETED", "result": {"blob": "x" * 300_000}}
+    decision = decide(report, attempt=1, max_attempts=10)  # type: ignore[arg-type]
+    assert decision.action is Action.FAIL and decision.error == "JobFailed"
+    assert "exceeds the 262,144-byte limit" in (decision.cause or "")

@@ -9,12 +9,11 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
-from common.job_api import JobApiClient
+from common.job_api import JobApiClient, JobApiError
 from create_job.handler import JobCreator
-from poller.handler import lambda_handler
+from poller.handler import InvalidPollRequest, lambda_handler
 from poller.service import Poller, UnknownJob
 from poller.store import TokenStore
 
@@ -120,7 +119,7 @@ def test_attempts_exhausted_sends_max_attempts_exceeded(store, api, sfn, new_job
             {
                 "taskToken": token,
                 "error": "MaxAttemptsExceeded",
-                "cause": f"job {job_id} still IN_PROGRESS after 2 status checks (limit 2)",
+                "cause": f"job {job_id} still IN_PROGRESS after 2 poll attempts (limit 2)",
             },
         )
         poller.run()
@@ -192,6 +191,10 @@ def test_one_bad_job_never_stops_the_batch(store, api, new_job) -> None:
     summary = _poller(store, api, sfn).run()
     assert summary["succeeded"] == 4 and summary["errors"] == 1
     assert set(sfn.sends) == {token for _, token in jobs} - {bad_token}
+    bad = store.get(jobs[2][0])
+    assert bad is not None and bad["status"] == "POLLING" and "claimOwner" not in bad  # released, not locked
+    sfn.fail_for.clear()
+    assert _poller(store, api, sfn).run()["succeeded"] == 1 and sfn.sends[bad_token] == 1
 
 
 def test_two_pollers_at_once_send_exactly_once_per_job(store, api, new_job) -> None:
@@ -256,15 +259,42 @@ def test_the_task_token_is_never_logged_whole(store, api, sfn, new_job, capfd) -
     assert "tok-" in logs and token not in logs and token[:40] not in logs
 
 
-def test_handler_rejects_a_non_string_job_id(store, api, sfn) -> None:
-    with pytest.raises(UnknownJob, match="jobId must be a non-empty string"):
-        lambda_handler({"jobId": 5}, None, poller=_poller(store, api, sfn))
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        ({"jobId": 5}, "jobId must be a non-empty string, got 5"),
+        ({"jobID": "x"}, r"unknown field\(s\) jobID"),
+        ([1], "the poller takes {}"),
+    ],
+)
+def test_handler_rejects_events_it_does_not_understand(store, api, sfn, event, message) -> None:
+    with pytest.raises(InvalidPollRequest, match=message):
+        lambda_handler(event, None, poller=_poller(store, api, sfn))
 
 
-def test_client_error_type_is_what_the_stubber_raises() -> None:
-    # Guard for the tests above: Stubber errors are botocore ClientErrors with the code we branch on.
-    err = ClientError({"Error": {"Code": "TaskTimedOut", "Message": "x"}}, "SendTaskSuccess")
-    assert err.response["Error"]["Code"] == "TaskTimedOut"
+def test_an_unexpected_error_after_the_claim_releases_it_at_once(store, api, new_job) -> None:
+    job_id, token = new_job({"completionPolls": 1})
+
+    class BrokenApi:
+        def check_status(self, job_id: str) -> Any:
+            raise KeyError("something nobody expected")
+
+    assert _poller(store, BrokenApi(), RecordingSfn()).run()["errors"] == 1  # type: ignore[arg-type]
+    record = store.get(job_id)
+    assert record is not None and record["status"] == "POLLING" and "claimOwner" not in record
+    sfn = RecordingSfn()
+    assert _poller(store, api, sfn).run()["succeeded"] == 1 and set(sfn.sends) == {token}
+
+
+def test_non_json_answer_from_the_job_api_is_a_readable_error(store, new_job) -> None:
+    class GarbledLambda:
+        def invoke(self, **_: Any) -> dict[str, Any]:
+            import io
+
+            return {"StatusCode": 200, "Payload": io.BytesIO(b"<html>502</html>")}
+
+    with pytest.raises(JobApiError, match="BadResponse: job API returned non-JSON"):
+        JobApiClient(lambda_client=GarbledLambda(), function_name="api").check_status("j")
 
 
 def test_a_run_out_of_time_claims_nothing_more_and_leaves_jobs_for_the_next_run(store, api, new_job) -> None:

@@ -70,3 +70,51 @@ def test_plan_job_and_status_rules_without_aws() -> None:
     assert status_after_poll(outcome="SUCCEED", poll_count=5, completion_polls=5) == "COMPLETED"
     assert status_after_poll(outcome="FAIL", poll_count=5, completion_polls=5) == "FAILED"
     assert status_after_poll(outcome="NEVER_FINISH", poll_count=500, completion_polls=5) == "IN_PROGRESS"
+
+
+def test_payload_with_decimal_numbers_round_trips(job_store: JobStore) -> None:
+    created = job_store.create({"completionPolls": 1}, {"price": 1.5, "items": [1, 2.25], "ok": True})
+    report = job_store.check(created["jobId"])
+    assert report["status"] == "COMPLETED"
+    assert report["result"]["payload"] == {"price": 1.5, "items": [1, 2.25], "ok": True}
+
+
+def test_a_check_that_loses_the_race_to_finish_reports_the_recorded_end(job_store: JobStore) -> None:
+    created = job_store.create({"completionPolls": 1}, None)
+    job_id = created["jobId"]
+    first = job_store.check(job_id)
+    # Make the job look unfinished again, so the next check tries to record an end; a concurrent
+    # check records its own end between that check's read and its write.
+    table = job_store.table
+    table.update_item(
+        Key={"jobId": job_id},
+        UpdateExpression="SET #s = :p",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":p": "IN_PROGRESS"},
+    )
+    original_update = table.update_item
+    calls = {"n": 0}
+
+    def racing_update(**kwargs):  # the other check records its end between our read and our write
+        calls["n"] += 1
+        if calls["n"] == 2:
+            original_update(
+                Key={"jobId": job_id},
+                UpdateExpression="SET #s = :c",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":c": "COMPLETED"},
+            )
+        return original_update(**kwargs)
+
+    object.__setattr__(job_store, "table", _TableProxy(table, racing_update))
+    second = job_store.check(job_id)
+    assert second["status"] == "COMPLETED"
+    assert second["result"]["finishedAt"] == first["result"]["finishedAt"]  # the first end, not a new one
+
+
+class _TableProxy:
+    def __init__(self, table, update_item) -> None:
+        self._table, self.update_item = table, update_item
+
+    def __getattr__(self, name):
+        return getattr(self._table, name)
