@@ -4,7 +4,7 @@ SHELL := /bin/bash
 
 VENV    := .venv
 PY      := $(VENV)/bin/python
-STAGE   ?= local
+STAGE   ?=
 TARGET  ?= localcloud
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
@@ -13,7 +13,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-18s %s\n", $$1, $$2}'
-	@echo "Variables: STAGE=local|aws (synth/deploy), TARGET=localcloud|localstack|aws (deploy/demo)"
+	@echo "Variables: TARGET=localcloud|localstack|aws (deploy/demo), STAGE=local|aws (default: local, aws for TARGET=aws)"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	@python=$$(scripts/find-python.sh) && echo "==> Python virtualenv $(VENV) ($$python)" && \
@@ -42,14 +42,14 @@ test-fast: setup ## Only the tests that need no local cloud (template, handler a
 	$(VENV)/bin/pytest tests/infra tests/handlers tests/unit
 
 synth: setup ## Synthesize the CloudFormation template (STAGE=local|aws, CONTEXT="-c key=value") into cdk.out/
-	cdk synth --quiet -c stage=$(STAGE) $(CONTEXT)
+	cdk synth --quiet -c stage=$(or $(STAGE),local) $(CONTEXT)
 	@$(PY) -m callbackctl template-summary cdk.out
 
 demo: setup ## The main job: start the local cloud, deploy, run executions to the end, print a summary
 	$(PY) -m callbackctl demo --target $(TARGET)
 
 deploy: setup ## Deploy the stack to TARGET=localcloud|localstack|aws
-	$(PY) -m callbackctl deploy --target $(TARGET) --stage $(STAGE)
+	$(PY) -m callbackctl deploy --target $(TARGET) $(if $(STAGE),--stage $(STAGE))
 
 destroy: setup ## Delete the stack from TARGET
 	$(PY) -m callbackctl destroy --target $(TARGET)

@@ -31,6 +31,16 @@ def _target_options() -> argparse.ArgumentParser:
     return common
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def _print(args: argparse.Namespace, data: Any, text: str) -> None:
     print(json.dumps(data, indent=2, default=str) if args.json else text)
 
@@ -81,10 +91,12 @@ def cmd_watch(args: argparse.Namespace) -> int:
     arns = list(args.execution_arn)
     if not arns:
         info = stack_info(target)
-        page = target.client("stepfunctions").list_executions(
-            stateMachineArn=info.state_machine_arn, statusFilter="RUNNING"
+        pages = (
+            target.client("stepfunctions")
+            .get_paginator("list_executions")
+            .paginate(stateMachineArn=info.state_machine_arn, statusFilter="RUNNING")
         )
-        arns = [e["executionArn"] for e in page["executions"]]
+        arns = [e["executionArn"] for page in pages for e in page["executions"]]
         if not arns:
             print("no running executions to watch", file=sys.stderr)
             return 0
@@ -155,9 +167,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_destroy)
 
     p = sub.add_parser("start", parents=[common], help="start one or many executions")
-    p.add_argument("--count", type=int, default=1, help="how many executions (default 1)")
-    p.add_argument("--scenario", choices=tuple(SCENARIOS), help="a named input (default success)")
-    p.add_argument("--input", help="execution input as JSON (instead of --scenario)")
+    p.add_argument("--count", type=_positive_int, default=1, help="how many executions (default 1)")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--scenario", choices=tuple(SCENARIOS), help="a named input (default success)")
+    which.add_argument("--input", help="execution input as JSON (instead of --scenario)")
     p.add_argument("--prefix", default="run", help="execution name prefix (default run)")
     p.add_argument("--wait", action="store_true", help="watch them to the end and print the results")
     p.add_argument("--timeout", type=float, default=600, help="seconds to wait with --wait (default 600)")

@@ -41,6 +41,9 @@ class Target:
     def cdk_env(self) -> dict[str, str]:
         """Environment for the CDK CLI: local targets get the endpoint variables cdklocal needs."""
         env = dict(os.environ)
+        if not self.is_local:  # a local endpoint left in the shell must not redirect an AWS deploy
+            for name in [k for k in env if k.startswith("AWS_ENDPOINT_URL")]:
+                del env[name]
         if self.is_local:
             assert self.endpoint_url is not None
             env.update(
@@ -58,7 +61,12 @@ class Target:
     def client(self, service: str) -> Any:
         """A boto3 client for this target (cached), with a connection pool sized for concurrent calls."""
         if service not in self._clients:
-            config = Config(max_pool_connections=64, retries={"mode": "standard", "max_attempts": 5})
+            # On AWS, ignore AWS_ENDPOINT_URL* left in the shell (e.g. by `localcloud env`).
+            config = Config(
+                max_pool_connections=64,
+                retries={"mode": "standard", "max_attempts": 5},
+                ignore_configured_endpoint_urls=not self.is_local,
+            )
             kwargs: dict[str, Any] = {"region_name": self.region, "config": config}
             if self.is_local:
                 kwargs.update(endpoint_url=self.endpoint_url, aws_access_key_id="test", aws_secret_access_key="test")

@@ -63,9 +63,11 @@ def test_targets(monkeypatch: pytest.MonkeyPatch) -> None:
     env = local.cdk_env()
     assert env["AWS_ENDPOINT_URL"] == env["AWS_ENDPOINT_URL_S3"] == local.endpoint_url
     monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://localhost:4566")  # left over from `localcloud env`
     aws = resolve_target("aws")
     assert not aws.is_local and aws.cdk_command == "cdk" and aws.region == "eu-west-1" and aws.stage == "aws"
-    assert "AWS_ENDPOINT_URL" not in {k for k in aws.cdk_env() if aws.cdk_env()[k] == local.endpoint_url}
+    assert "AWS_ENDPOINT_URL" not in aws.cdk_env()
+    assert aws.client("sts").meta.endpoint_url == "https://sts.eu-west-1.amazonaws.com"
     with pytest.raises(UsageError, match="unknown target 'gcp'"):
         resolve_target("gcp")
 
@@ -104,3 +106,19 @@ def test_lambda_error_causes_are_shown_as_their_message() -> None:
     assert readable_cause(lambda_cause) == "maxAttempts must be ..."
     assert readable_cause("plain text cause") == "plain text cause"
     assert readable_cause(None) == ""
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["start", "--count", "0"], "must be at least 1"),
+        (["start", "--count", "many"], "is not a whole number"),
+        (["start", "--scenario", "failure", "--input", "{}"], "not allowed with argument"),
+    ],
+)
+def test_start_rejects_conflicting_or_empty_options(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
