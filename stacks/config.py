@@ -80,6 +80,13 @@ class StageConfig:
                 f"claim_seconds ({self.claim_seconds}) must exceed "
                 f"poller_timeout_seconds ({self.poller_timeout_seconds})"
             )
+        # Attempts must run out before the task times out, or MaxAttemptsExceeded never happens.
+        polling_seconds = self.max_attempts * self.schedule_interval_seconds
+        if polling_seconds >= self.task_timeout_seconds:
+            raise ConfigError(
+                f"max_attempts ({self.max_attempts}) x the schedule interval ({self.schedule_interval_seconds:g} s) "
+                f"= {polling_seconds:g} s must be less than task_timeout_seconds ({self.task_timeout_seconds})"
+            )
         if self.record_ttl_days * 86_400 <= self.task_timeout_seconds:
             raise ConfigError(
                 f"record_ttl_days ({self.record_ttl_days}) must outlast "

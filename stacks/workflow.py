@@ -30,14 +30,17 @@ JOB_FAILED_ERRORS: Final = ("JobFailed", "MaxAttemptsExceeded")
 # Error names the execution ends with when CreateJob timed out, or on a States.* runtime error.
 TIMED_OUT_ERROR: Final = "JobTimedOut"
 RUNTIME_ERROR: Final = "WorkflowRuntimeError"
+# Lambda rejected the invocation before the handler ran: the one error safe to retry.
+THROTTLED_ERROR: Final = "Lambda.TooManyRequestsException"
 
 
 class CallbackWorkflow(Construct):
     """The state machine, its log group and the `create_job` function.
 
     `CreateJob` invokes `create_job` with `.waitForTaskToken` and then waits for the poller to
-    call SendTaskSuccess, SendTaskFailure or SendTaskHeartbeat with that token. It has no
-    Retry: a retried callback task would hand out a token the first attempt already stored.
+    call SendTaskSuccess, SendTaskFailure or SendTaskHeartbeat with that token. It is retried
+    only when Lambda throttled the invocation (the handler never ran, so no job was started):
+    a retry after create_job ran would start a second job under a new token.
     """
 
     def __init__(
@@ -85,6 +88,8 @@ class CallbackWorkflow(Construct):
             result_path=RESULT_PATH,
             retry_on_service_exceptions=False,
         )
+
+        create_job.add_retry(errors=[THROTTLED_ERROR], interval=Duration.seconds(2), max_attempts=3, backoff_rate=2)
 
         def reraise(state_id: str, comment: str) -> sfn.Fail:
             # Re-raise the caught error so the execution reports the original error and cause.

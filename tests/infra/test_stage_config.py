@@ -82,6 +82,7 @@ def test_bad_override_is_a_clear_error(overrides: dict[str, object], message: st
         ({"heartbeat_timeout_seconds": 60}, r"at least two schedule intervals \(120 s\)"),
         ({"heartbeat_timeout_seconds": 900}, r"must be less than task_timeout_seconds"),
         ({"claim_seconds": 60}, r"claim_seconds \(60\) must exceed poller_timeout_seconds"),
+        ({"max_attempts": 15}, r"max_attempts \(15\) x the schedule interval \(60 s\) = 900 s must be less"),
         ({"record_ttl_days": 1, "task_timeout_seconds": 2 * 86_400}, r"must outlast"),
     ],
 )

@@ -54,9 +54,12 @@ def test_create_job_timeouts_come_from_the_stage(create_job: dict[str, Any]) -> 
     assert create_job["HeartbeatSeconds"] == 120
 
 
-def test_create_job_is_never_retried(create_job: dict[str, Any]) -> None:
-    # A retry would run create_job again under a new token while the old one is stored.
-    assert "Retry" not in create_job
+def test_create_job_is_retried_only_when_throttled(create_job: dict[str, Any]) -> None:
+    # Only a throttled invocation is retried: create_job never ran, so no job was started.
+    # Any other retry could start a second job under a new token.
+    assert create_job["Retry"] == [
+        {"ErrorEquals": ["Lambda.TooManyRequestsException"], "IntervalSeconds": 2, "MaxAttempts": 3, "BackoffRate": 2}
+    ]
 
 
 def test_success_keeps_the_input_and_adds_the_job_result(
