@@ -62,7 +62,7 @@ class Target:
         """A boto3 client for this target (cached), with a connection pool sized for concurrent calls."""
         if service not in self._clients:
             # On AWS, ignore AWS_ENDPOINT_URL* left in the shell (e.g. by `localcloud env`).
-            config = Config(
+            config = Config(  # type: ignore[call-arg]  # botocore-stubs lack ignore_configured_endpoint_urls
                 max_pool_connections=64,
                 retries={"mode": "standard", "max_attempts": 5},
                 ignore_configured_endpoint_urls=not self.is_local,
