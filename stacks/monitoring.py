@@ -1,4 +1,5 @@
-"""Alarms a person should look at: failed or timed-out executions, poller errors, DLQ messages."""
+"""Alarms a person should look at: failed or timed-out executions, poller errors, jobs the poller
+keeps failing to process, DLQ messages."""
 
 from __future__ import annotations
 
@@ -10,10 +11,15 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 PERIOD = Duration.minutes(5)
+# Written by the poller as embedded metrics (lambda_src/poller/metrics.py).
+POLLER_NAMESPACE = "CallbackPattern/Poller"
+# Periods in a row with job errors before the job-errors alarm fires: a passing throttle is not news.
+JOB_ERROR_PERIODS = 3
 
 
 class Monitoring(Construct):
-    """One alarm per symptom, each raised by a single occurrence within five minutes."""
+    """One alarm per symptom, raised by a single occurrence within five minutes (job errors: in
+    three periods in a row)."""
 
     def __init__(
         self,
@@ -52,6 +58,22 @@ class Monitoring(Construct):
             poller.metric_errors(period=PERIOD, statistic="Sum"),
             "The poller function raised an error",
         )
+        self.poller_job_errors = cloudwatch.Metric(
+            namespace=POLLER_NAMESPACE,
+            metric_name="JobErrors",
+            dimensions_map={"FunctionName": poller.function_name},
+            period=PERIOD,
+            statistic="Sum",
+        ).create_alarm(
+            self,
+            "PollerJobErrorsAlarm",
+            alarm_description="The poller could not process some jobs in three 5-minute periods in a row "
+            "(they stay pending and are retried; see the poller's logs)",
+            threshold=1,
+            evaluation_periods=JOB_ERROR_PERIODS,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
         self.dead_letters = alarm(
             "DeadLetterQueueAlarm",
             dead_letter_queue.metric_approximate_number_of_messages_visible(period=PERIOD, statistic="Maximum"),
@@ -61,5 +83,6 @@ class Monitoring(Construct):
             self.executions_failed,
             self.executions_timed_out,
             self.poller_errors,
+            self.poller_job_errors,
             self.dead_letters,
         )

@@ -5,6 +5,7 @@ Invoked with `{}` it processes every pending job; with `{"jobId": "..."}` only t
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -13,6 +14,7 @@ from botocore.config import Config
 
 from common.config import env_int, env_str
 from common.job_api import JobApiClient
+from poller.metrics import emf_line
 from poller.service import Poller, UnknownJob
 from poller.store import TokenStore
 
@@ -56,7 +58,10 @@ USAGE = 'the poller takes {} (every pending job) or {"jobId": "..."} (one job)'
 
 def lambda_handler(event: Any, context: Any, poller: Poller | None = None) -> dict[str, Any]:
     job_id = _parse(event)
-    return (poller or _default_poller()).run(job_id, deadline=_deadline(context))
+    summary = (poller or _default_poller()).run(job_id, deadline=_deadline(context))
+    function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "poller")
+    print(emf_line(summary, function_name=function_name, timestamp_ms=int(time.time() * 1000)), flush=True)
+    return summary
 
 
 def _parse(event: Any) -> str | None:

@@ -318,3 +318,17 @@ def test_handler_derives_the_deadline_from_the_lambda_context(store, api, new_jo
     new_job({"completionPolls": 1})
     summary = lambda_handler({}, Context(), poller=_poller(store, api, RecordingSfn()))
     assert summary["succeeded"] == 1 and summary["deferred"] == 0
+
+
+def test_each_run_emits_its_counts_as_embedded_metrics(store, api, new_job, capfd, monkeypatch) -> None:
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "poller-fn")
+    jobs = [new_job({"completionPolls": 1}) for _ in range(3)]
+    sfn = RecordingSfn(fail_for={jobs[0][1]})
+    lambda_handler({}, None, poller=_poller(store, api, sfn))
+    lines = [json.loads(line) for line in capfd.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    assert len(lines) == 1
+    emf = lines[0]
+    directive = emf["_aws"]["CloudWatchMetrics"][0]
+    assert directive["Namespace"] == "CallbackPattern/Poller" and directive["Dimensions"] == [["FunctionName"]]
+    assert {m["Name"] for m in directive["Metrics"]} >= {"JobErrors", "JobsSucceeded"}
+    assert (emf["FunctionName"], emf["JobErrors"], emf["JobsSucceeded"]) == ("poller-fn", 1, 2)

@@ -82,5 +82,26 @@ def test_alarm_fires_on_a_single_occurrence(
     assert alarm["TreatMissingData"] == "notBreaching"
 
 
-def test_exactly_four_alarms(template_json: dict[str, Any]) -> None:
-    assert len(resources(template_json, "AWS::CloudWatch::Alarm")) == 4
+def test_persistent_job_errors_raise_an_alarm(template_json: dict[str, Any]) -> None:
+    # The poller catches per-job errors, so the function's Errors metric cannot see them.
+    alarm = _alarm(template_json, "PollerJobErrorsAlarm")
+    poller = logical_id(template_json, "Poller/Function")
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]) == (
+        "CallbackPattern/Poller",
+        "JobErrors",
+        "Sum",
+    )
+    assert alarm["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": poller}}]
+    assert (alarm["Threshold"], alarm["EvaluationPeriods"], alarm["Period"]) == (1, 3, 300)
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+
+
+def test_the_alarm_namespace_matches_what_the_poller_writes() -> None:
+    from poller.metrics import NAMESPACE
+    from stacks.monitoring import POLLER_NAMESPACE
+
+    assert POLLER_NAMESPACE == NAMESPACE
+
+
+def test_exactly_five_alarms(template_json: dict[str, Any]) -> None:
+    assert len(resources(template_json, "AWS::CloudWatch::Alarm")) == 5
