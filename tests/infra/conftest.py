@@ -25,12 +25,10 @@ class Synth:
     template: dict[str, Any]
 
 
-@pytest.fixture(scope="session")
-def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
-    """`cdk synth -c stage=local` (cdk-nag included) into a temporary cloud assembly."""
+def cdk_synth(outdir: Path, *context: str) -> None:
+    """`cdk synth` through the pinned CLI (cdk-nag included) into outdir; context as `key=value`."""
     if not CDK.exists():
         pytest.fail(f"{CDK} is missing: run `npm ci` first")
-    outdir = tmp_path_factory.mktemp("cdk.out")
     env = {
         **os.environ,
         # cdk.json runs `python app.py`: use the interpreter running the tests.
@@ -38,13 +36,25 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
         "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
         "CDK_DISABLE_CLI_TELEMETRY": "true",
     }
-    command = [str(CDK), "synth", "--quiet", "--no-notices", "-c", "stage=local", "-o", str(outdir)]
+    command = [
+        str(CDK),
+        "synth",
+        "--quiet",
+        "--no-notices",
+        *(a for c in context for a in ("-c", c)),
+        "-o",
+        str(outdir),
+    ]
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     if result.returncode != 0:
-        pytest.fail(
-            f"cdk synth failed ({result.returncode}):\n{result.stdout}\n{result.stderr}",
-            pytrace=False,
-        )
+        pytest.fail(f"cdk synth failed ({result.returncode}):\n{result.stdout}\n{result.stderr}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    """`cdk synth -c stage=local` (cdk-nag included) into a temporary cloud assembly."""
+    outdir = tmp_path_factory.mktemp("cdk.out")
+    cdk_synth(outdir, "stage=local")
     template_path = outdir / f"{STACK}.template.json"
     return Synth(
         outdir=outdir,

@@ -6,9 +6,6 @@ One extra synth for this module's session fixture, through the pinned CLI like c
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +15,7 @@ import pytest
 from stacks.config import load_stage_config
 from stacks.polling_loop import BASELINE_STACK_NAME, default_wait_seconds
 
-from .conftest import CDK, ROOT, Synth
+from .conftest import Synth, cdk_synth
 from .template_helpers import resources
 
 WAIT_SECONDS = 7  # -c loopWaitSeconds, so the test sees the setting reach the Wait state
@@ -35,32 +32,8 @@ class BaselineSynth:
 @pytest.fixture(scope="session")
 def baseline(tmp_path_factory: pytest.TempPathFactory) -> BaselineSynth:
     """`cdk synth -c stage=local -c baseline=true` (cdk-nag included) into a temporary cloud assembly."""
-    if not CDK.exists():
-        pytest.fail(f"{CDK} is missing: run `npm ci` first")
     outdir = tmp_path_factory.mktemp("cdk.out.baseline")
-    env = {
-        **os.environ,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
-        "CDK_DISABLE_CLI_TELEMETRY": "true",
-    }
-    command = [
-        str(CDK),
-        "synth",
-        "--quiet",
-        "--no-notices",
-        "-c",
-        "stage=local",
-        "-c",
-        "baseline=true",
-        "-c",
-        f"loopWaitSeconds={WAIT_SECONDS}",
-        "-o",
-        str(outdir),
-    ]
-    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    if result.returncode != 0:
-        pytest.fail(f"cdk synth failed ({result.returncode}):\n{result.stdout}\n{result.stderr}", pytrace=False)
+    cdk_synth(outdir, "stage=local", "baseline=true", f"loopWaitSeconds={WAIT_SECONDS}")
     return BaselineSynth(
         outdir=outdir,
         template=json.loads((outdir / f"{BASELINE_STACK_NAME}.template.json").read_text()),
