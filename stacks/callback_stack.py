@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Final
 
 from aws_cdk import CfnOutput, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from stacks.config import StageConfig
 from stacks.job_store import JobStore
 from stacks.lambda_function import lambda_source
 from stacks.monitoring import Monitoring
-from stacks.nag import acknowledge, arn_of, default_policy
+from stacks.nag import acknowledge, arn_of, cfn_resource, default_policy
 from stacks.poller import PollerSchedule
 from stacks.simulated_api import SimulatedApi
 from stacks.workflow import CallbackWorkflow
@@ -51,12 +54,13 @@ class CallbackStack(Stack):
             config=config,
             code=code,
             task_tokens_table=job_store.table,
-            pending_index_name=job_store.pending_index_name,
+            due_index_name=job_store.due_index_name,
             simulated_api=simulated_api.function,
         )
-        Monitoring(
+        monitoring = Monitoring(
             self,
             "Monitoring",
+            config=config,
             state_machine=workflow.state_machine,
             poller=poller.function,
             dead_letter_queue=poller.dead_letter_queue,
@@ -66,27 +70,35 @@ class CallbackStack(Stack):
         # the state machine may invoke create_job, and the schedule's role may invoke the poller
         # and send to its dead-letter queue.)
         simulated_api.table.grant_read_write_data(simulated_api.function)
-        job_store.table.grant_read_write_data(workflow.create_job_function)
-        job_store.table.grant_read_write_data(poller.function)
+        # The token table: create_job upserts one record; the poller reads due keys from the
+        # index, and reads and conditionally updates single records. Nothing deletes or scans.
+        grant_table_actions(job_store.table, workflow.create_job_function, ["dynamodb:UpdateItem"])
+        grant_table_actions(job_store.table, poller.function, ["dynamodb:GetItem", "dynamodb:UpdateItem"])
+        grant_table_actions(job_store.table, poller.function, ["dynamodb:Query"], index_name=job_store.due_index_name)
         simulated_api.function.grant_invoke(workflow.create_job_function)
         simulated_api.function.grant_invoke(poller.function)
         workflow.state_machine.grant_task_response(poller.function)
+        # Only when a token is refused: how did the execution end?
+        workflow.state_machine.grant_execution(poller.function, "states:DescribeExecution")
 
-        # The wildcards those grants carry: table indexes, function versions and aliases.
-        tokens_index_finding = f"AwsSolutions-IAM5[Resource::{arn_of(job_store.table)}/index/*]"
+        # The wildcards those grants carry: function versions and aliases, executions.
         invoke_finding = f"AwsSolutions-IAM5[Resource::{arn_of(simulated_api.function)}:*]"
         for function in (workflow.create_job_function, poller.function):
-            policy = default_policy(function.role)
             acknowledge(
-                policy,
-                tokens_index_finding,
-                "grant_read_write_data covers the task-token table's indexes; the poller queries the ByStatus GSI.",
-            )
-            acknowledge(
-                policy,
+                default_policy(function.role),
                 invoke_finding,
                 "grant_invoke covers the simulated API's versions and aliases; the function itself is named.",
             )
+        state_machine_id = self.get_logical_id(cfn_resource(workflow.state_machine))
+        state_machine_name = json.dumps(
+            {"Fn::Select": [6, {"Fn::Split": [":", {"Ref": state_machine_id}]}]}, separators=(",", ":")
+        )
+        acknowledge(
+            default_policy(poller.function.role),
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
+            f"{state_machine_name}:*]",
+            "states:DescribeExecution on this state machine's executions only (their names are not known in advance).",
+        )
 
         # Output keys are read by callbackctl: keep them stable.
         outputs = {
@@ -98,6 +110,18 @@ class CallbackStack(Stack):
             "SimulatedApiFunctionName": simulated_api.function.function_name,
             "PollerScheduleName": poller.schedule.schedule_name,
             "DeadLetterQueueUrl": poller.dead_letter_queue.queue_url,
+            "AlarmTopicArn": monitoring.topic.topic_arn,
         }
         for key, value in outputs.items():
             CfnOutput(self, key, value=value)
+
+
+def grant_table_actions(
+    table: dynamodb.Table, grantee: iam.IGrantable, actions: list[str], *, index_name: str | None = None
+) -> None:
+    """Exactly these item actions on the table (or on one of its indexes), and the use of the
+    table's customer-managed key if it has one (`grant_*` would also cover every index)."""
+    target = f"{table.table_arn}/index/{index_name}" if index_name else table.table_arn
+    iam.Grant.add_to_principal(grantee=grantee, actions=actions, resource_arns=[target])
+    if table.encryption_key is not None:
+        table.encryption_key.grant_encrypt_decrypt(grantee)

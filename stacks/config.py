@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -15,6 +16,9 @@ from aws_cdk import RemovalPolicy
 from aws_cdk.aws_logs import RetentionDays
 
 DEFAULT_STAGE: Final = "local"
+# Step Functions' limit on a state's input or output (and on the execution input).
+STATE_LIMIT_BYTES: Final = 262_144
+MAX_ATTEMPTS_CAP: Final = 1000
 LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
@@ -45,7 +49,9 @@ class StageConfig:
     poller_timeout_seconds: int
     claim_seconds: int
     record_ttl_days: int
+    max_input_bytes: int
     log_level: str
+    alarm_email: str = ""  # empty: alarms go to the SNS topic with no subscription
 
     def __post_init__(self) -> None:
         for field in _INT_FIELDS:
@@ -60,13 +66,14 @@ class StageConfig:
                 f"completion_polls_min ({self.completion_polls_min}) must not exceed "
                 f"completion_polls_max ({self.completion_polls_max})"
             )
-        # The poller heartbeats once per scheduled run, so one late or failed run must not
-        # time the task out.
-        min_heartbeat = 2 * self.schedule_interval_seconds
+        # The poller heartbeats every waiting job once per scheduled run. A poller that dies holding
+        # a job's claim delays it until the claim lapses; then one more run may be late or fail.
+        min_heartbeat = self.claim_seconds + 2 * self.schedule_interval_seconds
         if self.heartbeat_timeout_seconds < min_heartbeat:
             raise ConfigError(
-                f"heartbeat_timeout_seconds ({self.heartbeat_timeout_seconds}) must be at least "
-                f"two schedule intervals ({min_heartbeat:g} s)"
+                f"heartbeat_timeout_seconds ({self.heartbeat_timeout_seconds}) must cover a lapsed claim "
+                f"(claim_seconds {self.claim_seconds}) plus two schedule intervals "
+                f"({self.schedule_interval_seconds:g} s each): at least {min_heartbeat:g} s"
             )
         if self.heartbeat_timeout_seconds >= self.task_timeout_seconds:
             raise ConfigError(
@@ -92,6 +99,13 @@ class StageConfig:
                 f"record_ttl_days ({self.record_ttl_days}) must outlast "
                 f"task_timeout_seconds ({self.task_timeout_seconds})"
             )
+        if not 1_024 <= self.max_input_bytes <= STATE_LIMIT_BYTES // 2:
+            raise ConfigError(
+                f"max_input_bytes ({self.max_input_bytes}) must be from 1024 to {STATE_LIMIT_BYTES // 2}: "
+                "the input and the job result must fit the 256 KiB state limit together"
+            )
+        if self.alarm_email and ("@" not in self.alarm_email or " " in self.alarm_email):
+            raise ConfigError(f"alarm_email must be an e-mail address, got {self.alarm_email!r}")
         if self.log_level not in LOG_LEVELS:
             raise ConfigError(f"log_level must be one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}")
 
@@ -99,6 +113,13 @@ class StageConfig:
     def schedule_interval_seconds(self) -> float:
         """Real seconds between two poller runs."""
         return self.schedule_rate_minutes * 60 / self.schedule_clock_speed
+
+    @property
+    def max_attempts_limit(self) -> int:
+        """The most status checks an execution may ask for: they must all happen before the task
+        times out (one per schedule interval), and never more than MAX_ATTEMPTS_CAP."""
+        fitting = math.ceil(self.task_timeout_seconds / self.schedule_interval_seconds) - 1
+        return max(1, min(MAX_ATTEMPTS_CAP, fitting))
 
 
 _INT_FIELDS: Final = tuple(f.name for f in dataclasses.fields(StageConfig) if f.type == "int")
@@ -110,15 +131,16 @@ STAGES: Final[Mapping[str, StageConfig]] = {
         schedule_clock_speed=1,
         max_attempts=10,
         task_timeout_seconds=15 * 60,  # outlasts max_attempts x the schedule interval
-        heartbeat_timeout_seconds=2 * 60,
+        heartbeat_timeout_seconds=4 * 60,  # a lapsed claim plus two intervals
         completion_polls_min=2,
         completion_polls_max=3,
         removal_policy=RemovalPolicy.DESTROY,
         log_retention=RetentionDays.ONE_WEEK,
         poller_concurrency=4,
         poller_timeout_seconds=60,
-        claim_seconds=120,
+        claim_seconds=75,
         record_ttl_days=1,
+        max_input_bytes=64 * 1024,
         log_level="DEBUG",
     ),
     "aws": StageConfig(
@@ -136,6 +158,7 @@ STAGES: Final[Mapping[str, StageConfig]] = {
         poller_timeout_seconds=60,
         claim_seconds=120,
         record_ttl_days=7,
+        max_input_bytes=64 * 1024,
         log_level="INFO",
     ),
 }
@@ -188,6 +211,8 @@ def _parse_override(key: str, field: str, raw: object) -> object:
         return _parse_enum(key, raw, RetentionDays)
     if field == "log_level":
         return str(raw).strip().upper()
+    if field == "alarm_email":
+        return str(raw).strip()
     if field == "schedule_clock_speed":
         return _parse_number(key, raw)
     return _parse_int(key, raw)

@@ -1,4 +1,4 @@
-"""The task-token table: one record per waiting execution, found by the poller through a GSI."""
+"""The task-token table: one record per job, found by the poller through a sparse GSI of due jobs."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ from constructs import Construct
 
 from stacks.config import StageConfig
 
-PENDING_INDEX_NAME: Final = "ByStatus"
+# The names the handlers use (lambda_src/common/records.py); tests/infra checks that both agree.
+DUE_INDEX_NAME: Final = "ByDue"
+DUE_SHARD_ATTRIBUTE: Final = "dueShard"
+DUE_AT_ATTRIBUTE: Final = "dueAt"
 TTL_ATTRIBUTE: Final = "expiresAt"
 
 
@@ -37,7 +40,11 @@ def standard_table(
 
 
 class JobStore(Construct):
-    """The task-token table (key `jobId`) and its `ByStatus` index (`status`, `createdAt`)."""
+    """The task-token table (key `jobId`) and its `ByDue` index (`dueShard`, `dueAt`).
+
+    Only pending records carry `dueShard`/`dueAt`, so the index is sparse: it holds the jobs the
+    poller still has to work, and a Query for `dueAt <= now` reads only the jobs that are due.
+    """
 
     def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig) -> None:
         super().__init__(scope, construct_id)
@@ -49,11 +56,11 @@ class JobStore(Construct):
             time_to_live_attribute=TTL_ATTRIBUTE,
         )
         self.table.add_global_secondary_index(
-            index_name=PENDING_INDEX_NAME,
-            partition_key=dynamodb.Attribute(name="status", type=dynamodb.AttributeType.STRING),
-            sort_key=dynamodb.Attribute(name="createdAt", type=dynamodb.AttributeType.STRING),
-            # Keys only: the index never holds the (up to 2 KB) task token, so updates that do not
-            # change the status cost no index writes; the claim returns the full record.
+            index_name=DUE_INDEX_NAME,
+            partition_key=dynamodb.Attribute(name=DUE_SHARD_ATTRIBUTE, type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name=DUE_AT_ATTRIBUTE, type=dynamodb.AttributeType.NUMBER),
+            # Keys only: the index never holds the (up to 2 KB) task token; the claim returns the
+            # full record.
             projection_type=dynamodb.ProjectionType.KEYS_ONLY,
         )
-        self.pending_index_name = PENDING_INDEX_NAME
+        self.due_index_name = DUE_INDEX_NAME

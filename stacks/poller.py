@@ -38,7 +38,7 @@ class PollerSchedule(Construct):
         config: StageConfig,
         code: lambda_.Code,
         task_tokens_table: dynamodb.ITable,
-        pending_index_name: str,
+        due_index_name: str,
         simulated_api: lambda_.IFunction,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -48,16 +48,17 @@ class PollerSchedule(Construct):
             config=config,
             code=code,
             handler="poller.handler.lambda_handler",
-            description="Checks pending jobs and reports outcomes to Step Functions",
+            description="Checks due jobs, heartbeats waiting executions and reports outcomes to Step Functions",
             timeout_seconds=config.poller_timeout_seconds,
             memory_size=256,
             retry_attempts=0,
             environment={
                 "TASK_TOKENS_TABLE_NAME": task_tokens_table.table_name,
-                "PENDING_INDEX_NAME": pending_index_name,
+                "DUE_INDEX_NAME": due_index_name,
                 "SIMULATED_API_FUNCTION_NAME": simulated_api.function_name,
                 "POLLER_CONCURRENCY": str(config.poller_concurrency),
                 "CLAIM_SECONDS": str(config.claim_seconds),
+                "POLL_INTERVAL_SECONDS": f"{config.schedule_interval_seconds:g}",
             },
         )
         self.dead_letter_queue = sqs.Queue(
@@ -90,7 +91,7 @@ class PollerSchedule(Construct):
         self.schedule = scheduler.Schedule(
             self,
             "Schedule",
-            description="Runs the poller over every pending job",
+            description="Runs the poller over every due job",
             schedule=scheduler.ScheduleExpression.rate(Duration.minutes(config.schedule_rate_minutes)),
             target=scheduler_targets.LambdaInvoke(
                 self.function,

@@ -20,27 +20,41 @@ from stacks.state_machine import logged_state_machine
 # Where the job result sent with SendTaskSuccess lands: the execution output is the
 # execution input plus this key.
 RESULT_PATH: Final = "$.jobResult"
-# Where a caught error ({"Error": ..., "Cause": ...}) lands before a Fail state re-raises it.
-ERROR_PATH: Final = "$.error"
+# A caught error ({"Error": ..., "Cause": ...}) replaces the state data before a Fail state
+# re-raises it: the input may not be an object (then no path inside it could take the error).
+ERROR_RESULT_PATH: Final = "$"
 # The whole execution's limit: a backstop past the task timeout, so an execution can never
 # wait forever (it then counts as ExecutionsTimedOut, not ExecutionsFailed).
 EXECUTION_TIMEOUT_MARGIN_SECONDS: Final = 5 * 60
-# Error names the poller sends with SendTaskFailure.
-JOB_FAILED_ERRORS: Final = ("JobFailed", "MaxAttemptsExceeded")
+# Error names the poller sends with SendTaskFailure (lambda_src/common/errors.py; tests/infra
+# checks that both agree).
+JOB_FAILED_ERRORS: Final = ("JobFailed", "MaxAttemptsExceeded", "ResultTooLarge")
 # Error names the execution ends with when CreateJob timed out, or on a States.* runtime error.
 TIMED_OUT_ERROR: Final = "JobTimedOut"
 RUNTIME_ERROR: Final = "WorkflowRuntimeError"
-# Lambda rejected the invocation before the handler ran: the one error safe to retry.
-THROTTLED_ERROR: Final = "Lambda.TooManyRequestsException"
+# Transient errors of a Lambda invocation: the service's own (the CDK default set), throttling, and
+# a function that timed out or whose sandbox died. create_job is idempotent, so a retry after it
+# started the job finds that job. InvalidJobInput and other handler errors are never retried.
+TRANSIENT_LAMBDA_ERRORS: Final = (
+    "Lambda.ClientExecutionTimeoutException",
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+    "Lambda.Unknown",
+    "Sandbox.Timedout",
+)
+CREATE_JOB_RETRY_ATTEMPTS: Final = 6
 
 
 class CallbackWorkflow(Construct):
     """The state machine, its log group and the `create_job` function.
 
     `CreateJob` invokes `create_job` with `.waitForTaskToken` and then waits for the poller to
-    call SendTaskSuccess, SendTaskFailure or SendTaskHeartbeat with that token. It is retried
-    only when Lambda throttled the invocation (the handler never ran, so no job was started):
-    a retry after create_job ran would start a second job under a new token.
+    call SendTaskSuccess, SendTaskFailure or SendTaskHeartbeat with that token. It is retried on
+    transient Lambda errors with exponential backoff and full jitter: create_job is idempotent
+    (the job is keyed on the execution and its redrive count), and a retried task's new token
+    replaces the old one in the record.
     """
 
     def __init__(
@@ -66,6 +80,8 @@ class CallbackWorkflow(Construct):
                 "TASK_TOKENS_TABLE_NAME": task_tokens_table.table_name,
                 "SIMULATED_API_FUNCTION_NAME": simulated_api.function_name,
                 "MAX_ATTEMPTS": str(config.max_attempts),
+                "MAX_ATTEMPTS_LIMIT": str(config.max_attempts_limit),
+                "MAX_INPUT_BYTES": str(config.max_input_bytes),
                 "RECORD_TTL_DAYS": str(config.record_ttl_days),
             },
         )
@@ -89,7 +105,14 @@ class CallbackWorkflow(Construct):
             retry_on_service_exceptions=False,
         )
 
-        create_job.add_retry(errors=[THROTTLED_ERROR], interval=Duration.seconds(2), max_attempts=3, backoff_rate=2)
+        create_job.add_retry(
+            errors=list(TRANSIENT_LAMBDA_ERRORS),
+            interval=Duration.seconds(1),
+            max_attempts=CREATE_JOB_RETRY_ATTEMPTS,
+            backoff_rate=2,
+            max_delay=Duration.seconds(20),
+            jitter_strategy=sfn.JitterType.FULL,
+        )
 
         def reraise(state_id: str, comment: str) -> sfn.Fail:
             # Re-raise the caught error so the execution reports the original error and cause.
@@ -97,8 +120,8 @@ class CallbackWorkflow(Construct):
                 self,
                 state_id,
                 comment=comment,
-                error_path=f"{ERROR_PATH}.Error",
-                cause_path=f"{ERROR_PATH}.Cause",
+                error_path="$.Error",
+                cause_path="$.Cause",
             )
 
         # Step Functions refuses to end an execution with an error named `States.*` from a Fail
@@ -113,26 +136,26 @@ class CallbackWorkflow(Construct):
         route_error = (
             sfn.Choice(self, "RouteError", comment="Keep custom error names; rename States.* errors")
             .when(
-                sfn.Condition.string_matches(f"{ERROR_PATH}.Error", "States.*"),
+                sfn.Condition.string_matches("$.Error", "States.*"),
                 sfn.Fail(
                     self,
                     "RuntimeError",
                     comment="A Step Functions runtime error (States.*) outside the job's control",
                     error=RUNTIME_ERROR,
-                    cause_path=f"{ERROR_PATH}.Cause",
+                    cause_path="$.Cause",
                 ),
             )
             .otherwise(reraise("Error", "Anything else, such as invalid input or a create_job error"))
         )
         create_job.add_catch(
-            timed_out, errors=[sfn.Errors.HEARTBEAT_TIMEOUT, sfn.Errors.TIMEOUT], result_path=ERROR_PATH
+            timed_out, errors=[sfn.Errors.HEARTBEAT_TIMEOUT, sfn.Errors.TIMEOUT], result_path=ERROR_RESULT_PATH
         )
         create_job.add_catch(
-            reraise("JobFailed", "The job failed or the poller gave up on it"),
+            reraise("JobFailed", "The job failed, its result was too large, or the poller gave up on it"),
             errors=list(JOB_FAILED_ERRORS),
-            result_path=ERROR_PATH,
+            result_path=ERROR_RESULT_PATH,
         )
-        create_job.add_catch(route_error, errors=[sfn.Errors.ALL], result_path=ERROR_PATH)
+        create_job.add_catch(route_error, errors=[sfn.Errors.ALL], result_path=ERROR_RESULT_PATH)
         definition = create_job.next(sfn.Succeed(self, "JobSucceeded"))
 
         self.state_machine, self.log_group = logged_state_machine(

@@ -29,3 +29,16 @@ def env_int(name: str, default: int | None = None, *, minimum: int = 0) -> int:
     if value < minimum:
         raise ConfigurationError(f"environment variable {name}={value} must be >= {minimum}")
     return value
+
+
+def env_float(name: str) -> float:
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        raise ConfigurationError(f"environment variable {name} is not set; the stack sets it on the function")
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"environment variable {name}={raw!r} is not a number") from None
+    if not value > 0:
+        raise ConfigurationError(f"environment variable {name}={value} must be > 0")
+    return value

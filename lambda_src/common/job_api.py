@@ -6,10 +6,10 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal, TypedDict, cast
 
-JobStatus = Literal["IN_PROGRESS", "COMPLETED", "FAILED"]
+JobStatus = Literal["IN_PROGRESS", "COMPLETED", "FAILED", "CANCELLED"]
 Outcome = Literal["SUCCEED", "FAIL", "NEVER_FINISH"]
 # What a caller may ask the simulated API to do with a job (its "simulate.outcome").
-OUTCOMES: tuple[Outcome, ...] = ("SUCCEED", "FAIL", "NEVER_FINISH")
+SIMULATED_OUTCOMES: tuple[Outcome, ...] = ("SUCCEED", "FAIL", "NEVER_FINISH")
 
 
 class StatusReport(TypedDict, total=False):
@@ -64,8 +64,15 @@ class JobApiClient:
             raise JobApiError("BadResponse", f"job API returned {body!r}, expected an object")
         return body
 
-    def create_job(self, *, simulate: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
-        return self._call({"action": "CREATE_JOB", "simulate": simulate, "payload": payload})
+    def create_job(self, *, idempotency_key: str, simulate: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
+        """Start a job; the same idempotency key always gives back the same job (a retry starts nothing new)."""
+        return self._call(
+            {"action": "CREATE_JOB", "idempotencyKey": idempotency_key, "simulate": simulate, "payload": payload}
+        )
 
     def check_status(self, job_id: str) -> StatusReport:
         return cast(StatusReport, self._call({"action": "CHECK_STATUS", "jobId": job_id}))
+
+    def cancel_job(self, job_id: str) -> StatusReport:
+        """Stop a job nobody waits for any more; a job that already ended keeps its end."""
+        return cast(StatusReport, self._call({"action": "CANCEL_JOB", "jobId": job_id}))

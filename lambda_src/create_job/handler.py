@@ -2,31 +2,50 @@
 
 Validates the execution input, starts the job on the external API, stores the task token so the
 poller can resume the execution later, and returns. The execution then waits, at no cost.
+
+Safe to run any number of times for the same task (the state machine retries it on transient
+Lambda errors): the job is started under an idempotency key made of the execution ARN and its
+redrive count, so a retry gets the same job back, and the token record is an upsert that only
+replaces the task token (a retried task carries a new one), so the poller answers the current token.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any, TypedDict
 
 import boto3
 
-from common.clock import iso, utc_now
+from common.clock import utc_now
 from common.config import env_int, env_str
 from common.job_api import JobApiClient
 from common.log import get_logger, token_fingerprint
-from create_job.validation import InvalidJobInput, parse_job_request
+from common.records import PENDING_STATUSES, POLLING, TokenRecord, new_record
+from create_job.validation import InvalidJobInput, Limits, parse_job_request
 
 logger = get_logger("create_job")
 
-__all__ = ["InvalidJobInput", "JobCreator", "lambda_handler"]
+__all__ = ["InvalidJobInput", "JobCreator", "JobRecordFinal", "lambda_handler"]
+
+# Written again by a retry: the current token and the time it came.
+_REPLACED_ON_RETRY = ("taskToken", "updatedAt")
 
 
-class CreateJobEvent(TypedDict):
+class CreateJobEvent(TypedDict, total=False):
     taskToken: str
     executionId: str
+    redriveCount: int
     input: Any
+
+
+class JobRecordFinal(RuntimeError):
+    """A retried task found its job's record already final: nothing would ever answer its token."""
+
+
+def idempotency_key(execution_arn: str, redrive_count: int) -> str:
+    """One job per execution run: the same for every retry of the task, new after a redrive."""
+    return hashlib.sha256(f"{execution_arn}#{redrive_count}".encode()).hexdigest()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,6 +54,7 @@ class JobCreator:
     api: JobApiClient
     default_max_attempts: int
     record_ttl_days: int
+    limits: Limits
 
     def handle(self, event: Any) -> dict[str, str]:
         if not isinstance(event, dict):
@@ -46,30 +66,57 @@ class JobCreator:
             )
         if not isinstance(execution_arn, str) or not execution_arn:
             raise InvalidJobInput("executionId is missing from the payload")
-        request = parse_job_request(event.get("input"))
+        redrive_count = event.get("redriveCount", 0)
+        if isinstance(redrive_count, bool) or not isinstance(redrive_count, int) or redrive_count < 0:
+            raise InvalidJobInput(f"redriveCount must be a non-negative integer, got {redrive_count!r}")
+        request = parse_job_request(event.get("input"), self.limits)
 
-        job = self.api.create_job(simulate=request.simulate, payload=request.payload)
+        key = idempotency_key(execution_arn, redrive_count)
+        job = self.api.create_job(idempotency_key=key, simulate=request.simulate, payload=request.payload)
         job_id = str(job["jobId"])
-        now = utc_now()
-        item: dict[str, Any] = {
-            "jobId": job_id,
-            "taskToken": token,
-            "executionArn": execution_arn,
-            "status": "POLLING",
-            "attemptCount": 0,
-            "maxAttempts": request.max_attempts or self.default_max_attempts,
-            "createdAt": iso(now),
-            "updatedAt": iso(now),
-            "expiresAt": int((now + timedelta(days=self.record_ttl_days)).timestamp()),
-        }
-        if request.job_name:
-            item["jobName"] = request.job_name
-        self.table.put_item(Item=item, ConditionExpression="attribute_not_exists(jobId)")
+        record = new_record(
+            job_id=job_id,
+            task_token=token,
+            execution_arn=execution_arn,
+            idempotency_key=key,
+            max_attempts=request.max_attempts or self.default_max_attempts,
+            input_bytes=request.input_bytes,
+            job_name=request.job_name,
+            now=utc_now(),
+            ttl_days=self.record_ttl_days,
+        )
+        self._store(record)
         logger.info(
-            "job started, execution waiting",
+            "job started, execution waiting" if job.get("created", True) else "retried task: same job, token replaced",
             extra={"jobId": job_id, "executionArn": execution_arn, "token": token_fingerprint(token)},
         )
-        return {"jobId": job_id, "status": "POLLING"}
+        return {"jobId": job_id, "status": POLLING}
+
+    def _store(self, record: TokenRecord) -> None:
+        """Write the record, or on a retry replace only the token of the pending record."""
+        names, values, assignments = {}, {}, []
+        for i, (attribute, value) in enumerate(record.items()):
+            names[f"#a{i}"], values[f":v{i}"] = attribute, value
+            if attribute in _REPLACED_ON_RETRY:
+                assignments.append(f"#a{i} = :v{i}")
+            else:
+                assignments.append(f"#a{i} = if_not_exists(#a{i}, :v{i})")
+        pending = sorted(PENDING_STATUSES)
+        names["#s"] = "status"
+        placeholders = [f":p{i}" for i in range(len(pending))]
+        values.update(dict(zip(placeholders, pending, strict=True)))
+        try:
+            self.table.update_item(
+                Key={"jobId": record["jobId"]},
+                UpdateExpression="SET " + ", ".join(assignments),
+                ConditionExpression=f"attribute_not_exists(jobId) OR #s IN ({', '.join(placeholders)})",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except self.table.meta.client.exceptions.ConditionalCheckFailedException:
+            raise JobRecordFinal(
+                f"job {record['jobId']} of this execution has already ended; its record is final"
+            ) from None
 
 
 _creator: JobCreator | None = None
@@ -84,7 +131,11 @@ def _default_creator() -> JobCreator:
                 lambda_client=boto3.client("lambda"), function_name=env_str("SIMULATED_API_FUNCTION_NAME")
             ),
             default_max_attempts=env_int("MAX_ATTEMPTS", minimum=1),
-            record_ttl_days=env_int("RECORD_TTL_DAYS", 7, minimum=1),
+            record_ttl_days=env_int("RECORD_TTL_DAYS", minimum=1),
+            limits=Limits(
+                max_attempts=env_int("MAX_ATTEMPTS_LIMIT", minimum=1),
+                max_input_bytes=env_int("MAX_INPUT_BYTES", minimum=1),
+            ),
         )
     return _creator
 

@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from common.job_api import OUTCOMES
+from common.errors import INVALID_JOB_INPUT
+from common.job_api import SIMULATED_OUTCOMES
 
 ALLOWED_KEYS = {"jobName", "payload", "simulate", "maxAttempts"}
 ALLOWED_SIMULATE_KEYS = {"outcome", "completionPolls"}
-MAX_ATTEMPTS_LIMIT = 1000
 COMPLETION_POLLS_LIMIT = 100
+JOB_NAME_LIMIT = 128
 
 
 class InvalidJobInput(ValueError):
     """The execution input is not a valid job request; the message names the field to fix."""
+
+
+assert InvalidJobInput.__name__ == INVALID_JOB_INPUT  # the error name the state machine routes
+
+
+@dataclass(frozen=True, kw_only=True)
+class Limits:
+    """What the stage allows: polls that fit in its task timeout, and an input small enough that
+    input and job result together fit the 256 KiB state limit."""
+
+    max_attempts: int
+    max_input_bytes: int
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -23,6 +37,12 @@ class JobRequest:
     payload: dict[str, Any] = field(default_factory=dict)
     simulate: dict[str, Any] = field(default_factory=dict)
     max_attempts: int | None = None
+    input_bytes: int = 0
+
+
+def json_size(value: Any) -> int:
+    """Bytes of value as compact UTF-8 JSON, the way Step Functions measures state data."""
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
 
 
 def _int_in_range(value: Any, name: str, low: int, high: int) -> int:
@@ -31,20 +51,29 @@ def _int_in_range(value: Any, name: str, low: int, high: int) -> int:
     return value
 
 
-def parse_job_request(raw: Any) -> JobRequest:
+def parse_job_request(raw: Any, limits: Limits) -> JobRequest:
     """Turn the execution input into a JobRequest, or raise InvalidJobInput saying what to fix."""
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise InvalidJobInput(f"execution input must be a JSON object, got {type(raw).__name__}")
+        kind = {list: "an array", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
+        raise InvalidJobInput(
+            f'execution input must be a JSON object such as {{"payload": {{}}}}, got {kind.get(type(raw), "null")}'
+        )
+    size = json_size(raw)
+    if size > limits.max_input_bytes:
+        raise InvalidJobInput(
+            f"execution input is {size:,} bytes; the limit is {limits.max_input_bytes:,} bytes, so that the input "
+            "and the job result together fit Step Functions' 256 KiB state limit"
+        )
     unknown = sorted(set(raw) - ALLOWED_KEYS)
     if unknown:
         raise InvalidJobInput(
             f"unknown field(s) {', '.join(unknown)} in execution input; allowed: {', '.join(sorted(ALLOWED_KEYS))}"
         )
     job_name = raw.get("jobName")
-    if job_name is not None and (not isinstance(job_name, str) or not 1 <= len(job_name) <= 128):
-        raise InvalidJobInput(f"jobName must be a string of 1 to 128 characters, got {job_name!r}")
+    if job_name is not None and (not isinstance(job_name, str) or not 1 <= len(job_name) <= JOB_NAME_LIMIT):
+        raise InvalidJobInput(f"jobName must be a string of 1 to {JOB_NAME_LIMIT} characters, got {job_name!r}")
     payload = raw.get("payload", {})
     if not isinstance(payload, dict):
         raise InvalidJobInput(f"payload must be a JSON object, got {type(payload).__name__}")
@@ -57,11 +86,18 @@ def parse_job_request(raw: Any) -> JobRequest:
             f"unknown field(s) {', '.join(unknown)} in simulate; allowed: {', '.join(sorted(ALLOWED_SIMULATE_KEYS))}"
         )
     outcome = simulate.get("outcome", "SUCCEED")
-    if outcome not in OUTCOMES:
-        raise InvalidJobInput(f"simulate.outcome must be one of {', '.join(OUTCOMES)}, got {outcome!r}")
+    if outcome not in SIMULATED_OUTCOMES:
+        raise InvalidJobInput(f"simulate.outcome must be one of {', '.join(SIMULATED_OUTCOMES)}, got {outcome!r}")
     if "completionPolls" in simulate:
         _int_in_range(simulate["completionPolls"], "simulate.completionPolls", 1, COMPLETION_POLLS_LIMIT)
     max_attempts = raw.get("maxAttempts")
     if max_attempts is not None:
-        max_attempts = _int_in_range(max_attempts, "maxAttempts", 1, MAX_ATTEMPTS_LIMIT)
-    return JobRequest(job_name=job_name, payload=payload, simulate=simulate, max_attempts=max_attempts)
+        try:
+            max_attempts = _int_in_range(max_attempts, "maxAttempts", 1, limits.max_attempts)
+        except InvalidJobInput as err:
+            raise InvalidJobInput(
+                f"{err}: the stage's task timeout leaves room for at most {limits.max_attempts} status checks"
+            ) from None
+    return JobRequest(
+        job_name=job_name, payload=payload, simulate=simulate, max_attempts=max_attempts, input_bytes=size
+    )

@@ -1,6 +1,6 @@
-"""poller: run by EventBridge Scheduler; resumes each waiting execution whose job has ended.
+"""poller: run by EventBridge Scheduler; heartbeats, resumes or fails each waiting execution.
 
-Invoked with `{}` it processes every pending job; with `{"jobId": "..."}` only that job.
+Invoked with `{}` it works every due job; with `{"jobId": "..."}` only that job (by hand).
 """
 
 from __future__ import annotations
@@ -12,31 +12,44 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from common.config import env_int, env_str
+from common.config import env_float, env_int, env_str
 from common.job_api import JobApiClient
 from poller.metrics import emf_line
-from poller.service import Poller, UnknownJob
+from poller.service import Poller, UnknownJob, new_counts
 from poller.store import TokenStore
 
 __all__ = ["InvalidPollRequest", "Poller", "UnknownJob", "lambda_handler"]
 
 # Time kept free at the end of a run for the sends and writes of jobs already claimed.
 SAFETY_MARGIN_SECONDS = 15
+# Every AWS call gives up well inside the safety margin: connect + read, and one retry.
+CONNECT_TIMEOUT_SECONDS = 2
+READ_TIMEOUT_SECONDS = 5
+TOTAL_MAX_ATTEMPTS = 2
 
 _poller: Poller | None = None
+
+
+def client_config(concurrency: int) -> Config:
+    # One HTTP connection per worker thread, so the status checks really run concurrently.
+    return Config(
+        max_pool_connections=concurrency + 4,
+        connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        read_timeout=READ_TIMEOUT_SECONDS,
+        retries={"mode": "standard", "total_max_attempts": TOTAL_MAX_ATTEMPTS},
+    )
 
 
 def _default_poller() -> Poller:
     global _poller
     if _poller is None:
-        concurrency = env_int("POLLER_CONCURRENCY", 16, minimum=1)
-        # One HTTP connection per worker thread, so the status checks really run concurrently.
-        config = Config(max_pool_connections=concurrency + 4, retries={"mode": "standard"})
+        concurrency = env_int("POLLER_CONCURRENCY", minimum=1)
+        config = client_config(concurrency)
         _poller = Poller(
             store=TokenStore(
                 client=boto3.client("dynamodb", config=config),
                 table_name=env_str("TASK_TOKENS_TABLE_NAME"),
-                pending_index=env_str("PENDING_INDEX_NAME", "ByStatus"),
+                due_index=env_str("DUE_INDEX_NAME"),
             ),
             api=JobApiClient(
                 lambda_client=boto3.client("lambda", config=config),
@@ -44,7 +57,8 @@ def _default_poller() -> Poller:
             ),
             sfn=boto3.client("stepfunctions", config=config),
             concurrency=concurrency,
-            claim_seconds=env_int("CLAIM_SECONDS", 300, minimum=1),
+            claim_seconds=env_int("CLAIM_SECONDS", minimum=1),
+            poll_interval_seconds=env_float("POLL_INTERVAL_SECONDS"),
         )
     return _poller
 
@@ -53,15 +67,18 @@ class InvalidPollRequest(ValueError):
     """The poller was invoked with an event it does not understand."""
 
 
-USAGE = 'the poller takes {} (every pending job) or {"jobId": "..."} (one job)'
+USAGE = 'the poller takes {} (every due job) or {"jobId": "..."} (one job)'
 
 
 def lambda_handler(event: Any, context: Any, poller: Poller | None = None) -> dict[str, Any]:
     job_id = _parse(event)
-    summary = (poller or _default_poller()).run(job_id, deadline=_deadline(context))
-    function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "poller")
-    print(emf_line(summary, function_name=function_name, timestamp_ms=int(time.time() * 1000)), flush=True)
-    return summary
+    counts = new_counts()
+    try:
+        return (poller or _default_poller()).run(job_id, deadline=_deadline(context), counts=counts)
+    finally:
+        # Also when the run raised: what it did until then still reaches the metrics.
+        function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "poller")
+        print(emf_line(counts, function_name=function_name, timestamp_ms=int(time.time() * 1000)), flush=True)
 
 
 def _parse(event: Any) -> str | None:

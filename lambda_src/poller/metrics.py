@@ -17,6 +17,8 @@ METRICS = {
     "failed": "JobsFailed",
     "heartbeats": "Heartbeats",
     "expired": "JobsExpired",
+    "cancelled": "JobsCancelled",
+    "reconciled": "JobsReconciled",
     "deferred": "JobsDeferred",
     "errors": "JobErrors",
 }

@@ -1,4 +1,6 @@
-"""The task-token table as the poller sees it: find pending jobs, claim one, release or finish it.
+"""The task-token table as the poller sees it: find due jobs, claim one, then release it, store a
+decision or finish it. Every write after the claim is conditional on the claim and on the token
+the poller holds, so a lapsed claim or a token replaced by a retried task never gets overwritten.
 
 Uses the low-level DynamoDB client, which (unlike boto3 resources) is safe to share across threads.
 """
@@ -7,36 +9,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, TypedDict, cast
+from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+from common.records import DUE_AT, DUE_SHARD, POLLING, SENDING, StoredDecision, TokenRecord, normalise
 
 _ser = TypeSerializer()
 _de = TypeDeserializer()
 
-PENDING = "POLLING"
-
-
-class TokenRecord(TypedDict, total=False):
-    jobId: str
-    taskToken: str
-    executionArn: str
-    status: str
-    attemptCount: int
-    maxAttempts: int
-    createdAt: str
-    updatedAt: str
-    expiresAt: int
-    claimOwner: str
-    claimUntil: int
+# Every write after a claim: still ours, and still for the token we hold.
+_HELD = "claimOwner = :owner AND taskToken = :token"
 
 
 def _to_record(item: dict[str, Any]) -> TokenRecord:
-    plain = {k: _de.deserialize(v) for k, v in item.items()}
-    for key in ("attemptCount", "maxAttempts", "expiresAt", "claimUntil"):
-        if key in plain:
-            plain[key] = int(plain[key])
-    return cast(TokenRecord, plain)
+    return normalise({k: _de.deserialize(v) for k, v in item.items()})
 
 
 def _values(values: dict[str, Any]) -> dict[str, Any]:
@@ -47,48 +34,56 @@ def _values(values: dict[str, Any]) -> dict[str, Any]:
 class TokenStore:
     client: Any  # boto3 DynamoDB client
     table_name: str
-    pending_index: str
+    due_index: str
 
-    def pending(self, page_size: int = 500) -> Iterator[TokenRecord]:
-        """Every record still POLLING, oldest first, from the status index (a Query, never a Scan)."""
-        kwargs: dict[str, Any] = {
-            "TableName": self.table_name,
-            "IndexName": self.pending_index,
-            "KeyConditionExpression": "#s = :pending",
-            "ExpressionAttributeNames": {"#s": "status"},
-            "ExpressionAttributeValues": _values({":pending": PENDING}),
-            "Limit": page_size,
-        }
-        while True:
-            page = self.client.query(**kwargs)
-            for item in page.get("Items", []):
-                yield _to_record(item)
-            if "LastEvaluatedKey" not in page:
-                return
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    def due(self, *, now_ms: int, shards: tuple[str, ...] = ("0",), page_size: int = 500) -> Iterator[str]:
+        """Ids of the pending jobs due by now_ms, most overdue first, page by page as they are consumed.
+
+        A Query of the sparse ByDue index, which holds only pending records: never a Scan, never a
+        finished record, never a job whose claim (lease) is still running.
+        """
+        for shard in shards:
+            kwargs: dict[str, Any] = {
+                "TableName": self.table_name,
+                "IndexName": self.due_index,
+                "KeyConditionExpression": "#shard = :shard AND #due <= :now",
+                "ExpressionAttributeNames": {"#shard": DUE_SHARD, "#due": DUE_AT},
+                "ExpressionAttributeValues": _values({":shard": shard, ":now": now_ms}),
+                "Limit": page_size,
+            }
+            while True:
+                page = self.client.query(**kwargs)
+                for item in page.get("Items", []):
+                    yield str(item["jobId"]["S"])
+                if "LastEvaluatedKey" not in page:
+                    break
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def get(self, job_id: str) -> TokenRecord | None:
         item = self.client.get_item(TableName=self.table_name, Key=_values({"jobId": job_id}), ConsistentRead=True)
         return _to_record(item["Item"]) if "Item" in item else None
 
-    def claim(self, job_id: str, *, owner: str, now: int, claim_seconds: int, updated_at: str) -> TokenRecord | None:
-        """Take the job for this poll and count the attempt, unless it is final or claimed by a live poller."""
+    def claim(
+        self, job_id: str, *, owner: str, now_ms: int, lease_ms: int, updated_at: str, due_only: bool = True
+    ) -> TokenRecord | None:
+        """Take a pending job for lease_ms and count the attempt; None if it is final or claimed.
+
+        The claim moves the job's due time to the end of the lease: a poller that dies holding it
+        lets it come due again by itself. due_only=False (a job polled by hand) takes a job that is
+        not due yet, as long as no live claim holds it.
+        """
+        condition = f"attribute_exists({DUE_SHARD}) AND " + (
+            "#due <= :now" if due_only else "(attribute_not_exists(claimOwner) OR #due <= :now)"
+        )
         try:
             response = self.client.update_item(
                 TableName=self.table_name,
                 Key=_values({"jobId": job_id}),
-                UpdateExpression="SET claimOwner = :owner, claimUntil = :until, updatedAt = :at ADD attemptCount :one",
-                ConditionExpression="#s = :pending AND (attribute_not_exists(claimUntil) OR claimUntil < :now)",
-                ExpressionAttributeNames={"#s": "status"},
+                UpdateExpression="SET claimOwner = :owner, #due = :until, updatedAt = :at ADD attemptCount :one",
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#due": DUE_AT},
                 ExpressionAttributeValues=_values(
-                    {
-                        ":owner": owner,
-                        ":until": now + claim_seconds,
-                        ":at": updated_at,
-                        ":one": 1,
-                        ":pending": PENDING,
-                        ":now": now,
-                    }
+                    {":owner": owner, ":until": now_ms + lease_ms, ":at": updated_at, ":one": 1, ":now": now_ms}
                 ),
                 ReturnValues="ALL_NEW",
             )
@@ -96,37 +91,61 @@ class TokenStore:
             return None
         return _to_record(response["Attributes"])
 
-    def release(self, job_id: str, *, owner: str, updated_at: str) -> bool:
-        """Give the claim back so the next run polls the job again. False if the claim was no longer ours."""
-        return self._conditional(
-            job_id,
+    def release(
+        self, record: TokenRecord, *, owner: str, due_ms: int, updated_at: str, refund_attempt: bool = False
+    ) -> bool:
+        """Give the job back, due again at due_ms. refund_attempt: the status check got no answer,
+        so this poll does not count against the job's attempts. False if the claim was lost."""
+        update = "SET #due = :due, updatedAt = :at REMOVE claimOwner"
+        values: dict[str, Any] = {":due": due_ms, ":at": updated_at}
+        if refund_attempt:
+            update += " ADD attemptCount :minus"
+            values[":minus"] = -1
+        return self._held(record, owner=owner, update=update, values=values, names={"#due": DUE_AT})
+
+    def store_decision(self, record: TokenRecord, *, owner: str, decision: StoredDecision, updated_at: str) -> bool:
+        """Write the final decision before sending it (status SENDING): whoever finds the record
+        next, after a crash, a lost reply or a failed write, sends the same decision again."""
+        return self._held(
+            record,
             owner=owner,
-            update="SET updatedAt = :at REMOVE claimOwner, claimUntil",
-            values={":at": updated_at},
+            update="SET #s = :sending, decision = :decision, updatedAt = :at",
+            values={":sending": SENDING, ":decision": decision, ":at": updated_at, ":polling": POLLING},
+            names={"#s": "status"},
+            also="#s = :polling",
         )
 
-    def finish(self, job_id: str, *, owner: str, status: str, updated_at: str, detail: str | None) -> bool:
-        """Record the final status (after the send succeeded) and drop the claim."""
-        values: dict[str, Any] = {":at": updated_at, ":final": status, ":detail": detail or ""}
-        return self._conditional(
-            job_id,
+    def finish(self, record: TokenRecord, *, owner: str, status: str, updated_at: str, detail: str) -> bool:
+        """Record the final status (finalDetail: the error sent, or how the execution ended): the job
+        leaves the due index, its claim ends, and the stored decision (with its output) is dropped."""
+        return self._held(
+            record,
             owner=owner,
-            update="SET #s = :final, updatedAt = :at, finalDetail = :detail REMOVE claimOwner, claimUntil",
-            values=values,
+            update="SET #s = :final, updatedAt = :at, finalDetail = :detail REMOVE claimOwner, #shard, #due, decision",
+            values={":final": status, ":at": updated_at, ":detail": detail},
+            names={"#s": "status", "#shard": DUE_SHARD, "#due": DUE_AT},
         )
 
-    def _conditional(self, job_id: str, *, owner: str, update: str, values: dict[str, Any]) -> bool:
-        kwargs: dict[str, Any] = {
-            "TableName": self.table_name,
-            "Key": _values({"jobId": job_id}),
-            "UpdateExpression": update,
-            "ConditionExpression": "claimOwner = :owner",
-            "ExpressionAttributeValues": _values({**values, ":owner": owner}),
-        }
-        if "#s" in update:
-            kwargs["ExpressionAttributeNames"] = {"#s": "status"}
+    def _held(
+        self,
+        record: TokenRecord,
+        *,
+        owner: str,
+        update: str,
+        values: dict[str, Any],
+        names: dict[str, str],
+        also: str | None = None,
+    ) -> bool:
+        condition = _HELD if also is None else f"{_HELD} AND {also}"
         try:
-            self.client.update_item(**kwargs)
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=_values({"jobId": record["jobId"]}),
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=_values({**values, ":owner": owner, ":token": record["taskToken"]}),
+            )
         except self.client.exceptions.ConditionalCheckFailedException:
             return False
         return True
