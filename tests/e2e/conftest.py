@@ -21,11 +21,17 @@ from callbackctl.stackinfo import StackInfo
 from callbackctl.targets import Target, resolve_target
 
 CLOCK_SPEED = 20  # rate(1 minute) fires every 3 s
-HEARTBEAT_SECONDS = 15
+# A poller run lasts at most 10 s and holds its claims 12 s: a heartbeat timeout of 20 s covers a
+# lapsed claim plus two schedule intervals (the stage check), so timeout paths still end in seconds.
+HEARTBEAT_SECONDS = 20
+POLLER_TIMEOUT_SECONDS = 10
+CLAIM_SECONDS = 12
 TASK_TIMEOUT_SECONDS = 300
 DEPLOY_CONTEXT = {
     "scheduleClockSpeed": str(CLOCK_SPEED),
     "heartbeatTimeoutSeconds": str(HEARTBEAT_SECONDS),
+    "pollerTimeoutSeconds": str(POLLER_TIMEOUT_SECONDS),
+    "claimSeconds": str(CLAIM_SECONDS),
     "taskTimeoutSeconds": str(TASK_TIMEOUT_SECONDS),
 }
 

@@ -87,6 +87,8 @@ def test_create_job_environment(template_json: dict[str, Any]) -> None:
         "TASK_TOKENS_TABLE_NAME": {"Ref": logical_id(template_json, "JobStore/TaskTokensTable")},
         "SIMULATED_API_FUNCTION_NAME": {"Ref": logical_id(template_json, "SimulatedApi/Function")},
         "MAX_ATTEMPTS": "10",
+        "MAX_ATTEMPTS_LIMIT": "14",  # 15 polls a minute apart would reach the 15-minute task timeout
+        "MAX_INPUT_BYTES": "65536",
         "RECORD_TTL_DAYS": "1",
     }
 
@@ -96,10 +98,11 @@ def test_poller_environment(template_json: dict[str, Any]) -> None:
         "LOG_LEVEL": "DEBUG",
         "STAGE": "local",
         "TASK_TOKENS_TABLE_NAME": {"Ref": logical_id(template_json, "JobStore/TaskTokensTable")},
-        "PENDING_INDEX_NAME": "ByStatus",
+        "DUE_INDEX_NAME": "ByDue",
         "SIMULATED_API_FUNCTION_NAME": {"Ref": logical_id(template_json, "SimulatedApi/Function")},
         "POLLER_CONCURRENCY": "4",
-        "CLAIM_SECONDS": "120",
+        "CLAIM_SECONDS": "75",
+        "POLL_INTERVAL_SECONDS": "60",
     }
 
 

@@ -17,6 +17,7 @@ OUTPUTS = {
     "SimulatedApiFunctionName": ("Ref", "SimulatedApi/Function"),
     "PollerScheduleName": ("Ref", "Poller/Schedule"),
     "DeadLetterQueueUrl": ("Ref", "Poller/DeadLetterQueue"),
+    "AlarmTopicArn": ("Ref", "Monitoring/AlarmTopic"),
 }
 
 
@@ -82,18 +83,40 @@ def test_alarm_fires_on_a_single_occurrence(
     assert alarm["TreatMissingData"] == "notBreaching"
 
 
-def test_persistent_job_errors_raise_an_alarm(template_json: dict[str, Any]) -> None:
-    # The poller catches per-job errors, so the function's Errors metric cannot see them.
-    alarm = _alarm(template_json, "PollerJobErrorsAlarm")
+@pytest.mark.parametrize(
+    ("path", "metric", "periods"),
+    [
+        # The poller catches per-job errors, so the function's Errors metric cannot see them.
+        ("PollerJobErrorsAlarm", "JobErrors", 3),
+        # Due jobs a run had no time for: the backlog outgrows the poller.
+        ("DeferredJobsAlarm", "JobsDeferred", 2),
+        # An execution ended without its callback (timed out) while the job still ran.
+        ("ExpiredRecordsAlarm", "JobsExpired", 1),
+    ],
+)
+def test_poller_metrics_raise_alarms(template_json: dict[str, Any], path: str, metric: str, periods: int) -> None:
+    alarm = _alarm(template_json, path)
     poller = logical_id(template_json, "Poller/Function")
-    assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]) == (
-        "CallbackPattern/Poller",
-        "JobErrors",
-        "Sum",
-    )
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]) == ("CallbackPattern/Poller", metric, "Sum")
     assert alarm["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": poller}}]
-    assert (alarm["Threshold"], alarm["EvaluationPeriods"], alarm["Period"]) == (1, 3, 300)
+    assert (alarm["Threshold"], alarm["EvaluationPeriods"], alarm["Period"]) == (1, periods, 300)
     assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+
+
+def test_the_alarm_metric_names_are_ones_the_poller_writes() -> None:
+    from poller.metrics import METRICS
+
+    assert {"JobErrors", "JobsDeferred", "JobsExpired"} <= set(METRICS.values())
+
+
+def test_every_alarm_notifies_the_alarm_topic(template_json: dict[str, Any]) -> None:
+    topic = logical_id(template_json, "Monitoring/AlarmTopic")
+    for alarm in resources(template_json, "AWS::CloudWatch::Alarm").values():
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic}]
+
+
+def test_no_e_mail_subscription_unless_the_stage_names_an_address(template_json: dict[str, Any]) -> None:
+    assert resources(template_json, "AWS::SNS::Subscription") == {}
 
 
 def test_the_alarm_namespace_matches_what_the_poller_writes() -> None:
@@ -103,5 +126,5 @@ def test_the_alarm_namespace_matches_what_the_poller_writes() -> None:
     assert POLLER_NAMESPACE == NAMESPACE
 
 
-def test_exactly_five_alarms(template_json: dict[str, Any]) -> None:
-    assert len(resources(template_json, "AWS::CloudWatch::Alarm")) == 5
+def test_exactly_seven_alarms(template_json: dict[str, Any]) -> None:
+    assert len(resources(template_json, "AWS::CloudWatch::Alarm")) == 7

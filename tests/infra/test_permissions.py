@@ -66,18 +66,37 @@ def test_only_the_poller_may_answer_task_tokens(template_json: dict[str, Any], i
         assert not [a for a, _ in _grants(template_json, path) if a.startswith("states:")]
 
 
-@pytest.mark.parametrize("path", ["Workflow/CreateJobFunction", "Poller/Function"])
-def test_create_job_and_poller_use_the_token_table_and_call_the_api(
-    template_json: dict[str, Any], ids: dict[str, str], path: str
-) -> None:
-    grants = _grants(template_json, path)
-    table, index = _j(get_att(ids["tokens"])), _j(with_suffix(ids["tokens"], "/index/*"))
-    for action in ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem"):
-        assert (action, table) in grants
-    assert ("dynamodb:Query", index) in grants
+def _token_table_grants(grants: set[tuple[str, str]], table_id: str) -> set[tuple[str, str]]:
+    return {(action, target) for action, target in grants if table_id in target}
+
+
+def test_create_job_may_only_upsert_one_token_record(template_json: dict[str, Any], ids: dict[str, str]) -> None:
+    grants = _grants(template_json, "Workflow/CreateJobFunction")
+    assert _token_table_grants(grants, ids["tokens"]) == {("dynamodb:UpdateItem", _j(get_att(ids["tokens"])))}
     assert ("lambda:InvokeFunction", _j(get_att(ids["api"]))) in grants
-    # Neither touches the simulated API's own table.
+    assert not [t for _, t in grants if ids["jobs"] in t]  # not the simulated API's own table
+
+
+def test_poller_reads_due_keys_and_updates_single_records(template_json: dict[str, Any], ids: dict[str, str]) -> None:
+    grants = _grants(template_json, "Poller/Function")
+    table = _j(get_att(ids["tokens"]))
+    assert _token_table_grants(grants, ids["tokens"]) == {
+        ("dynamodb:GetItem", table),
+        ("dynamodb:UpdateItem", table),
+        ("dynamodb:Query", _j(with_suffix(ids["tokens"], "/index/ByDue"))),
+    }
+    assert ("lambda:InvokeFunction", _j(get_att(ids["api"]))) in grants
     assert not [t for _, t in grants if ids["jobs"] in t]
+
+
+def test_poller_may_describe_only_this_state_machines_executions(
+    template_json: dict[str, Any], ids: dict[str, str]
+) -> None:
+    described = [json.loads(t) for a, t in _grants(template_json, "Poller/Function") if a == "states:DescribeExecution"]
+    assert len(described) == 1
+    parts = described[0]["Fn::Join"][1]
+    assert ":execution:" in parts and parts[-1] == ":*"
+    assert {"Fn::Select": [6, {"Fn::Split": [":", {"Ref": ids["state_machine"]}]}]} in parts
 
 
 def test_simulated_api_only_uses_its_jobs_table(template_json: dict[str, Any], ids: dict[str, str]) -> None:

@@ -24,7 +24,8 @@ def test_local_stage_is_quick_and_disposable() -> None:
     config = load_stage_config("local")
     assert (config.schedule_rate_minutes, config.max_attempts) == (1, 10)
     assert config.task_timeout_seconds == 15 * 60
-    assert config.heartbeat_timeout_seconds == 2 * 60
+    assert config.heartbeat_timeout_seconds == 4 * 60
+    assert (config.poller_timeout_seconds, config.claim_seconds) == (60, 75)
     assert (config.completion_polls_min, config.completion_polls_max) == (2, 3)
     assert config.removal_policy == RemovalPolicy.DESTROY
     assert config.log_retention == RetentionDays.ONE_WEEK
@@ -78,8 +79,11 @@ def test_bad_override_is_a_clear_error(overrides: dict[str, object], message: st
     ("changes", "message"),
     [
         ({"completion_polls_min": 4, "completion_polls_max": 3}, r"must not exceed"),
-        # The poller heartbeats once per run: one late run must not time the task out.
-        ({"heartbeat_timeout_seconds": 60}, r"at least two schedule intervals \(120 s\)"),
+        # A crashed poller's claim lapses, then one more run may be late: the task must not time out.
+        (
+            {"heartbeat_timeout_seconds": 194},
+            r"claim_seconds 75\) plus two schedule intervals \(60 s each\): at least 195 s",
+        ),
         ({"heartbeat_timeout_seconds": 900}, r"must be less than task_timeout_seconds"),
         ({"claim_seconds": 60}, r"claim_seconds \(60\) must exceed poller_timeout_seconds"),
         ({"max_attempts": 15}, r"max_attempts \(15\) x the schedule interval \(60 s\) = 900 s must be less"),
@@ -92,13 +96,47 @@ def test_inconsistent_settings_are_rejected(changes: dict[str, object], message:
 
 
 def test_a_faster_local_clock_allows_shorter_heartbeats() -> None:
-    # What tests/e2e deploys: the local cloud fires rate(1 minute) every 3 s.
-    overrides = {"scheduleClockSpeed": "20", "heartbeatTimeoutSeconds": "15", "taskTimeoutSeconds": "300"}
-    config = load_stage_config("local", overrides)
+    from tests.e2e.conftest import DEPLOY_CONTEXT  # what tests/e2e deploys: rate(1 minute) every 3 s
+
+    config = load_stage_config("local", DEPLOY_CONTEXT)
     assert config.schedule_interval_seconds == 3
-    assert (config.heartbeat_timeout_seconds, config.task_timeout_seconds) == (15, 300)
-    with pytest.raises(ConfigError, match=r"at least two schedule intervals \(120 s\)"):
-        load_stage_config("local", {**overrides, "scheduleClockSpeed": "1"})
+    assert config.heartbeat_timeout_seconds >= config.claim_seconds + 2 * 3
+    with pytest.raises(ConfigError, match=r"plus two schedule intervals \(60 s each\)"):
+        load_stage_config("local", {**DEPLOY_CONTEXT, "scheduleClockSpeed": "1"})
+
+
+@pytest.mark.parametrize(
+    ("stage", "overrides", "limit"),
+    [
+        ("local", {}, 14),  # 15 checks a minute apart would reach the 900 s task timeout
+        ("aws", {}, 119),  # 2 h task timeout, one check a minute
+        ("aws", {"taskTimeoutSeconds": "86400"}, 1000),  # capped
+        ("local", {"scheduleClockSpeed": "20", "taskTimeoutSeconds": "300", "heartbeatTimeoutSeconds": "200"}, 99),
+    ],
+)
+def test_per_execution_max_attempts_are_capped_by_the_task_timeout(
+    stage: str, overrides: dict[str, object], limit: int
+) -> None:
+    config = load_stage_config(stage, overrides)
+    assert config.max_attempts_limit == limit
+    assert config.max_attempts_limit * config.schedule_interval_seconds < config.task_timeout_seconds
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"maxInputBytes": "1023"}, r"max_input_bytes \(1023\) must be from 1024 to 131072"),
+        ({"maxInputBytes": "131073"}, r"must be from 1024 to 131072"),
+        ({"alarmEmail": "ops at example.com"}, r"alarm_email must be an e-mail address"),
+    ],
+)
+def test_input_limit_and_alarm_email_are_checked(overrides: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_stage_config("local", overrides)
+
+
+def test_alarm_email_from_context() -> None:
+    assert load_stage_config("aws", {"alarmEmail": " ops@example.com "}).alarm_email == "ops@example.com"
 
 
 @pytest.mark.parametrize("raw", ["0", "-2", "fast", False])

@@ -51,14 +51,30 @@ def test_create_job_waits_for_the_task_token(template_json: dict[str, Any], crea
 
 def test_create_job_timeouts_come_from_the_stage(create_job: dict[str, Any]) -> None:
     assert create_job["TimeoutSeconds"] == 900
-    assert create_job["HeartbeatSeconds"] == 120
+    assert create_job["HeartbeatSeconds"] == 240
 
 
-def test_create_job_is_retried_only_when_throttled(create_job: dict[str, Any]) -> None:
-    # Only a throttled invocation is retried: create_job never ran, so no job was started.
-    # Any other retry could start a second job under a new token.
-    assert create_job["Retry"] == [
-        {"ErrorEquals": ["Lambda.TooManyRequestsException"], "IntervalSeconds": 2, "MaxAttempts": 3, "BackoffRate": 2}
+def test_create_job_is_retried_on_every_transient_lambda_error(create_job: dict[str, Any]) -> None:
+    # create_job is idempotent (tests/handlers), so a retry after it started the job is safe.
+    [retry] = create_job["Retry"]
+    assert set(retry["ErrorEquals"]) == {
+        "Lambda.ClientExecutionTimeoutException",
+        "Lambda.ServiceException",
+        "Lambda.AWSLambdaException",
+        "Lambda.SdkClientException",
+        "Lambda.TooManyRequestsException",
+        "Lambda.Unknown",
+        "Sandbox.Timedout",
+    }
+    assert (retry["IntervalSeconds"], retry["BackoffRate"], retry["MaxAttempts"]) == (1, 2, 6)
+    assert (retry["MaxDelaySeconds"], retry["JitterStrategy"]) == (20, "FULL")
+
+
+def test_bad_input_is_never_retried(create_job: dict[str, Any]) -> None:
+    from common.errors import INVALID_JOB_INPUT
+
+    assert not [
+        r for r in create_job["Retry"] if {INVALID_JOB_INPUT, "States.ALL", "States.TaskFailed"} & set(r["ErrorEquals"])
     ]
 
 
@@ -72,15 +88,34 @@ def test_success_keeps_the_input_and_adds_the_job_result(
 
 
 def test_catches_in_order(create_job: dict[str, Any]) -> None:
+    # The caught error replaces the state data ("$"): an input that is not an object could not
+    # take it under a path, and the execution would end in States.Runtime instead of Error.
     assert create_job["Catch"] == [
-        {
-            "ErrorEquals": ["States.HeartbeatTimeout", "States.Timeout"],
-            "ResultPath": "$.error",
-            "Next": "TimedOut",
-        },
-        {"ErrorEquals": ["JobFailed", "MaxAttemptsExceeded"], "ResultPath": "$.error", "Next": "JobFailed"},
-        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "RouteError"},
+        {"ErrorEquals": ["States.HeartbeatTimeout", "States.Timeout"], "ResultPath": "$", "Next": "TimedOut"},
+        {"ErrorEquals": ["JobFailed", "MaxAttemptsExceeded", "ResultTooLarge"], "ResultPath": "$", "Next": "JobFailed"},
+        {"ErrorEquals": ["States.ALL"], "ResultPath": "$", "Next": "RouteError"},
     ]
+
+
+def test_the_handlers_error_names_are_the_ones_the_definition_routes(create_job: dict[str, Any]) -> None:
+    from common import errors
+    from stacks.workflow import JOB_FAILED_ERRORS
+
+    assert JOB_FAILED_ERRORS == errors.JOB_FAILURE_ERRORS
+    routed = {name for catch in create_job["Catch"] for name in catch["ErrorEquals"]}
+    assert set(errors.JOB_FAILURE_ERRORS) <= routed
+
+
+def test_the_table_names_the_handlers_use_are_the_ones_the_stack_creates(template_json: dict[str, Any]) -> None:
+    from common import records
+    from stacks import job_store
+
+    assert (job_store.DUE_INDEX_NAME, job_store.DUE_SHARD_ATTRIBUTE, job_store.DUE_AT_ATTRIBUTE) == (
+        records.DUE_INDEX,
+        records.DUE_SHARD,
+        records.DUE_AT,
+    )
+    assert job_store.TTL_ATTRIBUTE == records.TTL_ATTRIBUTE
 
 
 def test_timeouts_end_with_a_custom_error_name(definition: dict[str, Any]) -> None:
@@ -92,17 +127,17 @@ def test_timeouts_end_with_a_custom_error_name(definition: dict[str, Any]) -> No
 
 def test_other_errors_keep_custom_names_and_rename_runtime_errors(definition: dict[str, Any]) -> None:
     route = definition["States"]["RouteError"]
-    assert route["Choices"] == [{"Variable": "$.error.Error", "StringMatches": "States.*", "Next": "RuntimeError"}]
+    assert route["Choices"] == [{"Variable": "$.Error", "StringMatches": "States.*", "Next": "RuntimeError"}]
     assert route["Default"] == "Error"
     runtime = definition["States"]["RuntimeError"]
-    assert runtime["Error"] == "WorkflowRuntimeError" and runtime["CausePath"] == "$.error.Cause"
+    assert runtime["Error"] == "WorkflowRuntimeError" and runtime["CausePath"] == "$.Cause"
 
 
 @pytest.mark.parametrize("state", ["JobFailed", "Error"])
 def test_fail_states_reraise_the_original_error(definition: dict[str, Any], state: str) -> None:
     fail = definition["States"][state]
-    assert fail["ErrorPath"] == "$.error.Error"
-    assert fail["CausePath"] == "$.error.Cause"
+    assert fail["ErrorPath"] == "$.Error"
+    assert fail["CausePath"] == "$.Cause"
     assert "Error" not in fail and "Cause" not in fail
 
 

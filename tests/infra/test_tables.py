@@ -46,20 +46,22 @@ def test_task_tokens_expire_through_ttl(template: Any) -> None:
     )
 
 
-def test_pending_jobs_index_is_by_status_then_creation_time(template_json: dict[str, Any]) -> None:
+def test_due_jobs_index_is_sparse_by_shard_then_due_time(template_json: dict[str, Any]) -> None:
+    # Only pending records carry dueShard/dueAt, so a Query for "due now" never reads a finished
+    # record or one still under claim; keys only, so the task token never enters the index.
     properties = template_json["Resources"][TASK_TOKENS_TABLE]["Properties"]
     assert properties["GlobalSecondaryIndexes"] == [
         {
-            "IndexName": "ByStatus",
+            "IndexName": "ByDue",
             "KeySchema": [
-                {"AttributeName": "status", "KeyType": "HASH"},
-                {"AttributeName": "createdAt", "KeyType": "RANGE"},
+                {"AttributeName": "dueShard", "KeyType": "HASH"},
+                {"AttributeName": "dueAt", "KeyType": "RANGE"},
             ],
             "Projection": {"ProjectionType": "KEYS_ONLY"},
         }
     ]
-    assert {"AttributeName": "status", "AttributeType": "S"} in properties["AttributeDefinitions"]
-    assert {"AttributeName": "createdAt", "AttributeType": "S"} in properties["AttributeDefinitions"]
+    assert {"AttributeName": "dueShard", "AttributeType": "S"} in properties["AttributeDefinitions"]
+    assert {"AttributeName": "dueAt", "AttributeType": "N"} in properties["AttributeDefinitions"]
 
 
 def test_jobs_table_has_no_index_or_ttl(template_json: dict[str, Any]) -> None:
