@@ -165,20 +165,17 @@ def cleanup(target: Target) -> dict[str, int]:
 
 
 def _waiting_executions(target: Target, info: StackInfo) -> list[tuple[str, str]]:
-    """(task token, execution ARN) of every job still POLLING."""
+    """(task token, execution ARN) of every job still pending (POLLING or SENDING)."""
     ddb = target.client("dynamodb")
     waiting = []
-    for page in ddb.get_paginator("query").paginate(
+    for page in ddb.get_paginator("scan").paginate(
         TableName=info.task_tokens_table,
-        IndexName="ByStatus",
-        KeyConditionExpression="#s = :pending",
+        ProjectionExpression="taskToken, executionArn",
+        FilterExpression="#s IN (:polling, :sending)",
         ExpressionAttributeNames={"#s": "status"},
-        ExpressionAttributeValues={":pending": {"S": "POLLING"}},
+        ExpressionAttributeValues={":polling": {"S": "POLLING"}, ":sending": {"S": "SENDING"}},
     ):
-        for key in page["Items"]:
-            item = ddb.get_item(TableName=info.task_tokens_table, Key={"jobId": key["jobId"]}).get("Item")
-            if item and "taskToken" in item:
-                waiting.append((item["taskToken"]["S"], item["executionArn"]["S"]))
+        waiting += [(item["taskToken"]["S"], item["executionArn"]["S"]) for item in page["Items"]]
     return waiting
 
 
