@@ -138,6 +138,18 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_chaos(args: argparse.Namespace) -> int:
+    from callbackctl.chaos import SCENARIOS, format_table, results_json, run_scenarios
+
+    names = args.scenario or list(SCENARIOS)
+    progress = (lambda line: print(line, file=sys.stderr)) if not args.json else (lambda line: None)
+    results = run_scenarios(
+        resolve_target(args.target, endpoint=args.endpoint), names, burst=args.burst, progress=progress
+    )
+    print(results_json(results) if args.json else format_table(results))
+    return 0 if all(r.passed for r in results) else 1
+
+
 def cmd_template_summary(args: argparse.Namespace) -> int:
     from callbackctl.ops import template_summary
 
@@ -194,6 +206,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("cleanup", parents=[common], help="stop running executions, empty the tables, purge the DLQ")
     p.add_argument("--yes", action="store_true", help="confirm (required for --target aws)")
     p.set_defaults(func=cmd_cleanup)
+
+    from callbackctl.chaos import SCENARIOS as CHAOS_SCENARIOS
+
+    p = sub.add_parser(
+        "chaos",
+        parents=[common],
+        help="fault scenarios (burst, API outage, killed poller, stopped executions, create_job timeout, bad input): "
+        "counts lost executions, duplicate jobs and duplicate callbacks; exit 1 if any",
+    )
+    p.add_argument(
+        "--scenario", action="append", choices=CHAOS_SCENARIOS, help="run only this scenario (repeatable; default all)"
+    )
+    p.add_argument("--burst", type=_positive_int, default=500, help="executions in the burst scenario (default 500)")
+    p.set_defaults(func=cmd_chaos)
 
     p = sub.add_parser("template-summary", help="summarise a synthesized template")
     p.add_argument("out_dir", nargs="?", default="cdk.out", help="cloud assembly folder (default cdk.out)")

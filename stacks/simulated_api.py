@@ -22,8 +22,10 @@ class SimulatedApi(Construct):
             config=config,
             code=code,
             handler="simulated_api.handler.lambda_handler",
-            description="Simulated external job API: CREATE_JOB and CHECK_STATUS",
-            timeout_seconds=10,
+            description="Simulated external job API: CREATE_JOB, CHECK_STATUS and CANCEL_JOB",
+            # Longer than create_job's 15 s: an injected delay (SIMULATED_FAULTS) can then make
+            # create_job time out after the job exists, while the API itself finishes.
+            timeout_seconds=30,
             environment={
                 "JOBS_TABLE_NAME": self.table.table_name,
                 "COMPLETION_POLLS_MIN": str(config.completion_polls_min),

@@ -1,0 +1,69 @@
+"""Fault injection on the local cloud: every execution reaches its expected end, no job is started
+twice, no token accepts a second final callback (counted at the service, per token).
+
+The scenarios live in callbackctl/chaos.py (also `callbackctl chaos` against any target); these
+tests run them against the e2e stack and assert on the counts.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from callbackctl.chaos import Chaos, ScenarioResult
+from callbackctl.stackinfo import StackInfo
+from callbackctl.targets import Target
+
+from .conftest import CLOCK_SPEED, HEARTBEAT_SECONDS
+
+BURST = 500
+
+
+@pytest.fixture
+def chaos(target: Target, stack: StackInfo) -> Chaos:
+    return Chaos(
+        target=target,
+        info=stack,
+        heartbeat_seconds=HEARTBEAT_SECONDS,
+        interval_seconds=60 / CLOCK_SPEED,
+        progress=print,
+    )
+
+
+def _assert_clean(result: ScenarioResult) -> None:
+    print(result)
+    assert result.duplicateSends is not None, "the local cloud must count callbacks per token"
+    assert (result.lost, result.duplicateJobs, result.duplicateSends) == (0, 0, 0), result.notes
+    assert result.reached == result.expected == result.executions, result.notes
+
+
+def test_burst_of_executions_started_at_once_all_end_as_expected(chaos: Chaos) -> None:
+    _assert_clean(chaos.burst(BURST))
+
+
+def test_api_outage_longer_than_the_heartbeat_timeout_loses_nothing(chaos: Chaos) -> None:
+    result = chaos.api_outage(20)
+    _assert_clean(result)
+    assert "20/20 executions still waiting when the API came back" in result.notes
+
+
+def test_a_poller_killed_mid_batch_leaves_nothing_stuck_and_sends_once(chaos: Chaos) -> None:
+    result = chaos.poller_killed(200)
+    _assert_clean(result)
+    assert any(note.startswith("killed 1") or note.startswith("killed 2") for note in result.notes), result.notes
+
+
+def test_a_stopped_execution_is_aborted_and_its_record_and_job_cancelled(chaos: Chaos) -> None:
+    result = chaos.stop_execution(5)
+    _assert_clean(result)
+    assert "jobs cancelled at the API 5/5" in result.notes
+
+
+def test_create_job_timing_out_after_starting_the_job_is_retried_onto_the_same_job(chaos: Chaos) -> None:
+    result = chaos.create_job_timeout(20)
+    _assert_clean(result)
+    assert not any(note.startswith("FAILED") for note in result.notes), result.notes
+
+
+def test_every_malformed_input_ends_in_error_within_two_seconds(chaos: Chaos) -> None:
+    result = chaos.malformed_input()
+    _assert_clean(result)
