@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import socket
 import time
+import urllib.request
+from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -19,6 +21,7 @@ import localcloud
 from callbackctl.ops import deploy, set_schedule_state
 from callbackctl.stackinfo import StackInfo
 from callbackctl.targets import Target, resolve_target
+from common.log import token_fingerprint
 
 CLOCK_SPEED = 20  # rate(1 minute) fires every 3 s
 # A poller run lasts at most 10 s and holds its claims 12 s: a heartbeat timeout of 20 s covers a
@@ -138,3 +141,16 @@ def start(target: Target, stack: StackInfo, execution_input: dict[str, Any], nam
     if name:
         kwargs["name"] = name
     return str(target.client("stepfunctions").start_execution(**kwargs)["executionArn"])
+
+
+def accepted_final_sends(target: Target, records: list[dict[str, Any] | None]) -> list[int]:
+    """For each token record, how many SendTaskSuccess/SendTaskFailure its token accepted, as
+    counted by the local cloud's gateway (GET /_localcloud/counters, "callbacks")."""
+    assert target.endpoint_url is not None
+    with urllib.request.urlopen(f"{target.endpoint_url}/_localcloud/counters", timeout=10) as response:
+        rows = json.loads(response.read())["callbacks"]
+    accepted: Counter[str] = Counter()
+    for row in rows:
+        if row["operation"] in ("SendTaskSuccess", "SendTaskFailure"):
+            accepted[row["token"]] += int(row["accepted"])
+    return [accepted[token_fingerprint(str(record["taskToken"]))] if record else -1 for record in records]

@@ -12,7 +12,7 @@ from callbackctl.executions import TERMINAL, end_state
 from callbackctl.stackinfo import StackInfo
 from callbackctl.targets import Target
 
-from .conftest import HEARTBEAT_SECONDS, history, job_id_of, start, token_record, wait_for
+from .conftest import HEARTBEAT_SECONDS, accepted_final_sends, history, job_id_of, start, token_record, wait_for
 
 
 def _finished(target: Target, arn: str, timeout: float) -> dict[str, Any]:
@@ -71,7 +71,7 @@ def test_job_failure_and_attempts_exhausted_end_in_the_failed_state(target: Targ
 def test_heartbeat_timeout_ends_in_timed_out_and_the_poller_marks_the_record_expired(
     target: Target, stack: StackInfo, paused_schedule
 ) -> None:
-    arn = start(target, stack, {"simulate": {"outcome": "NEVER_FINISH"}, "maxAttempts": 1000})
+    arn = start(target, stack, {"simulate": {"outcome": "NEVER_FINISH"}, "maxAttempts": 90})
     job_id = wait_for(lambda: job_id_of(target, arn), timeout=30, what="create_job to store the token")
     # No poller runs: no heartbeats reach the task, so it times out after HEARTBEAT_SECONDS.
     done = _finished(target, arn, timeout=HEARTBEAT_SECONDS + 45)
@@ -119,13 +119,17 @@ def test_two_pollers_at_once_give_every_execution_exactly_one_callback(
     for thread in threads:
         thread.join()
     assert len(summaries) == 2 and all("succeeded" in s for s in summaries), summaries
-    assert sum(s["succeeded"] for s in summaries) == 30
-
+    print(f"two concurrent runs: {summaries}")
+    # Whatever the two runs left (out of time, a slow status check), the schedule finishes.
+    paused_schedule()
     for arn in arns:
-        done = _finished(target, arn, timeout=30)
+        done = _finished(target, arn, timeout=60)
         assert done["status"] == "SUCCEEDED"
         kinds = Counter(e["type"] for e in history(target, arn))
         assert kinds["TaskSucceeded"] == 1 and kinds["TaskFailed"] == 0
+    # Step Functions would refuse a second callback anyway: count what the pollers sent, per token.
+    sends = accepted_final_sends(target, [token_record(target, stack, job_id_of(target, a) or "") for a in arns])
+    assert sends == [1] * 30, sends
 
 
 def test_fifty_executions_at_once_all_finish_correctly(target: Target, stack: StackInfo) -> None:
