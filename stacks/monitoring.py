@@ -1,8 +1,11 @@
-"""Alarms a person should look at, and the SNS topic they notify: failed or timed-out executions,
-poller errors, jobs the poller keeps failing to process or has no time for, records whose
-execution ended without a callback, DLQ messages."""
+"""What a person looks at on AWS: a dashboard of the callback pattern, and alarms with the SNS
+topic they notify (failed or timed-out executions, poller errors, jobs the poller keeps failing to
+process or has no time for, records whose execution ended without a callback, the age of the oldest
+waiting job, DLQ messages)."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -24,6 +27,9 @@ POLLER_NAMESPACE = "CallbackPattern/Poller"
 # or a single busy run is not news.
 JOB_ERROR_PERIODS = 3
 DEFERRED_PERIODS = 2
+# The oldest waiting job is news once it has used this share of the task timeout: its execution
+# is close to ending TimedOut.
+OLDEST_JOB_AGE_SHARE = 0.8
 
 
 class Monitoring(Construct):
@@ -66,13 +72,14 @@ class Monitoring(Construct):
             created.add_alarm_action(action)
             return created
 
-        def poller_metric(name: str) -> cloudwatch.Metric:
+        def poller_metric(name: str, statistic: str = "Sum", label: str | None = None) -> cloudwatch.Metric:
             return cloudwatch.Metric(
                 namespace=POLLER_NAMESPACE,
                 metric_name=name,
                 dimensions_map={"FunctionName": poller.function_name},
                 period=PERIOD,
-                statistic="Sum",
+                statistic=statistic,
+                label=label,
             )
 
         self.executions_failed = alarm(
@@ -110,6 +117,18 @@ class Monitoring(Construct):
             "Executions ended (timed out or failed) while their job was still running; the poller cancelled "
             "those jobs (see records with status EXPIRED)",
         )
+        oldest_limit = int(config.task_timeout_seconds * OLDEST_JOB_AGE_SHARE)
+        self.oldest_job_age = poller_metric("OldestJobAgeSeconds", "Maximum").create_alarm(
+            self,
+            "OldestJobAgeAlarm",
+            alarm_description=f"A job has waited {oldest_limit} s ({OLDEST_JOB_AGE_SHARE:.0%} of the task timeout): "
+            "its execution will soon end TimedOut (the job API is slow or down, or the poller is behind)",
+            threshold=oldest_limit,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        self.oldest_job_age.add_alarm_action(action)
         self.dead_letters = alarm(
             "DeadLetterQueueAlarm",
             dead_letter_queue.metric_approximate_number_of_messages_visible(period=PERIOD, statistic="Maximum"),
@@ -122,5 +141,68 @@ class Monitoring(Construct):
             self.poller_job_errors,
             self.deferred_jobs,
             self.expired_records,
+            self.oldest_job_age,
             self.dead_letters,
         )
+        self.dashboard = self._dashboard(state_machine, poller, poller_metric)
+
+    def _dashboard(
+        self,
+        state_machine: sfn.IStateMachine,
+        poller: lambda_.IFunction,
+        poller_metric: Callable[..., cloudwatch.Metric],
+    ) -> cloudwatch.Dashboard:
+        """Waiting jobs and their age, callbacks by kind, poller runs, execution outcomes, alarms."""
+        dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.hours(3))
+
+        def graph(
+            title: str, metrics: list[cloudwatch.IMetric], right: list[cloudwatch.IMetric] | None = None
+        ) -> cloudwatch.GraphWidget:
+            return cloudwatch.GraphWidget(title=title, left=metrics, right=right or [], width=8, height=6)
+
+        dashboard.add_widgets(
+            graph(
+                "Waiting jobs",
+                [poller_metric("DueJobs", "Maximum", "jobs due per poller run")],
+                [poller_metric("JobsDeferred", "Sum", "deferred (no time left)")],
+            ),
+            graph(
+                "Age of the oldest waiting job (s)",
+                [poller_metric("OldestJobAgeSeconds", "Maximum", "oldest job age")],
+                [poller_metric("DueLagSeconds", "Maximum", "most overdue poll")],
+            ),
+            graph(
+                "Callbacks sent",
+                [
+                    poller_metric("JobsSucceeded", label="SendTaskSuccess"),
+                    poller_metric("JobsFailed", label="SendTaskFailure"),
+                    poller_metric("Heartbeats", label="SendTaskHeartbeat"),
+                    poller_metric("JobsExpired", label="expired"),
+                    poller_metric("JobsCancelled", label="cancelled"),
+                ],
+            ),
+        )
+        dashboard.add_widgets(
+            graph(
+                "Poller runs",
+                [
+                    poller.metric_duration(period=PERIOD, statistic="Maximum", label="run duration max (ms)"),
+                    poller.metric_duration(period=PERIOD, statistic="Average", label="run duration avg (ms)"),
+                ],
+                [
+                    poller_metric("JobErrors", label="job errors"),
+                    poller.metric_errors(period=PERIOD, label="run errors"),
+                ],
+            ),
+            graph(
+                "Execution outcomes",
+                [
+                    state_machine.metric_succeeded(period=PERIOD, label="succeeded"),
+                    state_machine.metric_failed(period=PERIOD, label="failed"),
+                    state_machine.metric_timed_out(period=PERIOD, label="timed out"),
+                    state_machine.metric_aborted(period=PERIOD, label="aborted"),
+                ],
+            ),
+            cloudwatch.AlarmStatusWidget(title="Alarms", alarms=list(self.alarms), width=8, height=6),
+        )
+        return dashboard

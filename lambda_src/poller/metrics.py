@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping
 
 NAMESPACE = "CallbackPattern/Poller"
-# Summary key -> metric name.
+# Summary key -> metric name: counts of one run.
 METRICS = {
     "succeeded": "JobsSucceeded",
     "failed": "JobsFailed",
@@ -22,21 +22,25 @@ METRICS = {
     "deferred": "JobsDeferred",
     "errors": "JobErrors",
 }
+# Summary key -> (metric name, unit): what one run saw of the backlog.
+GAUGES = {
+    "dueJobs": "DueJobs",  # jobs due in this run (worked or deferred)
+    "oldestJobAgeSeconds": "OldestJobAgeSeconds",  # the longest a job this run worked has waited
+    "dueLagSeconds": "DueLagSeconds",  # how late the most overdue job was when the run started
+}
+_GAUGE_UNITS = {"dueJobs": "Count", "oldestJobAgeSeconds": "Seconds", "dueLagSeconds": "Seconds"}
 
 
-def emf_line(summary: Mapping[str, int], *, function_name: str, timestamp_ms: int) -> str:
+def emf_line(summary: Mapping[str, float], *, function_name: str, timestamp_ms: int) -> str:
+    metrics = [{"Name": name, "Unit": "Count"} for name in METRICS.values()]
+    metrics += [{"Name": name, "Unit": _GAUGE_UNITS[key]} for key, name in GAUGES.items()]
     record: dict[str, object] = {
         "_aws": {
             "Timestamp": timestamp_ms,
-            "CloudWatchMetrics": [
-                {
-                    "Namespace": NAMESPACE,
-                    "Dimensions": [["FunctionName"]],
-                    "Metrics": [{"Name": name, "Unit": "Count"} for name in METRICS.values()],
-                }
-            ],
+            "CloudWatchMetrics": [{"Namespace": NAMESPACE, "Dimensions": [["FunctionName"]], "Metrics": metrics}],
         },
         "FunctionName": function_name,
     }
     record.update({name: int(summary.get(key, 0)) for key, name in METRICS.items()})
+    record.update({name: round(float(summary.get(key, 0)), 3) for key, name in GAUGES.items()})
     return json.dumps(record)

@@ -126,5 +126,63 @@ def test_the_alarm_namespace_matches_what_the_poller_writes() -> None:
     assert POLLER_NAMESPACE == NAMESPACE
 
 
-def test_exactly_seven_alarms(template_json: dict[str, Any]) -> None:
-    assert len(resources(template_json, "AWS::CloudWatch::Alarm")) == 7
+def test_exactly_eight_alarms(template_json: dict[str, Any]) -> None:
+    assert len(resources(template_json, "AWS::CloudWatch::Alarm")) == 8
+
+
+def test_oldest_waiting_job_alarm_fires_before_its_execution_times_out(template_json: dict[str, Any]) -> None:
+    # The SQS "age of the oldest message" signal: a job close to its task timeout.
+    alarm = _alarm(template_json, "OldestJobAgeAlarm")
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]) == (
+        "CallbackPattern/Poller",
+        "OldestJobAgeSeconds",
+        "Maximum",
+    )
+    assert alarm["Threshold"] == 0.8 * 900  # 80% of the local stage's task timeout
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+
+
+def _dashboard_body(template_json: dict[str, Any]) -> dict[str, Any]:
+    import json
+
+    [dashboard] = resources(template_json, "AWS::CloudWatch::Dashboard").values()
+    parts = dashboard["Properties"]["DashboardBody"]["Fn::Join"][1]
+    # Tokens (function names, ARNs) are spliced into the JSON text: stand in a placeholder.
+    return dict(json.loads("".join(p if isinstance(p, str) else "TOKEN" for p in parts)))
+
+
+def test_dashboard_shows_waiting_jobs_their_age_callbacks_runs_and_outcomes(template_json: dict[str, Any]) -> None:
+    widgets = _dashboard_body(template_json)["widgets"]
+    titles = [w["properties"]["title"] for w in widgets]
+    assert titles == [
+        "Waiting jobs",
+        "Age of the oldest waiting job (s)",
+        "Callbacks sent",
+        "Poller runs",
+        "Execution outcomes",
+        "Alarms",
+    ]
+    metric_names = {
+        part
+        for widget in widgets
+        for metric in widget["properties"].get("metrics", [])
+        for part in metric
+        if isinstance(part, str)
+    }
+    assert {"DueJobs", "OldestJobAgeSeconds", "JobsSucceeded", "Heartbeats", "JobsDeferred", "Duration"} <= metric_names
+    assert {"ExecutionsSucceeded", "ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted"} <= metric_names
+    alarms = next(w for w in widgets if w["properties"]["title"] == "Alarms")["properties"]["alarms"]
+    assert len(alarms) == len(resources(template_json, "AWS::CloudWatch::Alarm"))
+
+
+def test_dashboard_metrics_are_ones_the_poller_writes(template_json: dict[str, Any]) -> None:
+    from poller.metrics import GAUGES, METRICS
+
+    widgets = _dashboard_body(template_json)["widgets"]
+    poller_metrics = {
+        metric[1]
+        for widget in widgets
+        for metric in widget["properties"].get("metrics", [])
+        if metric and metric[0] == "CallbackPattern/Poller"
+    }
+    assert poller_metrics <= set(METRICS.values()) | set(GAUGES.values())
