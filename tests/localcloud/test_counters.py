@@ -1,21 +1,19 @@
 """The local cloud's request and invocation counters (`/_localcloud/counters`), which `callbackctl bench`
-counts DynamoDB requests and Lambda invocations with. An instance of its own, on a free port."""
+counts DynamoDB requests and Lambda invocations with. On the shared instance (conftest.py)."""
 
 from __future__ import annotations
 
 import io
 import json
-import socket
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 
 import localcloud
 from localcloud.core import counters
+
 
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
 HANDLER = """
@@ -33,41 +31,14 @@ def lambda_handler(event, context):
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+@pytest.fixture(scope="module")
+def cloud(shared_cloud: localcloud.Instance) -> localcloud.Instance:
+    return shared_cloud
 
 
 @pytest.fixture(scope="module")
-def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[localcloud.Instance]:
-    state_dir = tmp_path_factory.mktemp("localcloud-counters")
-    instance = localcloud.start(port=_free_port(), state_dir=state_dir, echo=print)
-    try:
-        yield instance
-    finally:
-        localcloud.stop(state_dir=state_dir)
-
-
-@pytest.fixture(scope="module")
-def client(cloud: localcloud.Instance) -> Callable[[str], Any]:
-    env = localcloud.cdklocal_env(cloud.endpoint)
-    config = Config(retries={"max_attempts": 0}, read_timeout=60)
-    cache: dict[str, Any] = {}
-
-    def make(service: str) -> Any:
-        if service not in cache:
-            cache[service] = boto3.client(
-                service,  # type: ignore[call-overload]
-                endpoint_url=cloud.endpoint,
-                region_name=env["AWS_DEFAULT_REGION"],
-                aws_access_key_id="test",
-                aws_secret_access_key="test",
-                config=config,
-            )
-        return cache[service]
-
-    return make
+def client(shared_client: Callable[[str], Any]) -> Callable[[str], Any]:
+    return shared_client
 
 
 @pytest.fixture(scope="module")
@@ -142,3 +113,4 @@ def test_requests_and_invocations_are_counted_by_resource_and_reset(
     after = counters(cloud.endpoint)
     assert after["lambda"] == {}
     assert _rows(after, "dynamodb", "PutItem") == []
+

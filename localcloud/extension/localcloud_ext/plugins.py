@@ -5,13 +5,17 @@
 - ``localstack.hooks.on_infra_start``: adds the ``/_localcloud/*`` HTTP endpoints and the request
   counter to the gateway's response handlers (see ``counters.py``).
 - ``localstack.hooks.on_infra_ready``: starts the Scheduler firer, see ``scheduler.py``.
-- ``localstack.hooks.on_infra_shutdown``: stops it and the Lambda fork server.
+- ``localstack.hooks.on_infra_shutdown``: stops it and the Lambda fork server; after every other
+  shutdown hook, makes sure the process exits soon (``localcloud_exit_after_shutdown``).
 
 Keep imports here light: LocalStack imports this module while discovering plugins.
 """
 
 import logging
 import os
+import sys
+import threading
+import time
 
 from localstack.http import Response, route
 from localstack.runtime import hooks
@@ -134,3 +138,24 @@ def localcloud_shutdown():
     from localcloud_ext.executor import FORK_SERVER
 
     FORK_SERVER.shutdown()
+
+
+EXIT_GRACE_SECONDS = 1.0
+
+
+@hooks.on_infra_shutdown(priority=-100)
+def localcloud_exit_after_shutdown():
+    """Runs after LocalStack stopped its services (priority -10/-20). LocalStack's process then
+    waits for its non-daemon threads, which can take half a minute: Lambda's log shipper retrying
+    to post logs to the already closed gateway, CloudWatch's alarm scheduler. Nothing is persisted
+    here (PERSISTENCE=0): exit a second after the last hook instead."""
+
+    def exit_later() -> None:
+        time.sleep(EXIT_GRACE_SECONDS)
+        LOG.info("Shutdown: exiting (lingering threads: %s)", [t.name for t in threading.enumerate()])
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
+    threading.Thread(target=exit_later, name="localcloud-exit", daemon=True).start()

@@ -1,0 +1,105 @@
+"""Helpers shared by the local cloud's tests (fixtures are in conftest.py)."""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+import time
+import uuid
+import zipfile
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+ROLE = "arn:aws:iam::000000000000:role/lambda-role"
+Clients = Callable[[str], Any]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def client_factory(endpoint: str) -> Clients:
+    """``make("lambda")`` -> a cached boto3 client of the local cloud at ``endpoint``, no retries."""
+    config = Config(max_pool_connections=64, read_timeout=120, retries={"max_attempts": 0})
+    cache: dict[str, Any] = {}
+
+    def make(service: str) -> Any:
+        if service not in cache:
+            cache[service] = boto3.client(
+                service,  # type: ignore[call-overload]
+                endpoint_url=endpoint,
+                region_name="us-east-1",
+                aws_access_key_id="test",
+                aws_secret_access_key="test",
+                config=config,
+            )
+        return cache[service]
+
+    return make
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
+    """Poll ``predicate`` until it returns something truthy (returned); AssertionError after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+def create_function(client: Clients, name: str, source: str, **extra: Any) -> str:
+    """Create a python3.13 function from one module's source (handler ``handler.lambda_handler``);
+    returns its ARN once active."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("handler.py", source)
+    arn = client("lambda").create_function(
+        FunctionName=name,
+        Runtime="python3.13",
+        Role=ROLE,
+        Handler="handler.lambda_handler",
+        Code={"ZipFile": buffer.getvalue()},
+        **extra,
+    )["FunctionArn"]
+    client("lambda").get_waiter("function_active_v2").wait(FunctionName=name)
+    return str(arn)
+
+
+def create_state_machine(client: Clients, definition: dict[str, Any], prefix: str = "sm") -> str:
+    return str(
+        client("stepfunctions").create_state_machine(
+            name=f"{prefix}-{uuid.uuid4().hex[:8]}", definition=json.dumps(definition), roleArn=ROLE
+        )["stateMachineArn"]
+    )
+
+
+def history(client: Clients, execution_arn: str) -> list[dict[str, Any]]:
+    return list(client("stepfunctions").get_execution_history(executionArn=execution_arn)["events"])
+
+
+def status(client: Clients, execution_arn: str) -> str:
+    return str(client("stepfunctions").describe_execution(executionArn=execution_arn)["status"])
+
+
+def waiting_token(client: Clients, execution_arn: str, timeout: float = 30) -> str:
+    """The task token of the execution's latest ``.waitForTaskToken`` task, once that task waits
+    (its Lambda invoke returned: TaskSubmitted). The task passes it as ``Payload.token``."""
+
+    def token() -> str | None:
+        events = history(client, execution_arn)
+        scheduled = [i for i, e in enumerate(events) if e["type"] == "TaskScheduled"]
+        if not scheduled or not any(e["type"] == "TaskSubmitted" for e in events[scheduled[-1] :]):
+            return None
+        parameters = json.loads(events[scheduled[-1]]["taskScheduledEventDetails"]["parameters"])
+        return str(parameters["Payload"]["token"])
+
+    return str(wait_for(token, timeout, f"a waiting task in {execution_arn}"))
