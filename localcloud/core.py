@@ -304,6 +304,8 @@ def _localstack_env(settings: Settings, paths: dict[str, Path]) -> dict[str, str
         SKIP_SSL_CERT_DOWNLOAD="1",
         PERSISTENCE="0",
         LAMBDA_RUNTIME_EXECUTOR="localcloud",
+        # AWS's task-token/StopExecution behaviour; "default" runs LocalStack's provider as shipped
+        PROVIDER_OVERRIDE_STEPFUNCTIONS=os.environ.get("LOCALCLOUD_STEPFUNCTIONS_PROVIDER") or "localcloud",
         LOCALCLOUD_LAMBDA_PYTHON=str(paths["runtime"] / "bin" / "python"),
         LOCALCLOUD_CLOCK_SPEED=repr(settings.clock_speed),
         LOCALCLOUD_STATE_DIR=str(settings.state_dir),

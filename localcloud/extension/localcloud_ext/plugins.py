@@ -2,6 +2,9 @@
 
 - ``localstack.lambda.runtime_executor`` / ``localcloud``: runs Lambda handlers as host processes
   (selected with ``LAMBDA_RUNTIME_EXECUTOR=localcloud``), see ``executor.py``.
+- ``localstack.aws.provider`` / ``stepfunctions:localcloud``: LocalStack's Step Functions with
+  AWS's task-token and StopExecution behaviour (selected with
+  ``PROVIDER_OVERRIDE_STEPFUNCTIONS=localcloud``), see ``stepfunctions.py``.
 - ``localstack.hooks.on_infra_start``: adds the ``/_localcloud/*`` HTTP endpoints and the request
   counter to the gateway's response handlers (see ``counters.py``).
 - ``localstack.hooks.on_infra_ready``: starts the Scheduler firer, see ``scheduler.py``.
@@ -20,6 +23,7 @@ import time
 from localstack.http import Response, route
 from localstack.runtime import hooks
 from localstack.services.lambda_.invocation.plugins import RuntimeExecutorPlugin
+from localstack.services.plugins import Service, aws_provider
 
 LOG = logging.getLogger("localcloud")
 
@@ -33,6 +37,15 @@ class LocalcloudRuntimeExecutorPlugin(RuntimeExecutorPlugin):
         from localcloud_ext.executor import HostProcessRuntimeExecutor
 
         return HostProcessRuntimeExecutor
+
+
+@aws_provider(api="stepfunctions", name="localcloud")
+def stepfunctions_localcloud():
+    """Loaded at the first Step Functions request, like LocalStack's own provider."""
+    from localcloud_ext import stepfunctions
+
+    stepfunctions.apply()
+    return Service.for_provider(stepfunctions.LocalcloudStepFunctionsProvider())
 
 
 def _clock_speed() -> float:
@@ -61,6 +74,7 @@ class LocalcloudEndpoints:
                 "clockSpeed": _clock_speed(),
                 "stateDir": os.environ.get("LOCALCLOUD_STATE_DIR"),
                 "lambdaPython": os.environ.get("LOCALCLOUD_LAMBDA_PYTHON"),
+                "stepfunctionsProvider": os.environ.get("PROVIDER_OVERRIDE_STEPFUNCTIONS") or "default",
                 "pid": os.getpid(),
             }
         )
