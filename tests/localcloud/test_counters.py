@@ -1,8 +1,10 @@
-"""The local cloud's request and invocation counters (`/_localcloud/counters`), which `callbackctl bench`
-counts DynamoDB requests and Lambda invocations with. On the shared instance (conftest.py)."""
+"""The local cloud's request, invocation and callback counters (`/_localcloud/counters`), which
+`callbackctl bench` counts DynamoDB requests and Lambda invocations with, and tests count task-token
+callbacks with. On the shared instance (conftest.py)."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import zipfile
@@ -10,9 +12,16 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 import localcloud
+from common.log import token_fingerprint as lambda_token_fingerprint
 from localcloud.core import counters
+from tests.localcloud.helpers import create_state_machine, waiting_token
+
+
+def token_fingerprint(task_token: str) -> str:
+    return "tok-" + hashlib.sha256(task_token.encode()).hexdigest()[:12]
 
 
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
@@ -114,3 +123,62 @@ def test_requests_and_invocations_are_counted_by_resource_and_reset(
     assert after["lambda"] == {}
     assert _rows(after, "dynamodb", "PutItem") == []
 
+
+def test_callbacks_are_counted_per_token_fingerprint_and_outcome(
+    cloud: localcloud.Instance, client: Callable[[str], Any], setup: tuple[str, str]
+) -> None:
+    _, function = setup
+    sfn = client("stepfunctions")
+    arn = client("lambda").get_function(FunctionName=function)["Configuration"]["FunctionArn"]
+    machine = create_state_machine(
+        client,
+        {
+            "StartAt": "Wait",
+            "States": {
+                "Wait": {
+                    "Type": "Task",
+                    "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+                    "Parameters": {
+                        "FunctionName": arn,
+                        "Payload": {"pk.$": "$$.Execution.Name", "token.$": "$$.Task.Token"},
+                    },
+                    "HeartbeatSeconds": 60,
+                    "End": True,
+                }
+            },
+        },
+        prefix="counted",
+    )
+    tokens = []
+    for _ in range(2):
+        execution = sfn.start_execution(stateMachineArn=machine)["executionArn"]
+        tokens.append(waiting_token(client, execution))
+    counters(cloud.endpoint, reset=True)
+
+    sfn.send_task_heartbeat(taskToken=tokens[0])
+    sfn.send_task_heartbeat(taskToken=tokens[0])
+    sfn.send_task_success(taskToken=tokens[0], output="{}")
+    for send in (
+        lambda: sfn.send_task_success(taskToken=tokens[0], output="{}"),
+        lambda: sfn.send_task_failure(taskToken=tokens[0], error="Late"),
+        lambda: sfn.send_task_failure(taskToken="not-a-token", error="Nope"),
+    ):
+        with pytest.raises(ClientError):
+            send()
+    sfn.send_task_failure(taskToken=tokens[1], error="JobFailed", cause="x")
+
+    rows = counters(cloud.endpoint)["callbacks"]
+    first, second, unknown = (token_fingerprint(t) for t in (*tokens, "not-a-token"))
+    assert first == lambda_token_fingerprint(tokens[0])  # the handlers' log fingerprint
+    assert sorted(rows, key=lambda r: (r["token"], r["operation"])) == sorted(
+        [
+            {"token": first, "operation": "SendTaskHeartbeat", "accepted": 2, "rejected": {}},
+            {"token": first, "operation": "SendTaskSuccess", "accepted": 1, "rejected": {"TaskTimedOut": 1}},
+            {"token": first, "operation": "SendTaskFailure", "accepted": 0, "rejected": {"TaskTimedOut": 1}},
+            {"token": second, "operation": "SendTaskFailure", "accepted": 1, "rejected": {}},
+            {"token": unknown, "operation": "SendTaskFailure", "accepted": 0, "rejected": {"InvalidToken": 1}},
+        ],
+        key=lambda r: (r["token"], r["operation"]),
+    )
+    assert counters(cloud.endpoint, reset=True)["callbacks"] == rows
+    assert counters(cloud.endpoint)["callbacks"] == []

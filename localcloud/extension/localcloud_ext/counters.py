@@ -10,6 +10,9 @@ Two counters, both since start or the last reset (``POST /_localcloud/counters/r
   ``Query``/``Scan`` also sum the items they returned (``items``) and examined (``scanned``).
 - ``lambda``: every invocation the runtime executor ran, by function: invocations, errors, billed
   milliseconds (as in the REPORT line) and the configured memory, so GB-seconds can be computed.
+- ``callbacks``: every ``SendTaskSuccess``/``SendTaskFailure``/``SendTaskHeartbeat`` the gateway
+  answered, by task token (as its fingerprint, never the token) and operation: how many were
+  accepted and how many rejected, by error code (``TaskTimedOut``, ``InvalidToken``, ...).
 
 Standard library only: the counters are fed from LocalStack's response handler chain and from the
 executor, and must stay cheap (one lock, a dict update).
@@ -18,11 +21,18 @@ executor, and must stay cheap (one lock, a dict update).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import threading
 from typing import Any
 
 # Request parameters that name the resource a request is about, in order of preference.
 RESOURCE_KEYS = ("TableName", "FunctionName")
+CALLBACK_OPERATIONS = frozenset({"SendTaskSuccess", "SendTaskFailure", "SendTaskHeartbeat"})
+
+
+def token_fingerprint(task_token: str) -> str:
+    """The same short name for a task token as ``lambda_src/common/log.py`` logs it."""
+    return "tok-" + hashlib.sha256(task_token.encode()).hexdigest()[:12]
 
 
 def resource_name(value: str) -> str:
@@ -115,8 +125,44 @@ class RequestCounter:
                 items=items,
                 scanned=scanned,
             )
+            if service.service_name == "stepfunctions" and operation.name in CALLBACK_OPERATIONS:
+                token = request.get("taskToken") if isinstance(request, dict) else None
+                code = None
+                if status >= 400:
+                    exception = getattr(context, "service_exception", None)
+                    code = getattr(exception, "code", None) or f"HTTP{status}"
+                CALLBACKS.record(token if isinstance(token, str) else None, operation.name, error_code=code)
         except Exception:  # counting must never break a request
             return
+
+
+class CallbackCounter:
+    """Task-token callbacks per (token fingerprint, operation): accepted, rejected by error code."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def record(self, token: str | None, operation: str, *, error_code: str | None = None) -> None:
+        key = (token_fingerprint(token) if token is not None else "", operation)
+        with self._lock:
+            entry = self._counts.get(key)
+            if entry is None:
+                entry = self._counts[key] = {"accepted": 0, "rejected": {}}
+            if error_code is None:
+                entry["accepted"] += 1
+            else:
+                entry["rejected"][error_code] = entry["rejected"].get(error_code, 0) + 1
+
+    def snapshot(self, *, reset: bool = False) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = [
+                {"token": t, "operation": o, "accepted": e["accepted"], "rejected": dict(sorted(e["rejected"].items()))}
+                for (t, o), e in sorted(self._counts.items())
+            ]
+            if reset:
+                self._counts = {}
+        return rows
 
 
 class InvocationCounter:
@@ -150,15 +196,18 @@ class InvocationCounter:
 
 REQUESTS = RequestCounter()
 INVOCATIONS = InvocationCounter()
+CALLBACKS = CallbackCounter()
 
 
 def snapshot(*, reset: bool = False) -> dict[str, Any]:
-    """Both counters (cleared afterwards when ``reset``)."""
+    """All counters (cleared afterwards when ``reset``)."""
     requests = REQUESTS.snapshot(reset=reset)
     invocations = INVOCATIONS.snapshot(reset=reset)
+    callbacks = CALLBACKS.snapshot(reset=reset)
     return {
         "since": requests["since"],
         "requests": requests["requests"],
         "lambda": invocations["functions"],
+        "callbacks": callbacks,
         "reset": reset,
     }
