@@ -537,6 +537,27 @@ def counters(endpoint_url: str | None = None, *, reset: bool = False) -> dict:
     return data
 
 
+def kill_lambda(function_name: str, endpoint_url: str | None = None, *, wait_seconds: float = 0.0) -> dict:
+    """Fault injection: SIGKILL the worker processes running invocations of ``function_name``
+    (name or ARN) on a running local cloud, like crashed Lambda sandboxes; those invocations end
+    with ``Runtime.ExitError``. ``wait_seconds``: wait up to that long for one to be in flight.
+    Returns ``{"functionName", "killed": n, "pids": [...]}``."""
+    endpoint_url = (endpoint_url or endpoint() or f"http://localhost:{DEFAULT_PORT}").rstrip("/")
+    request = urllib.request.Request(
+        f"{endpoint_url}/_localcloud/lambda/kill",
+        data=json.dumps({"functionName": function_name, "waitSeconds": wait_seconds}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=wait_seconds + 10) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        raise LocalCloudError(f"kill_lambda({function_name!r}) failed: {exc.read().decode(errors='replace')}") from exc
+    except (OSError, ValueError, urllib.error.URLError) as exc:
+        raise LocalCloudError(f"no local cloud answers at {endpoint_url}: {exc}") from exc
+
+
 def cdklocal_env(endpoint_url: str | None = None) -> dict[str, str]:
     """Environment variables for cdklocal (and any AWS SDK/CLI) to target the local cloud."""
     url = endpoint_url or f"http://localhost:{DEFAULT_PORT}"

@@ -129,6 +129,30 @@ class _ForkServer:
 
 FORK_SERVER = _ForkServer()
 
+# Every started executor, for the fault hook (``kill_invocations``).
+_EXECUTORS: set[HostProcessRuntimeExecutor] = set()
+_EXECUTORS_LOCK = threading.Lock()
+
+
+def kill_invocations(function_name: str, wait_seconds: float = 0.0) -> list[int]:
+    """Fault injection: SIGKILL the worker processes running an invocation of ``function_name``
+    (a name or ARN; qualifiers are ignored), as if their sandboxes crashed. Each such invocation
+    ends with ``Runtime.ExitError`` ("Runtime exited with error: signal: killed"), as on Lambda;
+    the next invocation of those environments starts a fresh worker. Idle workers are left alone.
+    With ``wait_seconds``, waits up to that long for an invocation to be in flight. Returns the
+    pids killed."""
+    name = counters.resource_name(function_name)
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        with _EXECUTORS_LOCK:
+            executors = [e for e in _EXECUTORS if e.function_version.id.function_name == name]
+        killed = [pid for e in executors if (pid := e.crash_invocation()) is not None]
+        if killed or time.monotonic() >= deadline:
+            if killed:
+                LOG.info("[%s] fault injected: killed worker(s) %s mid-invocation", name, killed)
+            return killed
+        time.sleep(0.02)
+
 
 def _error_payload(error_type: str, message: str) -> bytes:
     return json.dumps({"errorMessage": message, "errorType": error_type}).encode()
@@ -147,10 +171,14 @@ class HostProcessRuntimeExecutor(RuntimeExecutor):
         self._init_ms: float | None = None
         self._lock = threading.Lock()
         self._stopped = False
+        self._invoking = False  # an invocation is in flight on the current worker
+        self._crashed = False  # its worker was killed by the fault hook
 
     # --- lifecycle -----------------------------------------------------------------------------
 
     def start(self, env_vars: dict[str, str]) -> None:
+        with _EXECUTORS_LOCK:
+            _EXECUTORS.add(self)
         self._env = self._worker_env(env_vars)
         error = self._spawn()
         if error is not None:
@@ -158,6 +186,8 @@ class HostProcessRuntimeExecutor(RuntimeExecutor):
 
     def stop(self) -> None:
         self._stopped = True
+        with _EXECUTORS_LOCK:
+            _EXECUTORS.discard(self)
         self._kill_worker()
         if self._log_file is not None:
             self._log_file.close()
@@ -240,6 +270,16 @@ class HostProcessRuntimeExecutor(RuntimeExecutor):
         if channel is not None:
             channel.close()
 
+    def crash_invocation(self) -> int | None:
+        """SIGKILL the worker if it is running an invocation (see ``kill_invocations``)."""
+        with self._lock:
+            if not self._invoking or self._pid is None:
+                return None
+            pid, self._crashed = self._pid, True
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        return pid
+
     @property
     def _name(self) -> str:
         return self.function_version.id.function_name
@@ -272,6 +312,8 @@ class HostProcessRuntimeExecutor(RuntimeExecutor):
         }
         response: dict | None = None
         error_payload: bytes | None = None
+        with self._lock:
+            self._invoking, self._crashed = True, False
         try:
             lambda_runtime.send_msg(channel, request)
             channel.settimeout(timeout)
@@ -282,17 +324,21 @@ class HostProcessRuntimeExecutor(RuntimeExecutor):
             error_payload = _error_payload("Sandbox.Timedout", message)
         except OSError:
             response = None
+        finally:
+            with self._lock:
+                self._invoking = False
         duration_ms = (time.time() - started) * 1000
         if error_payload is None and response is None:
-            message = f"RequestId: {request_id} Error: Runtime exited without providing a reason"
+            reason = "with error: signal: killed" if self._crashed else "without providing a reason"
+            message = f"RequestId: {request_id} Error: Runtime exited {reason}"
             error_payload = _error_payload("Runtime.ExitError", message)
         if error_payload is not None or response is None:
             error_payload = error_payload or b"{}"
             self._kill_worker()
             logs = self._read_logs() + json.loads(error_payload)["errorMessage"] + "\n"
             return self._result(request_id, error_payload, True, logs, duration_ms, None, init_line)
-        if response.get("payload") and '"Runtime.OutOfMemory"' in response["payload"]:
-            self._kill_worker()
+        if self._crashed or (response.get("payload") and '"Runtime.OutOfMemory"' in response["payload"]):
+            self._kill_worker()  # killed right after it answered, or out of memory: a fresh one next
         return self._result(
             request_id,
             response["payload"].encode(),

@@ -62,7 +62,8 @@ def _clock_speed() -> float:
 
 class LocalcloudEndpoints:
     """``GET /_localcloud/info``, ``GET /_localcloud/scheduler`` (firing counts),
-    ``POST /_localcloud/clock`` and ``GET|DELETE /_localcloud/counters`` (request counts)."""
+    ``POST /_localcloud/clock``, ``GET|DELETE /_localcloud/counters`` (request counts) and
+    ``POST /_localcloud/lambda/kill`` (fault injection)."""
 
     @route("/_localcloud/info", methods=["GET"])
     def info(self, request):
@@ -115,6 +116,24 @@ class LocalcloudEndpoints:
     @route("/_localcloud/counters/reset", methods=["POST"])
     def counters_reset(self, request):
         return self._counters_reset()
+
+    @route("/_localcloud/lambda/kill", methods=["POST"])
+    def lambda_kill(self, request):
+        """Kill the workers running invocations of a function, like crashed sandboxes: body
+        ``{"functionName": "<name or ARN>", "waitSeconds": 0}`` (wait up to that long for an
+        invocation to be in flight). Answers ``{"functionName", "killed": n, "pids": [...]}``."""
+        from localcloud_ext import counters, executor
+
+        try:
+            body = request.get_json(force=True) or {}
+            function = body["functionName"]
+            wait = float(body.get("waitSeconds", 0))
+            if not isinstance(function, str) or not function or not 0 <= wait <= 60:
+                raise ValueError("functionName must be a name or ARN, waitSeconds 0..60")
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            return Response.for_json({"error": f"bad request: {exc}"}, status=400)
+        pids = executor.kill_invocations(function, wait_seconds=wait)
+        return Response.for_json({"functionName": counters.resource_name(function), "killed": len(pids), "pids": pids})
 
     @staticmethod
     def _counters_reset():
