@@ -59,9 +59,10 @@ def deploy(target: Target, *, stage: str | None = None, extra_context: dict[str,
         account = "000000000000" if target.is_local else target.client("sts").get_caller_identity()["Account"]
         print(f"bootstrapping aws://{account}/{target.region} (once per account and region)", file=sys.stderr)
         _cdk(target, ["bootstrap", f"aws://{account}/{target.region}"])
-    context = [
-        arg for key, value in {"stage": stage, **(extra_context or {})}.items() for arg in ("-c", f"{key}={value}")
-    ]
+    settings = {"stage": stage, **(extra_context or {})}
+    if target.name == "localstack":  # LocalStack core has no $$.Execution.RedriveCount
+        settings.setdefault("passRedriveCount", "false")
+    context = [arg for key, value in settings.items() for arg in ("-c", f"{key}={value}")]
     _cdk(target, ["deploy", STACK_NAME, *context, "--require-approval", "never", "--progress", "events"])
     info = stack_info(target)
     print(

@@ -52,6 +52,9 @@ class StageConfig:
     max_input_bytes: int
     log_level: str
     alarm_email: str = ""  # empty: alarms go to the SNS topic with no subscription
+    # Pass $$.Execution.RedriveCount to create_job, so a redriven execution starts a new job. AWS
+    # and the local cloud have it; LocalStack core without our extension fails the execution on it.
+    pass_redrive_count: bool = True
 
     def __post_init__(self) -> None:
         for field in _INT_FIELDS:
@@ -196,6 +199,13 @@ def _parse_number(key: str, raw: object) -> float:
         raise ConfigError(f"context {key} must be a number, got {raw!r}") from None
 
 
+def _parse_bool(key: str, raw: object) -> bool:
+    text = str(raw).strip().lower()
+    if text not in ("true", "false"):
+        raise ConfigError(f"context {key} must be true or false, got {raw!r}")
+    return text == "true"
+
+
 def _parse_enum(key: str, raw: object, enum: Any) -> Any:
     names = [member.name for member in enum]
     name = str(raw).strip().upper()
@@ -213,6 +223,8 @@ def _parse_override(key: str, field: str, raw: object) -> object:
         return str(raw).strip().upper()
     if field == "alarm_email":
         return str(raw).strip()
+    if field == "pass_redrive_count":
+        return _parse_bool(key, raw)
     if field == "schedule_clock_speed":
         return _parse_number(key, raw)
     return _parse_int(key, raw)

@@ -96,6 +96,13 @@ class CallbackWorkflow(Construct):
                 {
                     "taskToken": sfn.JsonPath.task_token,
                     "executionId": sfn.JsonPath.execution_id,
+                    # The job's idempotency key is the execution and its redrive count: every
+                    # retry of the task finds the same job, a redriven execution starts a new one.
+                    **(
+                        {"redriveCount": sfn.JsonPath.number_at("$$.Execution.RedriveCount")}
+                        if config.pass_redrive_count
+                        else {}
+                    ),
                     "input": sfn.JsonPath.entire_payload,
                 }
             ),

@@ -153,3 +153,10 @@ def test_every_setting_can_be_overridden_from_context() -> None:
     settable = {field.name for field in dataclasses.fields(StageConfig)} - {"stage"}
     assert set(OVERRIDE_KEYS.values()) == settable
     assert OVERRIDE_KEYS["heartbeatTimeoutSeconds"] == "heartbeat_timeout_seconds"
+
+
+def test_redrive_count_can_be_left_out_for_targets_without_it() -> None:
+    assert load_stage_config("local").pass_redrive_count is True
+    assert load_stage_config("local", {"passRedriveCount": "false"}).pass_redrive_count is False
+    with pytest.raises(ConfigError, match="passRedriveCount must be true or false"):
+        load_stage_config("local", {"passRedriveCount": "maybe"})

@@ -45,7 +45,13 @@ def test_create_job_waits_for_the_task_token(template_json: dict[str, Any], crea
     create_job_function = logical_id(template_json, "Workflow/CreateJobFunction")
     assert create_job["Parameters"] == {
         "FunctionName": "${" + create_job_function + ".Arn}",
-        "Payload": {"taskToken.$": "$$.Task.Token", "executionId.$": "$$.Execution.Id", "input.$": "$"},
+        "Payload": {
+            "taskToken.$": "$$.Task.Token",
+            "executionId.$": "$$.Execution.Id",
+            # With the execution, the job's idempotency key: a redriven execution starts a new job.
+            "redriveCount.$": "$$.Execution.RedriveCount",
+            "input.$": "$",
+        },
     }
 
 
