@@ -20,7 +20,7 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     "success": {"simulate": {"outcome": "SUCCEED"}},
     "failure": {"simulate": {"outcome": "FAIL", "completionPolls": 2}},
     "max-attempts": {"simulate": {"outcome": "NEVER_FINISH"}, "maxAttempts": 3},
-    "never-finish": {"simulate": {"outcome": "NEVER_FINISH"}, "maxAttempts": 1000},
+    "never-finish": {"simulate": {"outcome": "NEVER_FINISH"}, "maxAttempts": 14},  # the local stage's limit
     "bad-input": {"simulate": {"outcome": "EXPLODE"}},
 }
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
