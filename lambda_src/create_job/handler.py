@@ -21,7 +21,7 @@ from common.clock import utc_now
 from common.config import env_int, env_str
 from common.job_api import JobApiClient
 from common.log import get_logger, token_fingerprint
-from common.records import PENDING_STATUSES, POLLING, TokenRecord, new_record
+from common.records import PENDING_STATUSES, POLLING, TABLE_KEY, TokenRecord, new_record
 from create_job.validation import InvalidJobInput, Limits, parse_job_request
 
 logger = get_logger("create_job")
@@ -96,6 +96,8 @@ class JobCreator:
         """Write the record, or on a retry replace only the token of the pending record."""
         names, values, assignments = {}, {}, []
         for i, (attribute, value) in enumerate(record.items()):
+            if attribute == TABLE_KEY:
+                continue  # the key goes in Key: DynamoDB refuses an update expression that sets it
             names[f"#a{i}"], values[f":v{i}"] = attribute, value
             if attribute in _REPLACED_ON_RETRY:
                 assignments.append(f"#a{i} = :v{i}")
