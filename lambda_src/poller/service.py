@@ -108,15 +108,18 @@ class Poller:
                 counts["checked"] += 1
 
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            for job_id in job_ids:
-                if deadline is not None and time.monotonic() > deadline:
-                    counts["deferred"] += 1
-                    continue
-                if len(in_flight) >= workers:
-                    done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
-                    collect(done)
-                in_flight.add(pool.submit(run.process_safely, job_id))
-            collect(set(in_flight))
+            try:
+                for job_id in job_ids:
+                    if deadline is not None and time.monotonic() > deadline:
+                        counts["deferred"] += 1
+                        continue
+                    if len(in_flight) >= workers:
+                        done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+                        collect(done)
+                    in_flight.add(pool.submit(run.process_safely, job_id))
+            finally:
+                # Also when reading the due jobs failed: the jobs already submitted still count.
+                collect(set(in_flight))
 
 
 @dataclass(kw_only=True)
