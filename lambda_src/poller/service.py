@@ -243,12 +243,17 @@ class _Run:
             current = self.poller.store.get(job_id)
             if current is not None and current.get("taskToken") != record["taskToken"]:
                 logger.info("token replaced by a retried task; the new one is polled", extra=log)
+                # The claim is still ours, but the record holds the new token now: release that.
+                self._release(current)
             else:
                 logger.warning("execution still runs but refused its token", extra=log)
-            self._release(record)
+                self._release(record)
             return ["skipped"]
         if outcome.cancel_job:
-            self.poller.api.cancel_job(job_id)  # raises: the job stays pending and is retried
+            try:
+                self.poller.api.cancel_job(job_id)  # raises: the job stays pending and is retried
+            except JobNotFound:
+                logger.info("job unknown to the job API: nothing to cancel", extra=log)
         if not self.poller.store.finish(
             record, owner=self.owner, status=outcome.final_status, updated_at=self._now(), detail=outcome.detail
         ):
