@@ -1,30 +1,40 @@
-"""Fixtures for handler tests: moto-backed DynamoDB tables shaped like the stack's, and helpers."""
+"""Fixtures for handler tests: moto-backed DynamoDB tables shaped like the stack's, the simulated
+API behind an in-process Lambda, a counting Step Functions double and a poller with a movable clock."""
 
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import pytest
 from moto import mock_aws
 
 from common.job_api import JobApiClient
-from simulated_api.handler import JobStore
+from create_job.handler import JobCreator
+from create_job.validation import Limits
+from poller.service import Poller
+from poller.store import TokenStore
+from simulated_api.handler import JobsTable
 from simulated_api.handler import lambda_handler as simulated_api_handler
 
-REGION = "us-east-1"
+from .fakes import REGION, Clock, FakeStepFunctions, session, shared_dynamodb
+
 TOKENS_TABLE = "TaskTokens"
 JOBS_TABLE = "Jobs"
-PENDING_INDEX = "ByStatus"
+DUE_INDEX = "ByDue"
+LIMITS = Limits(max_attempts=1000, max_input_bytes=131_072)  # the largest input a stage allows
+CLAIM_SECONDS = 60
+INTERVAL_SECONDS = 60.0
 
 
 @pytest.fixture(autouse=True)
 def _fake_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "SIMULATED_FAULTS"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
@@ -39,22 +49,23 @@ def aws() -> Iterator[None]:
 
 @pytest.fixture
 def ddb(aws: None) -> Any:
-    client = boto3.client("dynamodb", region_name=REGION)
+    """The two tables as the stack defines them (stacks/job_store.py)."""
+    client = shared_dynamodb().meta.client
     client.create_table(
         TableName=TOKENS_TABLE,
         BillingMode="PAY_PER_REQUEST",
         AttributeDefinitions=[
             {"AttributeName": "jobId", "AttributeType": "S"},
-            {"AttributeName": "status", "AttributeType": "S"},
-            {"AttributeName": "createdAt", "AttributeType": "S"},
+            {"AttributeName": "dueShard", "AttributeType": "S"},
+            {"AttributeName": "dueAt", "AttributeType": "N"},
         ],
         KeySchema=[{"AttributeName": "jobId", "KeyType": "HASH"}],
         GlobalSecondaryIndexes=[
             {
-                "IndexName": PENDING_INDEX,
+                "IndexName": DUE_INDEX,
                 "KeySchema": [
-                    {"AttributeName": "status", "KeyType": "HASH"},
-                    {"AttributeName": "createdAt", "KeyType": "RANGE"},
+                    {"AttributeName": "dueShard", "KeyType": "HASH"},
+                    {"AttributeName": "dueAt", "KeyType": "RANGE"},
                 ],
                 "Projection": {"ProjectionType": "KEYS_ONLY"},
             }
@@ -70,32 +81,124 @@ def ddb(aws: None) -> Any:
 
 
 @pytest.fixture
-def job_store(ddb: Any) -> JobStore:
-    return JobStore(table=boto3.resource("dynamodb", region_name=REGION).Table(JOBS_TABLE), polls_min=2, polls_max=3)
+def tokens_table(ddb: Any) -> Any:
+    return shared_dynamodb().Table(TOKENS_TABLE)
+
+
+@pytest.fixture
+def jobs_table(ddb: Any) -> JobsTable:
+    return JobsTable(table=shared_dynamodb().Table(JOBS_TABLE), polls_min=2, polls_max=3)
 
 
 class InProcessLambda:
-    """Runs the simulated_api handler in this process behind the Lambda Invoke API's shape.
+    """Runs the simulated_api handler in this process behind the Lambda Invoke API's shape, and
+    records every request. Errors come back the way Lambda returns them: FunctionError plus
+    {errorType, errorMessage}. The real Lambda path is covered by the end-to-end tests."""
 
-    Errors come back the way Lambda returns them: FunctionError plus {errorType, errorMessage}.
-    The real Lambda path is covered by the end-to-end tests on the local cloud.
-    """
-
-    def __init__(self, store: JobStore) -> None:
-        self.store = store
+    def __init__(self, jobs: JobsTable) -> None:
+        self.jobs = jobs
         self.calls: list[dict[str, Any]] = []
 
     def invoke(self, *, FunctionName: str, InvocationType: str, Payload: bytes) -> dict[str, Any]:
         request = json.loads(Payload)
         self.calls.append(request)
         try:
-            body: Any = simulated_api_handler(request, None, store=self.store)
+            body: Any = simulated_api_handler(request, None, jobs=self.jobs)
         except Exception as err:  # Lambda reports any exception as a function error
             body = {"errorType": type(err).__name__, "errorMessage": str(err), "stackTrace": traceback.format_exc()}
             return {"StatusCode": 200, "FunctionError": "Unhandled", "Payload": io.BytesIO(json.dumps(body).encode())}
         return {"StatusCode": 200, "Payload": io.BytesIO(json.dumps(body).encode())}
 
+    def actions(self, action: str) -> list[dict[str, Any]]:
+        return [call for call in self.calls if call["action"] == action]
+
 
 @pytest.fixture
-def api(job_store: JobStore) -> JobApiClient:
-    return JobApiClient(lambda_client=InProcessLambda(job_store), function_name="simulated-api")
+def api_lambda(jobs_table: JobsTable) -> InProcessLambda:
+    return InProcessLambda(jobs_table)
+
+
+@pytest.fixture
+def api(api_lambda: InProcessLambda) -> JobApiClient:
+    return JobApiClient(lambda_client=api_lambda, function_name="simulated-api")
+
+
+@pytest.fixture
+def creator(tokens_table: Any, api: JobApiClient) -> JobCreator:
+    return JobCreator(table=tokens_table, api=api, default_max_attempts=5, record_ttl_days=7, limits=LIMITS)
+
+
+# The poller side.
+
+
+@pytest.fixture
+def store(ddb: Any) -> TokenStore:
+    client = session().client("dynamodb")
+
+    def no_scans(**_: Any) -> None:
+        raise AssertionError("the poller must Query the due index, never Scan the table")
+
+    client.meta.events.register("before-call.dynamodb.Scan", no_scans)
+    return TokenStore(client=client, table_name=TOKENS_TABLE, due_index=DUE_INDEX)
+
+
+@pytest.fixture
+def sfn(aws: None) -> FakeStepFunctions:
+    return FakeStepFunctions()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def make_poller(store: TokenStore, api: JobApiClient, sfn: FakeStepFunctions, clock: Clock) -> Callable[..., Poller]:
+    """A poller on the shared table, API, Step Functions double and clock; keywords override."""
+
+    def make(**overrides: Any) -> Poller:
+        settings: dict[str, Any] = {
+            "store": store,
+            "api": api,
+            "sfn": sfn.client,
+            "concurrency": 4,
+            "claim_seconds": CLAIM_SECONDS,
+            "poll_interval_seconds": INTERVAL_SECONDS,
+            "clock": clock,
+        }
+        settings.update(overrides)
+        return Poller(**settings)
+
+    return make
+
+
+@pytest.fixture
+def poller(make_poller: Callable[..., Poller]) -> Poller:
+    return make_poller()
+
+
+@dataclass(frozen=True)
+class Job:
+    job_id: str
+    token: str
+    execution_arn: str
+
+
+@pytest.fixture
+def new_job(creator: JobCreator, sfn: FakeStepFunctions) -> Callable[..., Job]:
+    """Start an execution's task: create_job runs, and Step Functions waits for the token."""
+    counter = itertools.count()
+
+    def make(simulate: dict[str, Any] | None = None, *, max_attempts: int | None = None, **extra: Any) -> Job:
+        n = next(counter)
+        token = f"token-{n:05d}-" + "t" * 200
+        execution_arn = f"arn:aws:states:us-east-1:123456789012:execution:Workflow:run-{n}"
+        execution_input: dict[str, Any] = {"simulate": {"completionPolls": 1} if simulate is None else simulate}
+        if max_attempts is not None:
+            execution_input["maxAttempts"] = max_attempts
+        execution_input.update(extra)
+        sfn.start_task(execution_arn, token)
+        out = creator.handle({"taskToken": token, "executionId": execution_arn, "input": execution_input})
+        return Job(out["jobId"], token, execution_arn)
+
+    return make

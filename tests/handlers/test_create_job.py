@@ -1,78 +1,99 @@
-"""create_job: input validation, the job started on the API, the token record written."""
+"""create_job: the job started on the API once per execution run, the token record written (and on a
+retry only its token replaced), bad input refused before anything starts."""
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
 import time
+from collections.abc import Callable
 from typing import Any
 
-import boto3
 import pytest
+from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
-from common.job_api import JobApiClient
-from create_job.handler import JobCreator, lambda_handler
-from create_job.validation import InvalidJobInput, parse_job_request
+import create_job.handler as create_job_handler
+from common.config import ConfigurationError
+from common.job_api import JobApiClient, JobApiError
+from create_job.handler import JobCreator, JobRecordFinal, idempotency_key, lambda_handler
+from create_job.validation import InvalidJobInput, Limits
+from poller.service import Poller
 
-from .conftest import REGION, TOKENS_TABLE
+from .conftest import LIMITS, InProcessLambda
+from .fakes import FakeStepFunctions, session
 
 EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:Workflow:run-1"
 TOKEN = "AQCEAAAAKgAAAAMAAAAAAAAAA" + "x" * 600
+RETRY_TOKEN = "AQCEAAAAKgAAAAMAAAAAAAAAB" + "y" * 600
 
 
-@pytest.fixture
-def creator(ddb: Any, api: JobApiClient) -> JobCreator:
-    table = boto3.resource("dynamodb", region_name=REGION).Table(TOKENS_TABLE)
-    return JobCreator(table=table, api=api, default_max_attempts=10, record_ttl_days=7)
+def _event(execution_input: Any, token: str = TOKEN, **extra: Any) -> Any:
+    return {"taskToken": token, "executionId": EXECUTION, "input": execution_input, **extra}
 
 
-def _event(execution_input: Any) -> dict[str, Any]:
-    return {"taskToken": TOKEN, "executionId": EXECUTION, "input": execution_input}
+def _records(tokens_table: Any) -> list[dict[str, Any]]:
+    return tokens_table.scan(ConsistentRead=True)["Items"]
 
 
-def test_stores_the_token_record_for_the_poller(creator: JobCreator, ddb: Any) -> None:
-    before = int(time.time())
+def _jobs(api_lambda: InProcessLambda) -> list[dict[str, Any]]:
+    return api_lambda.jobs.table.scan(ConsistentRead=True)["Items"]
+
+
+def test_stores_the_token_record_for_the_poller(creator: JobCreator, tokens_table: Any) -> None:
+    before_ms = int(time.time() * 1000)
     out = lambda_handler(_event({"jobName": "nightly", "maxAttempts": 4}), None, creator=creator)
+    after_ms = int(time.time() * 1000)
     assert out["status"] == "POLLING"
-    item = boto3.resource("dynamodb", region_name=REGION).Table(TOKENS_TABLE).get_item(Key={"jobId": out["jobId"]})
-    record = item["Item"]
+    record = tokens_table.get_item(Key={"jobId": out["jobId"]})["Item"]
     assert record["taskToken"] == TOKEN
     assert record["executionArn"] == EXECUTION
+    assert record["idempotencyKey"] == hashlib.sha256(f"{EXECUTION}#0".encode()).hexdigest()
     assert record["status"] == "POLLING"
     assert record["attemptCount"] == 0
     assert record["maxAttempts"] == 4
+    assert record["inputBytes"] == len(b'{"jobName":"nightly","maxAttempts":4}')
     assert record["jobName"] == "nightly"
     assert record["createdAt"].endswith("Z")
+    # Pending and due at once: in the ByDue index, shard "0", due now.
+    assert record["dueShard"] == "0" and before_ms <= int(record["dueAt"]) <= after_ms
+    assert "claimOwner" not in record and "decision" not in record
     # TTL: about 7 days ahead, in epoch seconds.
-    assert before + 7 * 86400 - 5 <= int(record["expiresAt"]) <= before + 7 * 86400 + 5
+    assert before_ms // 1000 + 7 * 86400 - 5 <= int(record["expiresAt"]) <= after_ms // 1000 + 7 * 86400 + 5
 
 
-def test_default_max_attempts_comes_from_config(creator: JobCreator) -> None:
+def test_default_max_attempts_comes_from_config(creator: JobCreator, tokens_table: Any) -> None:
     out = creator.handle(_event({}))
-    item = creator.table.get_item(Key={"jobId": out["jobId"]})["Item"]
-    assert item["maxAttempts"] == 10
+    assert tokens_table.get_item(Key={"jobId": out["jobId"]})["Item"]["maxAttempts"] == 5
 
 
-def test_passes_simulation_settings_and_payload_to_the_api(creator: JobCreator, api: JobApiClient) -> None:
+def test_passes_the_idempotency_key_simulation_settings_and_payload_to_the_api(
+    creator: JobCreator, api_lambda: InProcessLambda
+) -> None:
     creator.handle(_event({"simulate": {"outcome": "FAIL", "completionPolls": 2}, "payload": {"a": 1}}))
-    assert api.lambda_client.calls == [
-        {"action": "CREATE_JOB", "simulate": {"outcome": "FAIL", "completionPolls": 2}, "payload": {"a": 1}}
+    assert api_lambda.calls == [
+        {
+            "action": "CREATE_JOB",
+            "idempotencyKey": idempotency_key(EXECUTION, 0),
+            "simulate": {"outcome": "FAIL", "completionPolls": 2},
+            "payload": {"a": 1},
+        }
     ]
 
 
-def test_invokes_the_api_function_synchronously_with_exact_parameters(ddb: Any) -> None:
+def test_invokes_the_api_function_synchronously_with_exact_parameters(tokens_table: Any) -> None:
     """The exact Lambda Invoke call, checked with botocore's Stubber."""
-    import io
-
-    from botocore.response import StreamingBody
-
-    lambda_client = boto3.client("lambda", region_name=REGION)
-    body = b'{"jobId": "job-1", "status": "IN_PROGRESS", "completionPolls": 2}'
+    lambda_client = session().client("lambda")
+    body = b'{"jobId": "job-1", "status": "IN_PROGRESS", "completionPolls": 2, "created": true}'
     creator = JobCreator(
-        table=boto3.resource("dynamodb", region_name=REGION).Table(TOKENS_TABLE),
+        table=tokens_table,
         api=JobApiClient(lambda_client=lambda_client, function_name="api-fn"),
         default_max_attempts=3,
         record_ttl_days=1,
+        limits=LIMITS,
     )
+    key = hashlib.sha256(f"{EXECUTION}#0".encode()).hexdigest()
     with Stubber(lambda_client) as stub:
         stub.add_response(
             "invoke",
@@ -80,40 +101,171 @@ def test_invokes_the_api_function_synchronously_with_exact_parameters(ddb: Any) 
             {
                 "FunctionName": "api-fn",
                 "InvocationType": "RequestResponse",
-                "Payload": b'{"action": "CREATE_JOB", "simulate": {}, "payload": {}}',
+                "Payload": json.dumps(
+                    {"action": "CREATE_JOB", "idempotencyKey": key, "simulate": {}, "payload": {}}
+                ).encode(),
             },
         )
         assert creator.handle(_event({})) == {"jobId": "job-1", "status": "POLLING"}
         stub.assert_no_pending_responses()
 
 
+# Idempotent start: one job per execution run, whatever the number of retries.
+
+
+def test_the_same_event_twice_starts_one_job_and_writes_one_record(
+    creator: JobCreator, api_lambda: InProcessLambda, tokens_table: Any
+) -> None:
+    first = creator.handle(_event({"simulate": {"completionPolls": 3}}))
+    second = creator.handle(_event({"simulate": {"completionPolls": 3}}))
+    assert first == second
+    creates = api_lambda.actions("CREATE_JOB")
+    assert len(creates) == 2 and creates[0]["idempotencyKey"] == creates[1]["idempotencyKey"]
+    assert [job["jobId"] for job in _jobs(api_lambda)] == [first["jobId"]]
+    assert [record["jobId"] for record in _records(tokens_table)] == [first["jobId"]]
+
+
+def test_a_retried_task_replaces_only_the_token_and_the_poller_answers_the_new_one(
+    creator: JobCreator,
+    tokens_table: Any,
+    sfn: FakeStepFunctions,
+    poller: Poller,
+    clock: Any,
+    api_lambda: InProcessLambda,
+) -> None:
+    sfn.start_task(EXECUTION, TOKEN)
+    out = creator.handle(_event({"simulate": {"completionPolls": 2}, "maxAttempts": 3}))
+    assert poller.run()["heartbeats"] == 1  # one answered check: attemptCount 1
+    before = tokens_table.get_item(Key={"jobId": out["jobId"]})["Item"]
+
+    sfn.start_task(EXECUTION, RETRY_TOKEN)  # the state machine retried the task: a new token
+    assert creator.handle(_event({"simulate": {"completionPolls": 2}, "maxAttempts": 3}, RETRY_TOKEN)) == out
+    after = tokens_table.get_item(Key={"jobId": out["jobId"]})["Item"]
+    assert after["taskToken"] == RETRY_TOKEN and after["updatedAt"] >= before["updatedAt"]
+    unchanged = {k: v for k, v in before.items() if k not in ("taskToken", "updatedAt")}
+    assert {k: after[k] for k in unchanged} == unchanged  # attempts, due time, creation: kept
+    assert len(_jobs(api_lambda)) == 1
+
+    clock.advance(60)
+    assert poller.run()["succeeded"] == 1
+    assert [c.token for c in sfn.sends()] == [RETRY_TOKEN]
+    assert sfn.count("SendTaskHeartbeat", token=RETRY_TOKEN) == 0
+    assert sfn.executions[EXECUTION].status == "SUCCEEDED"
+
+
+def test_a_redriven_execution_starts_a_new_job(
+    creator: JobCreator, api_lambda: InProcessLambda, tokens_table: Any
+) -> None:
+    first = creator.handle(_event({}))
+    redriven = creator.handle(_event({}, RETRY_TOKEN, redriveCount=1))
+    assert redriven["jobId"] != first["jobId"]
+    assert {job["jobId"] for job in _jobs(api_lambda)} == {first["jobId"], redriven["jobId"]}
+    records = {r["jobId"]: r for r in _records(tokens_table)}
+    assert records[first["jobId"]]["taskToken"] == TOKEN  # the first run's record is left alone
+    assert records[redriven["jobId"]]["idempotencyKey"] == idempotency_key(EXECUTION, 1)
+
+
+@pytest.mark.parametrize("final_status", ["COMPLETED", "FAILED", "MAX_ATTEMPTS", "EXPIRED", "CANCELLED"])
+def test_a_retry_against_a_final_record_raises_job_record_final(
+    creator: JobCreator, tokens_table: Any, final_status: str
+) -> None:
+    out = creator.handle(_event({}))
+    tokens_table.update_item(
+        Key={"jobId": out["jobId"]},
+        UpdateExpression="SET #s = :final REMOVE dueShard, dueAt",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":final": final_status},
+    )
+    before = tokens_table.get_item(Key={"jobId": out["jobId"]})["Item"]
+    with pytest.raises(JobRecordFinal, match=f"job {out['jobId']} of this execution has already ended"):
+        creator.handle(_event({}, RETRY_TOKEN))
+    # Not pending again, and the token nobody will answer is not stored.
+    assert tokens_table.get_item(Key={"jobId": out["jobId"]})["Item"] == before
+
+
+def test_a_different_request_under_the_same_execution_run_is_an_idempotency_conflict(
+    creator: JobCreator, api_lambda: InProcessLambda, tokens_table: Any
+) -> None:
+    out = creator.handle(_event({"payload": {"n": 1}}))
+    before = _records(tokens_table)
+    with pytest.raises(JobApiError, match="IdempotencyConflict") as raised:
+        creator.handle(_event({"payload": {"n": 2}}, RETRY_TOKEN))
+    assert raised.value.error_type == "IdempotencyConflict"
+    assert [job["jobId"] for job in _jobs(api_lambda)] == [out["jobId"]]
+    assert _records(tokens_table) == before
+
+
+# Bad input: nothing starts, nothing is stored.
+
+
 @pytest.mark.parametrize(
-    ("execution_input", "message"),
+    ("event", "message"),
     [
-        ([1, 2], "execution input must be a JSON object, got list"),
-        ({"colour": "red"}, r"unknown field\(s\) colour in execution input"),
-        ({"jobName": ""}, "jobName must be a string of 1 to 128 characters"),
-        ({"payload": "x"}, "payload must be a JSON object, got str"),
-        ({"simulate": {"outcome": "EXPLODE"}}, "simulate.outcome must be one of SUCCEED, FAIL, NEVER_FINISH"),
-        ({"simulate": {"completionPolls": 0}}, "simulate.completionPolls must be an integer from 1 to 100"),
-        ({"simulate": {"speed": 1}}, r"unknown field\(s\) speed in simulate"),
-        ({"maxAttempts": True}, "maxAttempts must be an integer from 1 to 1000, got True"),
-        ({"maxAttempts": 5000}, "maxAttempts must be an integer from 1 to 1000, got 5000"),
+        (_event([1, 2]), "execution input must be a JSON object"),
+        (_event({"maxAttempts": 1001}), "maxAttempts must be an integer from 1 to 1000, got 1001"),
+        ({"executionId": EXECUTION, "input": {}}, "taskToken is missing: invoke create_job from the state machine"),
+        ({"taskToken": TOKEN, "input": {}}, "executionId is missing"),
+        (_event({}, redriveCount=-1), "redriveCount must be a non-negative integer, got -1"),
+        (_event({}, redriveCount="1"), "redriveCount must be a non-negative integer, got '1'"),
+        (_event({}, redriveCount=True), "redriveCount must be a non-negative integer, got True"),
+        ("not an object", "create_job expects {taskToken, executionId, input}"),
     ],
 )
-def test_bad_execution_input_fails_with_a_named_readable_error(
-    creator: JobCreator, api: JobApiClient, execution_input: Any, message: str
+def test_bad_events_fail_with_a_named_readable_error_before_anything_starts(
+    creator: JobCreator, api_lambda: InProcessLambda, tokens_table: Any, event: Any, message: str
 ) -> None:
     with pytest.raises(InvalidJobInput, match=message):
-        creator.handle(_event(execution_input))
-    assert api.lambda_client.calls == []  # nothing started on the API, nothing stored
+        creator.handle(event)
+    assert api_lambda.calls == [] and _records(tokens_table) == []
 
 
-def test_missing_task_token_says_how_to_invoke(creator: JobCreator) -> None:
-    with pytest.raises(InvalidJobInput, match="taskToken is missing"):
-        creator.handle({"executionId": EXECUTION, "input": {}})
+def test_the_stage_limits_reach_validation(tokens_table: Any, api: JobApiClient) -> None:
+    creator = JobCreator(
+        table=tokens_table,
+        api=api,
+        default_max_attempts=3,
+        record_ttl_days=1,
+        limits=Limits(max_attempts=3, max_input_bytes=100),
+    )
+    assert creator.handle(_event({"maxAttempts": 3}))["status"] == "POLLING"
+    with pytest.raises(InvalidJobInput, match="at most 3 status checks"):
+        creator.handle(_event({"maxAttempts": 4}))
+    with pytest.raises(InvalidJobInput, match="the limit is 100 bytes"):
+        creator.handle(_event({"payload": {"s": "x" * 100}}))
 
 
-def test_empty_input_is_a_valid_default_job() -> None:
-    request = parse_job_request(None)
-    assert request.simulate == {} and request.payload == {} and request.max_attempts is None
+# Configuration from the environment.
+
+_ENV = {
+    "TASK_TOKENS_TABLE_NAME": "TaskTokens",
+    "SIMULATED_API_FUNCTION_NAME": "api-fn",
+    "MAX_ATTEMPTS": "10",
+    "MAX_ATTEMPTS_LIMIT": "59",
+    "MAX_INPUT_BYTES": "65536",
+    "RECORD_TTL_DAYS": "7",
+}
+
+
+@pytest.fixture
+def fresh_creator(monkeypatch: pytest.MonkeyPatch, aws: None) -> Callable[[], JobCreator]:
+    monkeypatch.setattr(create_job_handler, "_creator", None)
+    monkeypatch.setattr(create_job_handler, "boto3", session())  # a cached service model: faster clients
+    for name, value in _ENV.items():
+        monkeypatch.setenv(name, value)
+    return create_job_handler._default_creator
+
+
+def test_the_default_creator_reads_its_limits_from_the_environment(fresh_creator: Callable[[], JobCreator]) -> None:
+    creator = fresh_creator()
+    assert creator.limits == Limits(max_attempts=59, max_input_bytes=65_536)
+    assert (creator.default_max_attempts, creator.record_ttl_days) == (10, 7)
+    assert creator.api.function_name == "api-fn"
+
+
+@pytest.mark.parametrize("name", sorted(_ENV))
+def test_a_missing_environment_variable_is_named(
+    fresh_creator: Callable[[], JobCreator], monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    monkeypatch.delenv(name)
+    with pytest.raises(ConfigurationError, match=f"environment variable {name} is not set"):
+        lambda_handler(_event({}), None)

@@ -1,334 +1,340 @@
-"""poller: claims, sends and final states on moto DynamoDB; exact Step Functions calls via Stubber."""
+"""poller: one job's way from POLLING to its final status on moto DynamoDB; exact Step Functions
+calls with Stubber, counted calls with the Step Functions double."""
 
 from __future__ import annotations
 
+import io
 import json
-import threading
-from collections import Counter
+import re
+from collections.abc import Callable, Mapping
 from typing import Any
 
-import boto3
 import pytest
-from botocore.stub import Stubber
+from botocore.stub import ANY, Stubber
 
 from common.job_api import JobApiClient, JobApiError
-from create_job.handler import JobCreator
-from poller.handler import InvalidPollRequest, lambda_handler
+from common.records import TokenRecord, epoch_ms
 from poller.service import Poller, UnknownJob
 from poller.store import TokenStore
+from simulated_api.handler import JobsTable
 
-from .conftest import PENDING_INDEX, REGION, TOKENS_TABLE
-
-
-@pytest.fixture
-def store(ddb: Any) -> TokenStore:
-    client = boto3.client("dynamodb", region_name=REGION)
-
-    def no_scans(**_: Any) -> None:
-        raise AssertionError("the poller must Query the status index, never Scan the table")
-
-    client.meta.events.register("before-call.dynamodb.Scan", no_scans)
-    return TokenStore(client=client, table_name=TOKENS_TABLE, pending_index=PENDING_INDEX)
+from .conftest import CLAIM_SECONDS, INTERVAL_SECONDS, InProcessLambda, Job
+from .fakes import Clock, FakeStepFunctions, session
 
 
-@pytest.fixture
-def sfn() -> Any:
-    return boto3.client("stepfunctions", region_name=REGION)
+def _pending_fields(record: Mapping[str, object]) -> set[str]:
+    return {"dueShard", "dueAt", "claimOwner", "decision"} & set(record)
 
 
-@pytest.fixture
-def new_job(ddb: Any, api: JobApiClient) -> Any:
-    table = boto3.resource("dynamodb", region_name=REGION).Table(TOKENS_TABLE)
-    creator = JobCreator(table=table, api=api, default_max_attempts=5, record_ttl_days=7)
-    counter = iter(range(10_000))
-
-    def make(simulate: dict[str, Any] | None = None, max_attempts: int | None = None) -> tuple[str, str]:
-        token = f"token-{next(counter):05d}-" + "t" * 200
-        execution_input: dict[str, Any] = {"simulate": simulate or {"completionPolls": 1}}
-        if max_attempts:
-            execution_input["maxAttempts"] = max_attempts
-        out = creator.handle({"taskToken": token, "executionId": "arn:exec", "input": execution_input})
-        return out["jobId"], token
-
-    return make
-
-
-def _poller(store: TokenStore, api: JobApiClient, sfn: Any, **kwargs: Any) -> Poller:
-    return Poller(store=store, api=api, sfn=sfn, concurrency=kwargs.pop("concurrency", 4), **kwargs)
-
-
-def test_completed_job_sends_task_success_with_the_result(store, api, sfn, new_job) -> None:
-    job_id, token = new_job({"completionPolls": 1}, None)
-    with Stubber(sfn) as stub:
-        stub.add_response("send_task_success", {}, {"taskToken": token, "output": stub_any_result(job_id)})
-        summary = _poller(store, api, sfn).run()
-        stub.assert_no_pending_responses()
-    assert summary["succeeded"] == 1 and summary["checked"] == 1
-    record = store.get(job_id)
-    assert record is not None
-    assert record["status"] == "COMPLETED" and record["attemptCount"] == 1
-    assert "claimOwner" not in record and "claimUntil" not in record
-
-
-def stub_any_result(job_id: str) -> Any:
+class _ResultNaming:
     """Matches SendTaskSuccess output: the job result as JSON, naming the job."""
 
-    class _Result:
-        def __eq__(self, other: object) -> bool:
-            return isinstance(other, str) and json.loads(other)["jobId"] == job_id
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
 
-    return _Result()
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, str) and json.loads(other)["jobId"] == self.job_id
 
 
-def test_failed_job_sends_task_failure_job_failed(store, api, sfn, new_job) -> None:
-    job_id, token = new_job({"outcome": "FAIL", "completionPolls": 1})
-    with Stubber(sfn) as stub:
-        stub.add_response(
-            "send_task_failure",
-            {},
-            {
-                "taskToken": token,
-                "error": "JobFailed",
-                "cause": f"simulated failure of job {job_id} after 1 status checks",
-            },
-        )
-        assert _poller(store, api, sfn).run()["failed"] == 1
+@pytest.fixture
+def plain_sfn(aws: None) -> Any:
+    """A Step Functions client for Stubber (the double answers its own client)."""
+    return session().client("stepfunctions")
+
+
+def test_completed_job_sends_task_success_with_the_result(
+    make_poller: Callable[..., Poller], plain_sfn: Any, new_job: Callable[..., Job], store: TokenStore
+) -> None:
+    job = new_job({"completionPolls": 1})
+    with Stubber(plain_sfn) as stub:
+        stub.add_response("send_task_success", {}, {"taskToken": job.token, "output": _ResultNaming(job.job_id)})
+        summary = make_poller(sfn=plain_sfn).run()
         stub.assert_no_pending_responses()
-    assert store.get(job_id)["status"] == "FAILED"  # type: ignore[index]
-
-
-def test_running_job_gets_a_heartbeat_and_stays_pending(store, api, sfn, new_job) -> None:
-    job_id, token = new_job({"completionPolls": 3})
-    with Stubber(sfn) as stub:
-        stub.add_response("send_task_heartbeat", {}, {"taskToken": token})
-        assert _poller(store, api, sfn).run()["heartbeats"] == 1
-        stub.assert_no_pending_responses()
-    record = store.get(job_id)
+    assert summary["succeeded"] == 1 and summary["checked"] == 1
+    record = store.get(job.job_id)
     assert record is not None
-    assert record["status"] == "POLLING" and record["attemptCount"] == 1 and "claimOwner" not in record
+    assert record["status"] == "COMPLETED" and record["attemptCount"] == 1
+    assert _pending_fields(record) == set()  # out of the due index, claim ended, stored output dropped
 
 
-def test_attempts_exhausted_sends_max_attempts_exceeded(store, api, sfn, new_job) -> None:
-    job_id, token = new_job({"outcome": "NEVER_FINISH"}, max_attempts=2)
-    poller = _poller(store, api, sfn)
-    with Stubber(sfn) as stub:
-        stub.add_response("send_task_heartbeat", {}, {"taskToken": token})
+def test_failed_job_sends_task_failure_job_failed(
+    make_poller: Callable[..., Poller], plain_sfn: Any, new_job: Callable[..., Job], store: TokenStore
+) -> None:
+    job = new_job({"outcome": "FAIL", "completionPolls": 1})
+    with Stubber(plain_sfn) as stub:
         stub.add_response(
             "send_task_failure",
             {},
             {
-                "taskToken": token,
-                "error": "MaxAttemptsExceeded",
-                "cause": f"job {job_id} still IN_PROGRESS after 2 poll attempts (limit 2)",
+                "taskToken": job.token,
+                "error": "JobFailed",
+                "cause": f"simulated failure of job {job.job_id} after 1 status checks",
             },
         )
-        poller.run()
-        poller.run()
+        assert make_poller(sfn=plain_sfn).run()["failed"] == 1
         stub.assert_no_pending_responses()
-        assert poller.run()["checked"] == 0  # final: no longer pending, nothing more is sent
-    assert store.get(job_id)["status"] == "MAX_ATTEMPTS"  # type: ignore[index]
+    record = store.get(job.job_id)
+    assert record is not None and record["status"] == "FAILED" and _pending_fields(record) == set()
 
 
-@pytest.mark.parametrize("code", ["TaskTimedOut", "TaskDoesNotExist", "InvalidToken"])
-@pytest.mark.parametrize(
-    ("simulate", "method"),
-    [({"completionPolls": 1}, "send_task_success"), ({"completionPolls": 5}, "send_task_heartbeat")],
-)
-def test_token_no_longer_accepted_marks_the_job_expired(store, api, sfn, new_job, code, simulate, method) -> None:
-    job_id, _ = new_job(simulate)
-    with Stubber(sfn) as stub:
-        stub.add_client_error(method, service_error_code=code, http_status_code=400)
-        assert _poller(store, api, sfn).run()["expired"] == 1
-    record = store.get(job_id)
-    assert record is not None and record["status"] == "EXPIRED" and code in record["finalDetail"]  # type: ignore[typeddict-item]
-
-
-def test_transient_send_failure_leaves_the_job_claimable_and_the_next_run_sends(store, api, sfn, new_job) -> None:
-    job_id, token = new_job({"completionPolls": 1})
-    with Stubber(sfn) as stub:
-        stub.add_client_error("send_task_success", service_error_code="ThrottlingException", http_status_code=400)
-        assert _poller(store, api, sfn).run()["errors"] == 1
-        record = store.get(job_id)
-        assert record is not None and record["status"] == "POLLING" and "claimOwner" not in record
-        stub.add_response("send_task_success", {}, {"taskToken": token, "output": stub_any_result(job_id)})
-        assert _poller(store, api, sfn).run()["succeeded"] == 1
+def test_running_job_gets_a_heartbeat_and_comes_due_at_the_next_run(
+    make_poller: Callable[..., Poller], plain_sfn: Any, new_job: Callable[..., Job], store: TokenStore, clock: Clock
+) -> None:
+    job = new_job({"completionPolls": 3})
+    poller = make_poller(sfn=plain_sfn)
+    started_ms = epoch_ms(clock())
+    with Stubber(plain_sfn) as stub:
+        stub.add_response("send_task_heartbeat", {}, {"taskToken": job.token})
+        assert poller.run()["heartbeats"] == 1
         stub.assert_no_pending_responses()
-    assert store.get(job_id)["status"] == "COMPLETED"  # type: ignore[index]
+        record = store.get(job.job_id)
+        assert record is not None
+        assert record["status"] == "POLLING" and record["attemptCount"] == 1 and "claimOwner" not in record
+        # Released, due 90% of an interval after the run started: before the next scheduled run.
+        assert started_ms + 0.9 * INTERVAL_SECONDS * 1000 <= record["dueAt"] <= started_ms + INTERVAL_SECONDS * 1000
+        assert poller.run()["checked"] == 0  # not due again within the same interval
+        clock.advance(INTERVAL_SECONDS)
+        stub.add_response("send_task_heartbeat", {}, {"taskToken": job.token})
+        assert poller.run()["heartbeats"] == 1
+        stub.assert_no_pending_responses()
 
 
-class RecordingSfn:
-    """Accepts every send and records it; thread-safe (used where call order is not fixed)."""
-
-    def __init__(self, fail_for: set[str] | None = None) -> None:
-        self.lock = threading.Lock()
-        self.sends: Counter[str] = Counter()
-        self.heartbeats: Counter[str] = Counter()
-        self.fail_for = fail_for or set()
-
-    def _finish(self, token: str) -> dict[str, Any]:
-        if token in self.fail_for:
-            raise ValueError("unexpected bug while sending")
-        with self.lock:
-            self.sends[token] += 1
-        return {}
-
-    def send_task_success(self, *, taskToken: str, output: str) -> dict[str, Any]:
-        return self._finish(taskToken)
-
-    def send_task_failure(self, *, taskToken: str, error: str, cause: str) -> dict[str, Any]:
-        return self._finish(taskToken)
-
-    def send_task_heartbeat(self, *, taskToken: str) -> dict[str, Any]:
-        with self.lock:
-            self.heartbeats[taskToken] += 1
-        return {}
+def test_attempts_exhausted_sends_max_attempts_exceeded_once(
+    poller: Poller, sfn: FakeStepFunctions, new_job: Callable[..., Job], store: TokenStore, clock: Clock
+) -> None:
+    job = new_job({"outcome": "NEVER_FINISH"}, max_attempts=2)
+    assert poller.run()["heartbeats"] == 1
+    clock.advance(INTERVAL_SECONDS)
+    assert poller.run()["failed"] == 1
+    clock.advance(INTERVAL_SECONDS)
+    assert poller.run()["checked"] == 0  # final: no longer pending, nothing more is sent
+    [send] = sfn.sends()
+    assert send.params == {
+        "taskToken": job.token,
+        "error": "MaxAttemptsExceeded",
+        "cause": f"job {job.job_id} still IN_PROGRESS after 2 poll attempts (limit 2)",
+    }
+    record = store.get(job.job_id)
+    assert record is not None and record["status"] == "MAX_ATTEMPTS" and record["finalDetail"] == "MaxAttemptsExceeded"
 
 
-def test_one_bad_job_never_stops_the_batch(store, api, new_job) -> None:
+def test_a_refused_send_is_resent_from_the_stored_decision_without_a_new_status_check(
+    poller: Poller,
+    sfn: FakeStepFunctions,
+    new_job: Callable[..., Job],
+    store: TokenStore,
+    clock: Clock,
+    api_lambda: InProcessLambda,
+) -> None:
+    job = new_job({"completionPolls": 1})
+    sfn.inject("SendTaskSuccess", "refuse", code="ThrottlingException")
+    assert poller.run()["errors"] == 1
+    record = store.get(job.job_id)
+    assert record is not None and record["status"] == "SENDING" and "claimOwner" not in record
+    stored_output = record["decision"]["output"]
+    clock.advance(INTERVAL_SECONDS)
+    assert poller.run()["succeeded"] == 1
+    assert [(c.accepted, c.params["output"]) for c in sfn.sends()] == [(False, stored_output), (True, stored_output)]
+    assert len(api_lambda.actions("CHECK_STATUS")) == 1  # the decision was not taken again
+    assert store.get(job.job_id)["status"] == "COMPLETED"  # type: ignore[index]
+
+
+def test_one_bad_job_never_stops_the_batch(
+    poller: Poller, sfn: FakeStepFunctions, new_job: Callable[..., Job], store: TokenStore, clock: Clock
+) -> None:
     jobs = [new_job({"completionPolls": 1}) for _ in range(5)]
-    bad_token = jobs[2][1]
-    sfn = RecordingSfn(fail_for={bad_token})
-    summary = _poller(store, api, sfn).run()
-    assert summary["succeeded"] == 4 and summary["errors"] == 1
-    assert set(sfn.sends) == {token for _, token in jobs} - {bad_token}
-    bad = store.get(jobs[2][0])
-    assert bad is not None and bad["status"] == "POLLING" and "claimOwner" not in bad  # released, not locked
-    sfn.fail_for.clear()
-    assert _poller(store, api, sfn).run()["succeeded"] == 1 and sfn.sends[bad_token] == 1
+    bad = jobs[2]
+    sfn.inject("SendTaskSuccess", "bug", token=bad.token)
+    summary = poller.run()
+    assert summary["succeeded"] == 4 and summary["errors"] == 1 and summary["checked"] == 5
+    record = store.get(bad.job_id)
+    assert record is not None and record["status"] == "SENDING" and "claimOwner" not in record  # released
+    clock.advance(INTERVAL_SECONDS)
+    assert poller.run()["succeeded"] == 1
+    assert {job.token: sfn.count("SendTaskSuccess", token=job.token, accepted=True) for job in jobs} == {
+        job.token: 1 for job in jobs
+    }
 
 
-def test_two_pollers_at_once_send_exactly_once_per_job(store, api, new_job) -> None:
-    """Poller B runs in full while poller A holds its claims mid-run: B must skip A's jobs and vice versa."""
-    jobs = [new_job({"completionPolls": 1}) for _ in range(30)]
-    sfn = RecordingSfn()
-    poller_b = _poller(store, api, sfn, concurrency=4)
-    b_summaries: list[dict[str, Any]] = []
-
-    class InterleavingApi:
-        """A's status checks: the first one lets poller B run a whole batch before A continues."""
-
-        def __init__(self) -> None:
-            self.first = threading.Event()
-
-        def check_status(self, job_id: str) -> Any:
-            if not self.first.is_set():
-                self.first.set()
-                b_summaries.append(poller_b.run())
-            return api.check_status(job_id)
-
-    poller_a = _poller(store, InterleavingApi(), sfn, concurrency=1)  # type: ignore[arg-type]
-    a_summary = poller_a.run()
-    assert b_summaries and b_summaries[0]["skipped"] >= 1  # B saw A's claim and left that job alone
-    assert a_summary["succeeded"] + b_summaries[0]["succeeded"] == 30
-    assert sfn.sends == Counter({token: 1 for _, token in jobs})
-    for job_id, _ in jobs:
-        assert store.get(job_id)["status"] == "COMPLETED"  # type: ignore[index]
-
-
-# Truly parallel pollers are tested end to end on DynamoDB Local (tests/e2e, two pollers at once):
-# moto's in-process DynamoDB does not make a conditional write atomic across threads.
-
-
-def test_poll_one_job_by_id_and_unknown_id(store, api, new_job, monkeypatch) -> None:
-    job_id, token = new_job({"completionPolls": 1})
-    other_id, _ = new_job({"completionPolls": 1})
-    sfn = RecordingSfn()
-    poller = _poller(store, api, sfn)
-    assert lambda_handler({"jobId": job_id}, None, poller=poller)["succeeded"] == 1
-    assert set(sfn.sends) == {token}
-    assert store.get(other_id)["status"] == "POLLING"  # type: ignore[index]
-    assert lambda_handler({"jobId": job_id}, None, poller=poller)["skipped"] == 1  # already final
-    with pytest.raises(UnknownJob, match="no job 'missing' in the task-token table"):
-        lambda_handler({"jobId": "missing"}, None, poller=poller)
-
-
-def test_claim_of_a_crashed_poller_lapses(store, api, new_job) -> None:
-    job_id, _ = new_job({"completionPolls": 1})
-    assert store.claim(job_id, owner="crashed", now=1_000, claim_seconds=60, updated_at="t") is not None
-    assert store.claim(job_id, owner="other", now=1_030, claim_seconds=60, updated_at="t") is None
-    reclaimed = store.claim(job_id, owner="other", now=1_061, claim_seconds=60, updated_at="t")
-    assert reclaimed is not None and reclaimed["attemptCount"] == 2
-
-
-def test_the_task_token_is_never_logged_whole(store, api, sfn, new_job, capfd) -> None:
-    _, token = new_job({"completionPolls": 1})
-    with Stubber(sfn) as stub:
-        stub.add_client_error("send_task_success", service_error_code="ServiceUnavailable", http_status_code=503)
-        _poller(store, api, sfn).run()
-    logs = capfd.readouterr().out
-    assert "tok-" in logs and token not in logs and token[:40] not in logs
-
-
-@pytest.mark.parametrize(
-    ("event", "message"),
-    [
-        ({"jobId": 5}, "jobId must be a non-empty string, got 5"),
-        ({"jobID": "x"}, r"unknown field\(s\) jobID"),
-        ([1], "the poller takes {}"),
-    ],
-)
-def test_handler_rejects_events_it_does_not_understand(store, api, sfn, event, message) -> None:
-    with pytest.raises(InvalidPollRequest, match=message):
-        lambda_handler(event, None, poller=_poller(store, api, sfn))
-
-
-def test_an_unexpected_error_after_the_claim_releases_it_at_once(store, api, new_job) -> None:
-    job_id, token = new_job({"completionPolls": 1})
+def test_an_unexpected_error_after_the_claim_releases_it_at_once(
+    make_poller: Callable[..., Poller], sfn: FakeStepFunctions, new_job: Callable[..., Job], store: TokenStore
+) -> None:
+    job = new_job({"completionPolls": 1})
 
     class BrokenApi:
         def check_status(self, job_id: str) -> Any:
             raise KeyError("something nobody expected")
 
-    assert _poller(store, BrokenApi(), RecordingSfn()).run()["errors"] == 1  # type: ignore[arg-type]
-    record = store.get(job_id)
+    assert make_poller(api=BrokenApi()).run()["errors"] == 1
+    record = store.get(job.job_id)
     assert record is not None and record["status"] == "POLLING" and "claimOwner" not in record
-    sfn = RecordingSfn()
-    assert _poller(store, api, sfn).run()["succeeded"] == 1 and set(sfn.sends) == {token}
+    assert make_poller().run()["checked"] == 0  # released to the next interval, not locked for a lease
+    assert sfn.calls == []
 
 
-def test_non_json_answer_from_the_job_api_is_a_readable_error(store, new_job) -> None:
+def test_poll_one_job_by_id_even_before_it_is_due(
+    poller: Poller, sfn: FakeStepFunctions, new_job: Callable[..., Job], store: TokenStore
+) -> None:
+    job = new_job({"completionPolls": 2})
+    other = new_job({"completionPolls": 1})
+    assert poller.run(job.job_id)["heartbeats"] == 1
+    assert poller.run(job.job_id)["succeeded"] == 1  # released, not due yet, but asked for by id
+    assert sfn.tokens_called() == {job.token}
+    assert store.get(other.job_id)["status"] == "POLLING"  # type: ignore[index]
+    assert poller.run(job.job_id)["skipped"] == 1  # final already
+    with pytest.raises(UnknownJob, match="no job 'missing' in the task-token table"):
+        poller.run("missing")
+
+
+def test_poll_by_id_leaves_a_job_another_poller_holds(
+    poller: Poller, sfn: FakeStepFunctions, new_job: Callable[..., Job], store: TokenStore, clock: Clock
+) -> None:
+    job = new_job({"completionPolls": 1})
+    now_ms = epoch_ms(clock())
+    assert store.claim(job.job_id, owner="other", now_ms=now_ms, lease_ms=60_000, updated_at="t") is not None
+    assert poller.run(job.job_id)["skipped"] == 1 and sfn.calls == []
+
+
+def test_the_claim_of_a_crashed_poller_lapses(new_job: Callable[..., Job], store: TokenStore) -> None:
+    job = new_job({"completionPolls": 1})
+    now_ms = epoch_ms(Clock()())
+
+    def claim(owner: str, at_ms: int) -> TokenRecord | None:
+        return store.claim(job.job_id, owner=owner, now_ms=at_ms, lease_ms=CLAIM_SECONDS * 1000, updated_at="t")
+
+    assert claim("crashed", now_ms) is not None
+    assert claim("other", now_ms + 59_999) is None
+    assert list(store.due(now_ms=now_ms + 59_999)) == []  # a claimed job is not due
+    assert list(store.due(now_ms=now_ms + 60_000)) == [job.job_id]
+    reclaimed = claim("other", now_ms + 60_000)
+    assert reclaimed is not None and reclaimed["attemptCount"] == 2 and reclaimed["claimOwner"] == "other"
+
+
+def test_the_task_token_is_never_logged_whole(
+    poller: Poller, sfn: FakeStepFunctions, new_job: Callable[..., Job], capfd: pytest.CaptureFixture[str]
+) -> None:
+    job = new_job({"completionPolls": 1})
+    sfn.inject("SendTaskSuccess", "refuse", code="ServiceUnavailable")
+    poller.run()
+    logs = capfd.readouterr().out
+    assert "tok-" in logs and job.token not in logs and job.token[:40] not in logs
+
+
+def test_non_json_answer_from_the_job_api_is_a_readable_error() -> None:
     class GarbledLambda:
         def invoke(self, **_: Any) -> dict[str, Any]:
-            import io
-
             return {"StatusCode": 200, "Payload": io.BytesIO(b"<html>502</html>")}
 
     with pytest.raises(JobApiError, match="BadResponse: job API returned non-JSON"):
         JobApiClient(lambda_client=GarbledLambda(), function_name="api").check_status("j")
 
 
-def test_a_run_out_of_time_claims_nothing_more_and_leaves_jobs_for_the_next_run(store, api, new_job) -> None:
-    import time
-
-    jobs = [new_job({"completionPolls": 1}) for _ in range(3)]
-    sfn = RecordingSfn()
-    summary = _poller(store, api, sfn).run(deadline=time.monotonic() - 1)
-    assert summary["deferred"] == 3 and summary["succeeded"] == 0 and not sfn.sends
-    for job_id, _ in jobs:
-        record = store.get(job_id)
-        assert record is not None and record["status"] == "POLLING" and record["attemptCount"] == 0
-    assert _poller(store, api, sfn).run()["succeeded"] == 3
+# What the job API reports, as the execution sees it.
 
 
-def test_handler_derives_the_deadline_from_the_lambda_context(store, api, new_job) -> None:
-    class Context:
-        def get_remaining_time_in_millis(self) -> int:
-            return 1_000  # 1 s left: half of it is kept as a margin, still time to start
+def test_a_result_too_large_with_the_input_fails_the_job_with_result_too_large(
+    poller: Poller, sfn: FakeStepFunctions, new_job: Callable[..., Job], store: TokenStore
+) -> None:
+    """The result (which echoes the 131 kB payload) fits SendTaskSuccess alone, not the state with the input."""
+    job = new_job({"completionPolls": 1}, payload={"blob": "x" * 131_000})
+    input_bytes = store.get(job.job_id)["inputBytes"]  # type: ignore[index]
+    assert poller.run()["failed"] == 1
+    [send] = sfn.sends()
+    assert send.operation == "SendTaskFailure" and send.params["error"] == "ResultTooLarge"
+    size = re.search(r"\(([\d,]+) bytes\) exceeds the 262,144-byte limit", send.params["cause"])
+    assert size is not None
+    total = int(size[1].replace(",", ""))
+    assert total > 262_144 and total - input_bytes - len(',"jobResult":') < 262_144  # the result alone fits
+    assert sfn.executions[job.execution_arn].error == "ResultTooLarge"
+    record = store.get(job.job_id)
+    assert record is not None and record["status"] == "FAILED" and record["finalDetail"] == "ResultTooLarge"
 
-    new_job({"completionPolls": 1})
-    summary = lambda_handler({}, Context(), poller=_poller(store, api, RecordingSfn()))
-    assert summary["succeeded"] == 1 and summary["deferred"] == 0
+
+def test_a_long_failure_reason_is_cut_to_the_cause_limit(
+    poller: Poller, sfn: FakeStepFunctions, new_job: Callable[..., Job], jobs_table: JobsTable, store: TokenStore
+) -> None:
+    job = new_job({"completionPolls": 5})
+    jobs_table.table.update_item(
+        Key={"jobId": job.job_id},
+        UpdateExpression="SET #s = :failed, #e = :reason",
+        ExpressionAttributeNames={"#s": "status", "#e": "error"},
+        ExpressionAttributeValues={":failed": "FAILED", ":reason": "r" * 40_000},
+    )
+    assert poller.run()["failed"] == 1
+    [send] = sfn.sends()
+    assert send.accepted and send.params["error"] == "JobFailed"
+    assert len(send.params["cause"]) == 32_768 and send.params["cause"].endswith("...[cut]")
+    assert store.get(job.job_id)["status"] == "FAILED"  # type: ignore[index]
 
 
-def test_each_run_emits_its_counts_as_embedded_metrics(store, api, new_job, capfd, monkeypatch) -> None:
-    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "poller-fn")
-    jobs = [new_job({"completionPolls": 1}) for _ in range(3)]
-    sfn = RecordingSfn(fail_for={jobs[0][1]})
-    lambda_handler({}, None, poller=_poller(store, api, sfn))
-    lines = [json.loads(line) for line in capfd.readouterr().out.splitlines() if line.startswith('{"_aws"')]
-    assert len(lines) == 1
-    emf = lines[0]
-    directive = emf["_aws"]["CloudWatchMetrics"][0]
-    assert directive["Namespace"] == "CallbackPattern/Poller" and directive["Dimensions"] == [["FunctionName"]]
-    assert {m["Name"] for m in directive["Metrics"]} >= {"JobErrors", "JobsSucceeded"}
-    assert (emf["FunctionName"], emf["JobErrors"], emf["JobsSucceeded"]) == ("poller-fn", 1, 2)
+def test_a_job_cancelled_at_the_api_fails_the_execution(
+    poller: Poller, sfn: FakeStepFunctions, new_job: Callable[..., Job], jobs_table: JobsTable, store: TokenStore
+) -> None:
+    job = new_job({"completionPolls": 5})
+    jobs_table.cancel(job.job_id)
+    assert poller.run()["failed"] == 1
+    assert [c.params for c in sfn.sends()] == [
+        {"taskToken": job.token, "error": "JobFailed", "cause": f"job {job.job_id} was cancelled at the job API"}
+    ]
+    assert store.get(job.job_id)["status"] == "FAILED"  # type: ignore[index]
+
+
+def test_a_job_unknown_to_the_api_fails_the_execution(
+    poller: Poller, sfn: FakeStepFunctions, new_job: Callable[..., Job], jobs_table: JobsTable, store: TokenStore
+) -> None:
+    job = new_job({"completionPolls": 5})
+    jobs_table.table.delete_item(Key={"jobId": job.job_id})
+    assert poller.run()["failed"] == 1
+    [send] = sfn.sends()
+    assert send.params["error"] == "JobFailed"
+    assert send.params["cause"] == f"job {job.job_id} unknown to the job API: no job with id '{job.job_id}'"
+    assert sfn.executions[job.execution_arn].status == "FAILED"
+    record = store.get(job.job_id)
+    assert record is not None and record["status"] == "FAILED" and _pending_fields(record) == set()
+
+
+def test_each_status_check_counts_one_attempt(
+    poller: Poller, new_job: Callable[..., Job], store: TokenStore, clock: Clock, api_lambda: InProcessLambda
+) -> None:
+    job = new_job({"completionPolls": 3}, max_attempts=3)
+    for expected in (1, 2):
+        assert poller.run()["heartbeats"] == 1
+        assert store.get(job.job_id)["attemptCount"] == expected  # type: ignore[index]
+        clock.advance(INTERVAL_SECONDS)
+    assert poller.run()["succeeded"] == 1  # completes on its last allowed check
+    assert len(api_lambda.actions("CHECK_STATUS")) == 3
+
+
+def test_a_stubbed_resend_checks_the_execution_first(
+    make_poller: Callable[..., Poller],
+    plain_sfn: Any,
+    new_job: Callable[..., Job],
+    clock: Clock,
+) -> None:
+    """The exact calls of a resend: DescribeExecution of the record's execution, then the stored send."""
+    job = new_job({"completionPolls": 1})
+    with Stubber(plain_sfn) as stub:
+        stub.add_client_error("send_task_success", service_error_code="ServiceUnavailable", http_status_code=503)
+        make_poller(sfn=plain_sfn).run()
+        clock.advance(INTERVAL_SECONDS)
+        stub.add_response(
+            "describe_execution",
+            {"executionArn": job.execution_arn, "stateMachineArn": "arn:sm", "status": "RUNNING", "startDate": 0},
+            {"executionArn": job.execution_arn},
+        )
+        stub.add_response("send_task_success", {}, {"taskToken": job.token, "output": ANY})
+        assert make_poller(sfn=plain_sfn).run()["succeeded"] == 1
+        stub.assert_no_pending_responses()
+
+
+def test_a_job_without_a_result_still_resumes_the_execution(
+    make_poller: Callable[..., Poller], sfn: FakeStepFunctions, new_job: Callable[..., Job]
+) -> None:
+    job = new_job({"completionPolls": 1})
+
+    class NoResultApi:
+        def check_status(self, job_id: str) -> Any:
+            return {"jobId": job_id, "status": "COMPLETED"}
+
+    assert make_poller(api=NoResultApi()).run()["succeeded"] == 1
+    assert [c.params for c in sfn.sends()] == [{"taskToken": job.token, "output": "{}"}]

@@ -1,66 +1,196 @@
-"""simulated_api: job lifecycle on a moto DynamoDB table."""
+"""simulated_api: job lifecycle, idempotent creation, cancellation and injected faults on moto DynamoDB."""
 
 from __future__ import annotations
 
+import json
 import random
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
-from simulated_api.handler import JobStore, lambda_handler
-from simulated_api.logic import InvalidRequest, JobNotFound, plan_job, status_after_poll
+import simulated_api.handler as simulated_api_handler
+from simulated_api.handler import JobsTable, lambda_handler
+from simulated_api.logic import (
+    Faults,
+    IdempotencyConflict,
+    InvalidRequest,
+    JobNotFound,
+    ServiceUnavailable,
+    plan_job,
+    status_after_poll,
+)
+
+KEY = "a" * 64
 
 
-def test_new_job_completes_after_its_completion_polls(job_store: JobStore) -> None:
-    created = lambda_handler(
-        {"action": "CREATE_JOB", "simulate": {"completionPolls": 3}, "payload": {"order": 7}}, None, store=job_store
+def _create(jobs: JobsTable, simulate: Any = None, payload: Any = None, key: str = KEY) -> dict[str, Any]:
+    return lambda_handler(
+        {"action": "CREATE_JOB", "idempotencyKey": key, "simulate": simulate, "payload": payload}, None, jobs=jobs
     )
-    assert created["status"] == "IN_PROGRESS" and created["completionPolls"] == 3
-    check = {"action": "CHECK_STATUS", "jobId": created["jobId"]}
-    first, second, third = (lambda_handler(check, None, store=job_store) for _ in range(3))
+
+
+def _check(jobs: JobsTable, job_id: str) -> dict[str, Any]:
+    return lambda_handler({"action": "CHECK_STATUS", "jobId": job_id}, None, jobs=jobs)
+
+
+def _all_jobs(jobs: JobsTable) -> list[dict[str, Any]]:
+    return jobs.table.scan()["Items"]
+
+
+def test_new_job_completes_after_its_completion_polls(jobs_table: JobsTable) -> None:
+    created = _create(jobs_table, {"completionPolls": 3}, {"order": 7})
+    assert created["status"] == "IN_PROGRESS" and created["completionPolls"] == 3 and created["created"] is True
+    first, second, third = (_check(jobs_table, created["jobId"]) for _ in range(3))
     assert [first["status"], second["status"], third["status"]] == ["IN_PROGRESS", "IN_PROGRESS", "COMPLETED"]
     assert third["pollCount"] == 3
     assert third["result"]["payload"] == {"order": 7}
     assert third["result"]["jobId"] == created["jobId"]
     # A finished job keeps reporting the same end, with the same result.
-    again = lambda_handler(check, None, store=job_store)
+    again = _check(jobs_table, created["jobId"])
     assert again["status"] == "COMPLETED" and again["result"] == third["result"] and again["pollCount"] == 4
 
 
-def test_failing_job_reports_failed_with_a_reason(job_store: JobStore) -> None:
-    created = job_store.create({"outcome": "FAIL", "completionPolls": 1}, None)
-    report = job_store.check(created["jobId"])
+def test_the_same_idempotency_key_gives_back_the_same_job(jobs_table: JobsTable) -> None:
+    """A retried CREATE_JOB starts nothing new: same id, the stored plan (not a new random one)."""
+    first = _create(jobs_table, {"outcome": "SUCCEED"}, {"n": 1})
+    _check(jobs_table, first["jobId"])
+    retries = [_create(jobs_table, {"outcome": "SUCCEED"}, {"n": 1}) for _ in range(5)]
+    assert {r["jobId"] for r in retries} == {first["jobId"]}
+    assert {r["completionPolls"] for r in retries} == {first["completionPolls"]}
+    assert all(r["created"] is False for r in retries)
+    assert len(_all_jobs(jobs_table)) == 1
+    assert int(_all_jobs(jobs_table)[0]["pollCount"]) == 1  # the retry did not reset the job
+
+
+def test_another_idempotency_key_starts_another_job(jobs_table: JobsTable) -> None:
+    first = _create(jobs_table, key="a" * 64)
+    second = _create(jobs_table, key="b" * 64)
+    assert first["jobId"] != second["jobId"] and len(_all_jobs(jobs_table)) == 2
+
+
+@pytest.mark.parametrize(
+    ("simulate", "payload"),
+    [({"outcome": "FAIL"}, {"n": 1}), ({"outcome": "SUCCEED"}, {"n": 2}), ({"completionPolls": 2}, {"n": 1})],
+)
+def test_a_different_request_under_a_used_key_is_an_idempotency_conflict(
+    jobs_table: JobsTable, simulate: dict[str, Any], payload: dict[str, Any]
+) -> None:
+    first = _create(jobs_table, {"outcome": "SUCCEED"}, {"n": 1})
+    with pytest.raises(IdempotencyConflict, match=f"was used for a different request \\(job {first['jobId']}\\)"):
+        _create(jobs_table, simulate, payload)
+    assert len(_all_jobs(jobs_table)) == 1 and _all_jobs(jobs_table)[0]["outcome"] == "SUCCEED"
+
+
+@pytest.mark.parametrize("key", [None, "", 7, "k" * 257])
+def test_create_job_needs_an_idempotency_key(jobs_table: JobsTable, key: Any) -> None:
+    with pytest.raises(InvalidRequest, match="CREATE_JOB needs an idempotencyKey"):
+        lambda_handler({"action": "CREATE_JOB", "idempotencyKey": key}, None, jobs=jobs_table)
+    assert _all_jobs(jobs_table) == []
+
+
+def test_failing_job_reports_failed_with_a_reason(jobs_table: JobsTable) -> None:
+    created = jobs_table.create(KEY, {"outcome": "FAIL", "completionPolls": 1}, None)
+    report = jobs_table.check(created["jobId"])
     assert report["status"] == "FAILED"
     assert "simulated failure" in report["error"]
 
 
-def test_never_finishing_job_stays_in_progress(job_store: JobStore) -> None:
-    created = job_store.create({"outcome": "NEVER_FINISH", "completionPolls": 1}, None)
-    assert [job_store.check(created["jobId"])["status"] for _ in range(5)] == ["IN_PROGRESS"] * 5
+def test_never_finishing_job_stays_in_progress(jobs_table: JobsTable) -> None:
+    created = jobs_table.create(KEY, {"outcome": "NEVER_FINISH", "completionPolls": 1}, None)
+    assert [jobs_table.check(created["jobId"])["status"] for _ in range(5)] == ["IN_PROGRESS"] * 5
 
 
-def test_default_completion_polls_fall_in_the_configured_range(job_store: JobStore) -> None:
-    polls = {job_store.create(None, None)["completionPolls"] for _ in range(40)}
+def test_default_completion_polls_fall_in_the_configured_range(jobs_table: JobsTable) -> None:
+    polls = {jobs_table.create(f"key-{i}", None, None)["completionPolls"] for i in range(40)}
     assert polls <= {2, 3} and len(polls) == 2
 
 
-def test_unknown_job_raises_job_not_found(job_store: JobStore) -> None:
+def test_cancel_stops_a_running_job_and_every_later_check_reports_it(jobs_table: JobsTable) -> None:
+    created = jobs_table.create(KEY, {"completionPolls": 2}, None)
+    cancelled = lambda_handler({"action": "CANCEL_JOB", "jobId": created["jobId"]}, None, jobs=jobs_table)
+    assert cancelled["status"] == "CANCELLED" and "was cancelled" in cancelled["error"]
+    # Checked past its completion polls, it stays cancelled: it never completes.
+    reports = [jobs_table.check(created["jobId"]) for _ in range(3)]
+    assert {r["status"] for r in reports} == {"CANCELLED"} and "result" not in reports[-1]
+
+
+def test_cancel_keeps_the_end_of_a_job_that_already_ended(jobs_table: JobsTable) -> None:
+    created = jobs_table.create(KEY, {"completionPolls": 1}, None)
+    finished = jobs_table.check(created["jobId"])
+    after = jobs_table.cancel(created["jobId"])
+    assert after["status"] == "COMPLETED" and after["result"] == finished["result"]
+
+
+@pytest.mark.parametrize("action", ["CHECK_STATUS", "CANCEL_JOB"])
+def test_unknown_job_raises_job_not_found(jobs_table: JobsTable, action: str) -> None:
     with pytest.raises(JobNotFound, match="no job with id 'nope'"):
-        lambda_handler({"action": "CHECK_STATUS", "jobId": "nope"}, None, store=job_store)
+        lambda_handler({"action": action, "jobId": "nope"}, None, jobs=jobs_table)
+    assert _all_jobs(jobs_table) == []  # a check of an unknown id creates nothing
 
 
 @pytest.mark.parametrize(
     ("event", "message"),
     [
-        ({"action": "DELETE"}, "unknown action 'DELETE'"),
+        ({"action": "DELETE"}, "unknown action 'DELETE': use one of CREATE_JOB, CHECK_STATUS, CANCEL_JOB"),
         ({}, "unknown action None"),
-        ({"action": "CHECK_STATUS"}, "non-empty string jobId"),
-        ({"action": "CREATE_JOB", "simulate": {"outcome": "MAYBE"}}, "simulate.outcome must be one of"),
-        ({"action": "CREATE_JOB", "payload": [1]}, "payload must be an object"),
+        ({"action": "CHECK_STATUS"}, "CHECK_STATUS needs a non-empty string jobId"),
+        ({"action": "CANCEL_JOB", "jobId": ""}, "CANCEL_JOB needs a non-empty string jobId"),
+        ({"action": "CREATE_JOB", "idempotencyKey": KEY, "simulate": {"outcome": "MAYBE"}}, "simulate.outcome must"),
+        ({"action": "CREATE_JOB", "idempotencyKey": KEY, "payload": [1]}, "payload must be an object"),
     ],
 )
-def test_bad_requests_are_rejected_with_a_readable_error(job_store: JobStore, event: dict, message: str) -> None:
+def test_bad_requests_are_rejected_with_a_readable_error(jobs_table: JobsTable, event: dict, message: str) -> None:
     with pytest.raises(InvalidRequest, match=message):
-        lambda_handler(event, None, store=job_store)
+        lambda_handler(event, None, jobs=jobs_table)
+
+
+def test_an_injected_outage_fails_status_checks_without_counting_them(
+    jobs_table: JobsTable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    created = _create(jobs_table, {"completionPolls": 1})
+    monkeypatch.setenv("SIMULATED_FAULTS", json.dumps({"checkStatus": "unavailable"}))
+    for _ in range(3):
+        with pytest.raises(ServiceUnavailable, match="injected outage"):
+            _check(jobs_table, created["jobId"])
+    # Creating and cancelling still work during the outage.
+    assert _create(jobs_table, key="other")["created"] is True
+    monkeypatch.delenv("SIMULATED_FAULTS")
+    report = _check(jobs_table, created["jobId"])
+    assert report["status"] == "COMPLETED" and report["pollCount"] == 1
+
+
+def test_an_injected_create_delay_sleeps_only_after_starting_a_new_job(
+    jobs_table: JobsTable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sleeps: list[float] = []
+    monkeypatch.setattr(simulated_api_handler, "time", SimpleNamespace(sleep=sleeps.append))
+    monkeypatch.setenv("SIMULATED_FAULTS", json.dumps({"createDelaySeconds": 20}))
+    first = _create(jobs_table)
+    assert sleeps == [20.0] and len(_all_jobs(jobs_table)) == 1  # the job exists before the delay
+    assert _create(jobs_table)["jobId"] == first["jobId"]
+    assert sleeps == [20.0]  # a retry finds the job at once
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("{", "SIMULATED_FAULTS is not JSON"),
+        ('{"checkStatus": "slow"}', "checkStatus must be 'unavailable', got 'slow'"),
+        ('{"createDelaySeconds": 901}', "createDelaySeconds must be 0..900, got 901"),
+        ('{"createDelaySeconds": true}', "createDelaySeconds must be 0..900, got True"),
+        ('{"explode": 1}', r"unknown fault\(s\) explode"),
+    ],
+)
+def test_bad_fault_settings_are_rejected_with_a_readable_error(raw: str, message: str) -> None:
+    with pytest.raises(InvalidRequest, match=message):
+        Faults.parse(raw)
+
+
+def test_fault_settings_parse() -> None:
+    assert Faults.parse(None) == Faults() == Faults.parse("")
+    assert Faults.parse('{"checkStatus": "unavailable"}') == Faults(check_unavailable=True)
+    assert Faults.parse('{"createDelaySeconds": 2.5}') == Faults(create_delay_seconds=2.5)
 
 
 def test_plan_job_and_status_rules_without_aws() -> None:
@@ -72,20 +202,20 @@ def test_plan_job_and_status_rules_without_aws() -> None:
     assert status_after_poll(outcome="NEVER_FINISH", poll_count=500, completion_polls=5) == "IN_PROGRESS"
 
 
-def test_payload_with_decimal_numbers_round_trips(job_store: JobStore) -> None:
-    created = job_store.create({"completionPolls": 1}, {"price": 1.5, "items": [1, 2.25], "ok": True})
-    report = job_store.check(created["jobId"])
+def test_payload_with_decimal_numbers_round_trips(jobs_table: JobsTable) -> None:
+    created = jobs_table.create(KEY, {"completionPolls": 1}, {"price": 1.5, "items": [1, 2.25], "ok": True})
+    report = jobs_table.check(created["jobId"])
     assert report["status"] == "COMPLETED"
     assert report["result"]["payload"] == {"price": 1.5, "items": [1, 2.25], "ok": True}
 
 
-def test_a_check_that_loses_the_race_to_finish_reports_the_recorded_end(job_store: JobStore) -> None:
-    created = job_store.create({"completionPolls": 1}, None)
+def test_a_check_that_loses_the_race_to_finish_reports_the_recorded_end(jobs_table: JobsTable) -> None:
+    created = jobs_table.create(KEY, {"completionPolls": 1}, None)
     job_id = created["jobId"]
-    first = job_store.check(job_id)
+    first = jobs_table.check(job_id)
     # Make the job look unfinished again, so the next check tries to record an end; a concurrent
     # check records its own end between that check's read and its write.
-    table = job_store.table
+    table = jobs_table.table
     table.update_item(
         Key={"jobId": job_id},
         UpdateExpression="SET #s = :p",
@@ -95,7 +225,7 @@ def test_a_check_that_loses_the_race_to_finish_reports_the_recorded_end(job_stor
     original_update = table.update_item
     calls = {"n": 0}
 
-    def racing_update(**kwargs):  # the other check records its end between our read and our write
+    def racing_update(**kwargs: Any) -> Any:  # the other check records its end between our read and our write
         calls["n"] += 1
         if calls["n"] == 2:
             original_update(
@@ -106,15 +236,15 @@ def test_a_check_that_loses_the_race_to_finish_reports_the_recorded_end(job_stor
             )
         return original_update(**kwargs)
 
-    object.__setattr__(job_store, "table", _TableProxy(table, racing_update))
-    second = job_store.check(job_id)
+    object.__setattr__(jobs_table, "table", _TableProxy(table, racing_update))
+    second = jobs_table.check(job_id)
     assert second["status"] == "COMPLETED"
     assert second["result"]["finishedAt"] == first["result"]["finishedAt"]  # the first end, not a new one
 
 
 class _TableProxy:
-    def __init__(self, table, update_item) -> None:
+    def __init__(self, table: Any, update_item: Any) -> None:
         self._table, self.update_item = table, update_item
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         return getattr(self._table, name)

@@ -1,0 +1,223 @@
+"""poller's Lambda handler: its event, its metrics line (also when the run fails), its deadline from
+the Lambda context, its configuration from the environment and its AWS client settings."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+import poller.handler as poller_handler
+from common.config import ConfigurationError
+from poller.handler import (
+    CONNECT_TIMEOUT_SECONDS,
+    READ_TIMEOUT_SECONDS,
+    SAFETY_MARGIN_SECONDS,
+    TOTAL_MAX_ATTEMPTS,
+    InvalidPollRequest,
+    client_config,
+    lambda_handler,
+)
+from poller.metrics import METRICS
+from poller.service import Poller
+from poller.store import TokenStore
+
+from .conftest import DUE_INDEX, TOKENS_TABLE, Job
+from .fakes import FakeStepFunctions, SmallPages, fail_dynamodb_calls, session
+
+
+def _emf_lines(out: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in out.splitlines() if line.startswith('{"_aws"')]
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        ({"jobId": 5}, "jobId must be a non-empty string, got 5"),
+        ({"jobId": ""}, "jobId must be a non-empty string, got ''"),
+        ({"jobID": "x"}, r"unknown field\(s\) jobID"),
+        ([1], "the poller takes {}"),
+    ],
+)
+def test_handler_rejects_events_it_does_not_understand(poller: Poller, event: Any, message: str) -> None:
+    with pytest.raises(InvalidPollRequest, match=message):
+        lambda_handler(event, None, poller=poller)
+
+
+def test_handler_polls_every_due_job_or_the_one_asked_for(
+    poller: Poller, new_job: Callable[..., Job], sfn: FakeStepFunctions
+) -> None:
+    one, other = new_job({"completionPolls": 1}), new_job({"completionPolls": 1})
+    assert lambda_handler({"jobId": one.job_id}, None, poller=poller)["succeeded"] == 1
+    assert sfn.tokens_called() == {one.token}
+    assert lambda_handler({}, None, poller=poller)["succeeded"] == 1
+    assert sfn.tokens_called() == {one.token, other.token}
+
+
+def test_each_run_emits_its_counts_as_embedded_metrics(
+    poller: Poller,
+    new_job: Callable[..., Job],
+    sfn: FakeStepFunctions,
+    capfd: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "poller-fn")
+    jobs = [new_job({"completionPolls": 1}) for _ in range(3)]
+    sfn.inject("SendTaskSuccess", "bug", token=jobs[0].token)
+    lambda_handler({}, None, poller=poller)
+    [emf] = _emf_lines(capfd.readouterr().out)
+    directive = emf["_aws"]["CloudWatchMetrics"][0]
+    assert directive["Namespace"] == "CallbackPattern/Poller" and directive["Dimensions"] == [["FunctionName"]]
+    assert set(METRICS.values()) <= {m["Name"] for m in directive["Metrics"]}
+    assert (emf["FunctionName"], emf["JobErrors"], emf["JobsSucceeded"], emf["JobsDeferred"]) == ("poller-fn", 1, 2, 0)
+
+
+def test_the_metrics_line_is_printed_with_what_a_failing_run_did(
+    make_poller: Callable[..., Poller],
+    store: TokenStore,
+    new_job: Callable[..., Job],
+    sfn: FakeStepFunctions,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """The second page of due jobs cannot be read: the run raises, the metrics still count the first page."""
+    jobs = [new_job({"completionPolls": 1}) for _ in range(3)]
+    failed = fail_dynamodb_calls(store.client, "Query", lambda params: "ExclusiveStartKey" in params)
+    with pytest.raises(Exception, match="InternalServerError"):
+        lambda_handler({}, None, poller=make_poller(store=SmallPages.of(store)))
+    assert len(failed) == 1
+    [emf] = _emf_lines(capfd.readouterr().out)
+    sent = len(sfn.sends())
+    assert sent == 2 and {c.token for c in sfn.sends()} < {job.token for job in jobs}
+    assert emf["JobsSucceeded"] == sent  # the jobs the run finished before it failed are counted
+
+
+class _SpyPoller:
+    def __init__(self) -> None:
+        self.deadlines: list[float | None] = []
+
+    def run(self, job_id: str | None = None, *, deadline: float | None = None, counts: Any = None) -> dict[str, int]:
+        self.deadlines.append(deadline)
+        return {}
+
+
+class _Context:
+    def __init__(self, remaining_ms: int) -> None:
+        self.remaining_ms = remaining_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+@pytest.mark.parametrize(
+    ("remaining_ms", "claims_for_seconds"),
+    [(900_000, 885.0), (60_000, 45.0), (30_000, 15.0), (20_000, 10.0), (1_000, 0.5)],
+)
+def test_the_deadline_keeps_a_safety_margin_before_the_function_times_out(
+    remaining_ms: int, claims_for_seconds: float
+) -> None:
+    """Claims stop SAFETY_MARGIN_SECONDS (15 s) before the timeout, or at half the time left if that is less."""
+    spy = _SpyPoller()
+    before = time.monotonic()
+    lambda_handler({}, _Context(remaining_ms), poller=spy)  # type: ignore[arg-type]
+    after = time.monotonic()
+    [deadline] = spy.deadlines
+    assert deadline is not None and before + claims_for_seconds <= deadline <= after + claims_for_seconds
+
+
+def test_without_a_lambda_context_there_is_no_deadline() -> None:
+    spy = _SpyPoller()
+    lambda_handler({}, None, poller=spy)  # type: ignore[arg-type]
+    assert spy.deadlines == [None]
+
+
+def test_a_run_with_a_second_left_still_works_its_jobs(poller: Poller, new_job: Callable[..., Job]) -> None:
+    new_job({"completionPolls": 1})
+    summary = lambda_handler({}, _Context(1_000), poller=poller)
+    assert summary["succeeded"] == 1 and summary["deferred"] == 0
+
+
+# Configuration and AWS clients.
+
+_ENV = {
+    "POLLER_CONCURRENCY": "4",
+    "TASK_TOKENS_TABLE_NAME": TOKENS_TABLE,
+    "DUE_INDEX_NAME": DUE_INDEX,
+    "SIMULATED_API_FUNCTION_NAME": "simulated-api",
+    "CLAIM_SECONDS": "120",
+    "POLL_INTERVAL_SECONDS": "60",
+}
+
+
+class _RecordingBoto3:
+    """Stands in for the boto3 module in poller.handler: records each client's botocore config."""
+
+    def __init__(self) -> None:
+        self.configs: dict[str, Any] = {}
+
+    def client(self, service: Any, *, config: Any = None) -> Any:
+        self.configs[service] = config
+        return session().client(service, config=config)
+
+
+@pytest.fixture
+def environment(monkeypatch: pytest.MonkeyPatch, ddb: Any) -> _RecordingBoto3:
+    """The stack's environment for the poller, its tables in moto, and a fresh default poller."""
+    monkeypatch.setattr(poller_handler, "_poller", None)
+    recording = _RecordingBoto3()
+    monkeypatch.setattr(poller_handler, "boto3", recording)
+    for name, value in _ENV.items():
+        monkeypatch.setenv(name, value)
+    return recording
+
+
+def test_the_default_poller_takes_its_settings_from_the_environment(environment: _RecordingBoto3) -> None:
+    assert lambda_handler({}, None)["checked"] == 0
+    built = poller_handler._poller
+    assert built is not None
+    assert (built.concurrency, built.claim_seconds, built.poll_interval_seconds) == (4, 120, 60.0)
+    assert (built.store.table_name, built.store.due_index) == (TOKENS_TABLE, DUE_INDEX)
+    assert built.api.function_name == "simulated-api"
+
+
+def test_every_client_gives_up_within_the_safety_margin(environment: _RecordingBoto3) -> None:
+    lambda_handler({}, None)
+    assert set(environment.configs) == {"dynamodb", "lambda", "stepfunctions"}
+    for config in environment.configs.values():
+        assert (config.connect_timeout, config.read_timeout) == (CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS)
+        assert config.retries == {"mode": "standard", "total_max_attempts": TOTAL_MAX_ATTEMPTS}
+        assert config.max_pool_connections == 4 + 4  # one connection per worker, and some to spare
+    assert (CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS, TOTAL_MAX_ATTEMPTS) == (2, 5, 2)
+    # A call that hangs on every attempt still ends within the margin kept at the end of a run,
+    # also with standard mode's backoff before its retry (at most 1 s): 2 x (2 + 5) + 1 = 15.
+    assert (CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS) * TOTAL_MAX_ATTEMPTS < SAFETY_MARGIN_SECONDS
+    assert (CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS) * TOTAL_MAX_ATTEMPTS + 1 <= SAFETY_MARGIN_SECONDS
+    assert client_config(16).max_pool_connections == 20  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("name", sorted(_ENV))
+def test_a_missing_environment_variable_is_named(
+    environment: _RecordingBoto3, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    monkeypatch.delenv(name)
+    with pytest.raises(ConfigurationError, match=f"environment variable {name} is not set"):
+        lambda_handler({}, None)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("POLL_INTERVAL_SECONDS", "0", "POLL_INTERVAL_SECONDS=0.0 must be > 0"),
+        ("POLL_INTERVAL_SECONDS", "soon", "POLL_INTERVAL_SECONDS='soon' is not a number"),
+        ("CLAIM_SECONDS", "0", "CLAIM_SECONDS=0 must be >= 1"),
+        ("POLLER_CONCURRENCY", "four", "POLLER_CONCURRENCY='four' is not an integer"),
+    ],
+)
+def test_a_malformed_environment_variable_is_named(
+    environment: _RecordingBoto3, monkeypatch: pytest.MonkeyPatch, name: str, value: str, message: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigurationError, match=message):
+        lambda_handler({}, None)

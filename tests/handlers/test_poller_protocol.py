@@ -1,0 +1,362 @@
+"""poller: exactly one callback per job, and a record that says how the execution ended, through
+failed writes, lost replies, crashes, refused tokens and retried tasks (the SENDING state and
+reconciliation with DescribeExecution). Every test counts the Step Functions calls."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from common.records import TokenRecord
+from create_job.handler import JobCreator
+from poller.service import Poller
+from poller.store import TokenStore
+from simulated_api.handler import JobsTable
+
+from .conftest import CLAIM_SECONDS, INTERVAL_SECONDS, InProcessLambda, Job
+from .fakes import Clock, Crash, FakeStepFunctions, fail_dynamodb_calls, is_finish, is_release
+
+# A job, what the poller sends for it, and the record's final status.
+OUTCOMES = [
+    pytest.param({"completionPolls": 1}, {}, "SendTaskSuccess", "COMPLETED", id="success"),
+    pytest.param({"outcome": "FAIL", "completionPolls": 1}, {}, "SendTaskFailure", "FAILED", id="job-failed"),
+    pytest.param({"outcome": "NEVER_FINISH"}, {"max_attempts": 1}, "SendTaskFailure", "MAX_ATTEMPTS", id="max"),
+]
+
+
+def _retry_task(creator: JobCreator, sfn: FakeStepFunctions, job: Job, simulate: dict[str, Any]) -> str:
+    """The state machine retries the job's task: a new token, and create_job runs again."""
+    new_token = "retried-" + job.token
+    sfn.start_task(job.execution_arn, new_token)
+    creator.handle({"taskToken": new_token, "executionId": job.execution_arn, "input": {"simulate": simulate}})
+    return new_token
+
+
+def _record(store: TokenStore, job: Job) -> TokenRecord:
+    record = store.get(job.job_id)
+    assert record is not None
+    return record
+
+
+def _assert_final(store: TokenStore, job: Job, status: str) -> TokenRecord:
+    """The record is final and out of the poller's way: no due time, no claim, no stored decision."""
+    record = _record(store, job)
+    assert record["status"] == status
+    assert {"dueShard", "dueAt", "claimOwner", "decision"}.isdisjoint(record)
+    assert job.job_id not in set(store.due(now_ms=2**53))
+    return record
+
+
+# The send went through, the record did not say so.
+
+
+@pytest.mark.parametrize(("simulate", "options", "operation", "final_status"), OUTCOMES)
+def test_a_failed_final_write_after_the_send_is_settled_without_a_second_send(
+    poller: Poller,
+    sfn: FakeStepFunctions,
+    new_job: Callable[..., Job],
+    store: TokenStore,
+    clock: Clock,
+    api_lambda: InProcessLambda,
+    simulate: dict[str, Any],
+    options: dict[str, Any],
+    operation: str,
+    final_status: str,
+) -> None:
+    job = new_job(simulate, **options)
+    failed_finishes = fail_dynamodb_calls(store.client, "UpdateItem", is_finish, times=1)
+    first = poller.run()
+    assert first["errors"] == 1 and len(failed_finishes) == 1
+    assert sfn.count(operation, accepted=True) == 1
+    record = _record(store, job)
+    assert record["status"] == "SENDING" and record["decision"]["finalStatus"] == final_status
+    assert "claimOwner" not in record  # released: due at the next run
+
+    clock.advance(INTERVAL_SECONDS)
+    second = poller.run()
+    assert second["reconciled"] == 1 and second["errors"] == 0
+    assert len(sfn.sends()) == 1  # no second send
+    assert sfn.count("DescribeExecution") == 1
+    assert len(api_lambda.actions("CHECK_STATUS")) == 1 and api_lambda.actions("CANCEL_JOB") == []
+    assert _assert_final(store, job, final_status)["finalDetail"] == "found SENDING; execution " + (
+        "SUCCEEDED" if operation == "SendTaskSuccess" else "FAILED"
+    )
+
+
+def test_with_the_table_down_after_the_send_the_claim_lapses_and_the_next_run_settles(
+    poller: Poller, sfn: FakeStepFunctions, new_job: Callable[..., Job], store: TokenStore, clock: Clock
+) -> None:
+    """Neither the final write nor the release gets through: the lease (the claim) brings the job back."""
+    job = new_job({"completionPolls": 1})
+    finishes = fail_dynamodb_calls(store.client, "UpdateItem", is_finish, times=1)
+    releases = fail_dynamodb_calls(store.client, "UpdateItem", is_release, times=1)
+    assert poller.run()["errors"] == 1 and (len(finishes), len(releases)) == (1, 1)
+    record = _record(store, job)
+    assert record["status"] == "SENDING" and "claimOwner" in record
+    clock.advance(CLAIM_SECONDS - 10)
+    assert poller.run()["checked"] == 0  # the lease still runs
+    clock.advance(11)
+    assert poller.run()["reconciled"] == 1
+    assert len(sfn.sends()) == 1
+    _assert_final(store, job, "COMPLETED")
+
+
+def test_a_lost_reply_is_settled_from_the_execution_not_sent_twice(
+    poller: Poller, sfn: FakeStepFunctions, new_job: Callable[..., Job], store: TokenStore, clock: Clock
+) -> None:
+    job = new_job({"completionPolls": 1})
+    sfn.inject("SendTaskSuccess", "lost_reply")  # the service took it; the answer never came
+    assert poller.run()["errors"] == 1
+    assert sfn.executions[job.execution_arn].status == "SUCCEEDED"
+    assert _record(store, job)["status"] == "SENDING"
+    clock.advance(INTERVAL_SECONDS)
+    assert poller.run()["reconciled"] == 1
+    assert len(sfn.sends()) == 1
+    _assert_final(store, job, "COMPLETED")
+
+
+def test_a_send_that_never_arrived_is_resent_once(
+    poller: Poller, sfn: FakeStepFunctions, new_job: Callable[..., Job], store: TokenStore, clock: Clock
+) -> None:
+    job = new_job({"outcome": "FAIL", "completionPolls": 1})
+    sfn.inject("SendTaskFailure", "unreachable")
+    assert poller.run()["errors"] == 1
+    assert sfn.executions[job.execution_arn].status == "RUNNING"
+    clock.advance(INTERVAL_SECONDS)
+    assert poller.run()["failed"] == 1
+    first, second = sfn.sends()
+    assert (first.accepted, second.accepted) == (False, True) and first.params == second.params
+    _assert_final(store, job, "FAILED")
+
+
+# The poller died between storing the decision and sending it.
+
+
+class CrashAfterStoringTheDecision(TokenStore):
+    def store_decision(self, record: TokenRecord, **kwargs: Any) -> bool:
+        stored = super().store_decision(record, **kwargs)
+        raise Crash("the poller died after storing its decision")
+        return stored  # pragma: no cover
+
+
+def _crashing(store: TokenStore) -> TokenStore:
+    return CrashAfterStoringTheDecision(client=store.client, table_name=store.table_name, due_index=store.due_index)
+
+
+def test_a_crash_before_the_send_is_resent_from_the_stored_decision_once(
+    make_poller: Callable[..., Poller],
+    sfn: FakeStepFunctions,
+    new_job: Callable[..., Job],
+    store: TokenStore,
+    clock: Clock,
+    api_lambda: InProcessLambda,
+) -> None:
+    job = new_job({"completionPolls": 1})
+    with pytest.raises(Crash):
+        make_poller(store=_crashing(store)).run()
+    record = _record(store, job)
+    assert record["status"] == "SENDING" and "claimOwner" in record and sfn.calls == []
+    stored_output = record["decision"]["output"]
+
+    assert make_poller().run()["checked"] == 0  # the dead poller's lease still runs
+    clock.advance(CLAIM_SECONDS + 1)
+    assert make_poller().run()["succeeded"] == 1
+    assert [c.operation for c in sfn.calls] == ["DescribeExecution", "SendTaskSuccess"]
+    assert sfn.sends()[0].params == {"taskToken": job.token, "output": stored_output}  # the stored decision
+    assert len(api_lambda.actions("CHECK_STATUS")) == 1  # not decided again
+    _assert_final(store, job, "COMPLETED")
+    clock.advance(INTERVAL_SECONDS)
+    assert make_poller().run()["checked"] == 0 and len(sfn.sends()) == 1
+
+
+def test_a_task_retried_while_sending_gets_the_stored_decision_on_its_new_token(
+    make_poller: Callable[..., Poller],
+    sfn: FakeStepFunctions,
+    new_job: Callable[..., Job],
+    creator: JobCreator,
+    store: TokenStore,
+    clock: Clock,
+) -> None:
+    job = new_job({"completionPolls": 1})
+    with pytest.raises(Crash):
+        make_poller(store=_crashing(store)).run()
+    new_token = _retry_task(creator, sfn, job, {"completionPolls": 1})
+    assert _record(store, job)["status"] == "SENDING"
+    clock.advance(CLAIM_SECONDS + 1)
+    assert make_poller().run()["succeeded"] == 1
+    assert [c.token for c in sfn.sends()] == [new_token]
+    _assert_final(store, job, "COMPLETED")
+
+
+# The execution refused the token: the record takes the execution's real end.
+
+
+@pytest.mark.parametrize(
+    ("end", "error", "final_status", "count"),
+    [
+        ("ABORTED", None, "CANCELLED", "cancelled"),
+        ("TIMED_OUT", None, "EXPIRED", "expired"),
+        ("FAILED", "JobTimedOut", "EXPIRED", "expired"),
+        (None, None, "EXPIRED", "expired"),  # gone from history: ExecutionDoesNotExist
+    ],
+)
+def test_a_refused_heartbeat_ends_the_record_as_the_execution_ended_and_cancels_the_job(
+    poller: Poller,
+    sfn: FakeStepFunctions,
+    new_job: Callable[..., Job],
+    store: TokenStore,
+    jobs_table: JobsTable,
+    api_lambda: InProcessLambda,
+    end: str | None,
+    error: str | None,
+    final_status: str,
+    count: str,
+) -> None:
+    job = new_job({"completionPolls": 5})
+    if end is None:
+        sfn.forget_execution(job.execution_arn)
+    else:
+        sfn.end_execution(job.execution_arn, end, error)
+    summary = poller.run()
+    assert summary[count] == 1 and summary["errors"] == 0
+    assert sfn.count("SendTaskHeartbeat") == 1 and sfn.count("SendTaskHeartbeat", accepted=True) == 0
+    assert sfn.sends() == []
+    assert [c["jobId"] for c in api_lambda.actions("CANCEL_JOB")] == [job.job_id]
+    assert jobs_table.table.get_item(Key={"jobId": job.job_id})["Item"]["status"] == "CANCELLED"
+    record = _assert_final(store, job, final_status)
+    assert record["finalDetail"].startswith(f"TaskTimedOut on HEARTBEAT; execution {end or 'not found'}")
+
+
+@pytest.mark.parametrize("code", ["TaskTimedOut", "InvalidToken", "TaskDoesNotExist"])
+def test_a_refused_success_of_a_stopped_execution_cancels_the_record_not_the_finished_job(
+    poller: Poller,
+    sfn: FakeStepFunctions,
+    new_job: Callable[..., Job],
+    store: TokenStore,
+    jobs_table: JobsTable,
+    code: str,
+) -> None:
+    job = new_job({"completionPolls": 1})
+    sfn.end_execution(job.execution_arn, "ABORTED")
+    sfn.inject("SendTaskSuccess", "refuse", code=code)
+    assert poller.run()["cancelled"] == 1
+    assert len(sfn.sends()) == 1
+    record = _assert_final(store, job, "CANCELLED")
+    assert record["finalDetail"] == f"{code} on SUCCEED; execution ABORTED"
+    assert jobs_table.table.get_item(Key={"jobId": job.job_id})["Item"]["status"] == "COMPLETED"  # keeps its end
+
+
+def test_a_stopped_execution_of_a_job_the_api_lost_is_still_settled(
+    poller: Poller, sfn: FakeStepFunctions, new_job: Callable[..., Job], store: TokenStore, jobs_table: JobsTable
+) -> None:
+    """Nothing to cancel at the API is no reason to keep the record pending (and erroring) forever."""
+    job = new_job({"completionPolls": 5})
+    jobs_table.table.delete_item(Key={"jobId": job.job_id})
+    sfn.end_execution(job.execution_arn, "ABORTED")
+    summary = poller.run()
+    assert summary["cancelled"] == 1 and summary["errors"] == 0
+    assert [c.accepted for c in sfn.sends()] == [False]  # the JobFailed callback was refused
+    _assert_final(store, job, "CANCELLED")
+
+
+def test_a_refused_cancel_keeps_the_record_pending_until_the_job_is_cancelled(
+    poller: Poller,
+    make_poller: Callable[..., Poller],
+    sfn: FakeStepFunctions,
+    new_job: Callable[..., Job],
+    store: TokenStore,
+    clock: Clock,
+    api: Any,
+) -> None:
+    job = new_job({"completionPolls": 5})
+    sfn.end_execution(job.execution_arn, "ABORTED")
+
+    class CancelFails:
+        def check_status(self, job_id: str) -> Any:
+            return api.check_status(job_id)
+
+        def cancel_job(self, job_id: str) -> Any:
+            raise ConnectionError("job API unreachable")
+
+    assert make_poller(api=CancelFails()).run()["errors"] == 1
+    assert _record(store, job)["status"] == "POLLING"
+    clock.advance(INTERVAL_SECONDS)
+    assert poller.run()["cancelled"] == 1
+    _assert_final(store, job, "CANCELLED")
+
+
+def test_a_token_replaced_by_a_retried_task_is_released_and_the_new_token_polled(
+    make_poller: Callable[..., Poller],
+    sfn: FakeStepFunctions,
+    new_job: Callable[..., Job],
+    creator: JobCreator,
+    store: TokenStore,
+    clock: Clock,
+    api: Any,
+) -> None:
+    """The task is retried while the poller checks the job: its heartbeat to the old token is refused,
+    the execution still runs: the record stays pending, released, and the new token gets the next call."""
+    job = new_job({"completionPolls": 3})
+    new_tokens: list[str] = []
+
+    class RetryDuringCheck:
+        def check_status(self, job_id: str) -> Any:
+            new_tokens.append(_retry_task(creator, sfn, job, {"completionPolls": 3}))
+            return api.check_status(job_id)
+
+    summary = make_poller(api=RetryDuringCheck()).run()
+    [new_token] = new_tokens
+    assert summary["skipped"] == 1 and summary["errors"] == 0
+    assert sfn.count("SendTaskHeartbeat", token=job.token, accepted=False) == 1
+    record = _record(store, job)
+    assert record["status"] == "POLLING" and record["taskToken"] == new_token
+    assert "claimOwner" not in record  # released, not left to the lease
+    clock.advance(INTERVAL_SECONDS)
+    assert make_poller().run()["heartbeats"] == 1
+    assert sfn.count("SendTaskHeartbeat", token=new_token, accepted=True) == 1
+    assert sfn.count("SendTaskHeartbeat", token=job.token) == 1  # the old token was not tried again
+
+
+def test_a_sending_record_of_an_execution_stopped_meanwhile_is_cancelled_not_resent(
+    poller: Poller, sfn: FakeStepFunctions, new_job: Callable[..., Job], store: TokenStore, clock: Clock
+) -> None:
+    job = new_job({"completionPolls": 1})
+    sfn.inject("SendTaskSuccess", "unreachable")
+    poller.run()
+    sfn.end_execution(job.execution_arn, "ABORTED")
+    clock.advance(INTERVAL_SECONDS)
+    assert poller.run()["cancelled"] == 1
+    assert [c.accepted for c in sfn.sends()] == [False]
+    assert _assert_final(store, job, "CANCELLED")["finalDetail"] == "found SENDING; execution ABORTED"
+
+
+def test_a_poller_holding_a_replaced_token_sends_it_nothing(
+    make_poller: Callable[..., Poller],
+    sfn: FakeStepFunctions,
+    new_job: Callable[..., Job],
+    creator: JobCreator,
+    store: TokenStore,
+    clock: Clock,
+    api: Any,
+) -> None:
+    """The job completes while the task is retried: the poller that read the old token may not store
+    or send its decision (its writes are conditional on the token); the next run answers the new one."""
+    job = new_job({"completionPolls": 1})
+    new_tokens: list[str] = []
+
+    class RetryDuringCheck:
+        def check_status(self, job_id: str) -> Any:
+            new_tokens.append(_retry_task(creator, sfn, job, {"completionPolls": 1}))
+            return api.check_status(job_id)
+
+    assert make_poller(api=RetryDuringCheck()).run()["skipped"] == 1
+    [new_token] = new_tokens
+    assert sfn.calls == []
+    record = _record(store, job)
+    assert record["status"] == "POLLING" and record["taskToken"] == new_token
+    clock.advance(CLAIM_SECONDS + 1)
+    assert make_poller().run()["succeeded"] == 1
+    assert [c.token for c in sfn.sends()] == [new_token]
+    _assert_final(store, job, "COMPLETED")
