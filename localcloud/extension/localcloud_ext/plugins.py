@@ -18,7 +18,6 @@ import logging
 import os
 import sys
 import threading
-import time
 
 from localstack.http import Response, route
 from localstack.runtime import hooks
@@ -173,22 +172,14 @@ def localcloud_shutdown():
     FORK_SERVER.shutdown()
 
 
-EXIT_GRACE_SECONDS = 1.0
-
-
 @hooks.on_infra_shutdown(priority=-100)
 def localcloud_exit_after_shutdown():
-    """Runs after LocalStack stopped its services (priority -10/-20). LocalStack's process then
-    waits for its non-daemon threads, which can take half a minute: Lambda's log shipper retrying
-    to post logs to the already closed gateway, CloudWatch's alarm scheduler. Nothing is persisted
-    here (PERSISTENCE=0): exit a second after the last hook instead."""
-
-    def exit_later() -> None:
-        time.sleep(EXIT_GRACE_SECONDS)
-        LOG.info("Shutdown: exiting (lingering threads: %s)", [t.name for t in threading.enumerate()])
-        logging.shutdown()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)
-
-    threading.Thread(target=exit_later, name="localcloud-exit", daemon=True).start()
+    """The last shutdown hook: LocalStack has stopped its services (priority -10/-20). Its process
+    would then wait for lingering non-daemon threads (Lambda's log shipper retrying to post logs
+    to the already closed gateway, CloudWatch's alarm scheduler: up to ~30 s) and finalize a large
+    heap (seconds on a busy machine). Nothing is persisted here (PERSISTENCE=0): exit now."""
+    LOG.info("Shutdown: services stopped, exiting (threads left: %d)", threading.active_count())
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
