@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import socket
 import time
 import uuid
 import zipfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import boto3
 from botocore.config import Config
 
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
+CLOCK_SPEED = 60  # the shared instance's scheduler clock: rate(1 minute) fires every second
 Clients = Callable[[str], Any]
 
 
@@ -22,6 +25,31 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live processes of a process group (a local cloud's: LocalStack, the Lambda fork server, workers)."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(stat.parent.name))
+    return members
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """Processes (other than this one) whose command line contains ``text``."""
+    pids = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if text in cmdline.read_bytes().decode(errors="replace"):
+                pids.append(int(cmdline.parent.name))
+        except OSError:
+            continue
+    return [pid for pid in pids if pid != os.getpid()]
 
 
 def client_factory(endpoint: str) -> Clients:

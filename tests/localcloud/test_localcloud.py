@@ -1,4 +1,4 @@
-"""The local cloud itself: started once for this module on a free port and a state dir of its own,
+"""The local cloud itself: the package's shared instance (conftest.py; this module runs last),
 driven with boto3 like the stack will be, and stopped at the end with nothing left running.
 
 Provisioning happens on first use (about a minute; then it is reused from .localcloud/).
@@ -9,26 +9,22 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
-import socket
 import subprocess
 import sys
 import time
 import uuid
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 
 import localcloud
+from tests.localcloud.helpers import CLOCK_SPEED, Clients, group_members, processes_mentioning
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CLOCK_SPEED = 60  # rate(1 minute) fires every second
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
 
 HANDLER = """
@@ -73,35 +69,6 @@ def lambda_handler(event, context):
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _group_members(pgid: int) -> list[int]:
-    members = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            members.append(int(stat.parent.name))
-    return members
-
-
-def _processes_mentioning(text: str) -> list[int]:
-    pids = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            if text in cmdline.read_bytes().decode(errors="replace"):
-                pids.append(int(cmdline.parent.name))
-        except OSError:
-            continue
-    return [pid for pid in pids if pid != os.getpid()]
-
-
 def _cli(*args: str, state_dir: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "localcloud", *args, "--state-dir", str(state_dir)],
@@ -124,38 +91,13 @@ def _wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
 
 
 @pytest.fixture(scope="module")
-def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[localcloud.Instance]:
-    state_dir = tmp_path_factory.mktemp("localcloud-state")
-    started = time.monotonic()
-    instance = localcloud.start(port=_free_port(), clock_speed=CLOCK_SPEED, state_dir=state_dir, echo=print)
-    print(f"[localcloud] ready in {time.monotonic() - started:.1f} s at {instance.endpoint}")
-    try:
-        yield instance
-    finally:
-        localcloud.stop(state_dir=state_dir)
-        assert _group_members(instance.pid) == []
-        assert _processes_mentioning(str(state_dir)) == []
+def cloud(shared_cloud: localcloud.Instance) -> localcloud.Instance:
+    return shared_cloud
 
 
 @pytest.fixture(scope="module")
-def client(cloud: localcloud.Instance) -> Callable[[str], Any]:
-    config = Config(max_pool_connections=64, read_timeout=120, retries={"max_attempts": 0})
-    env = localcloud.cdklocal_env(cloud.endpoint)
-    cache: dict[str, Any] = {}
-
-    def make(service: str) -> Any:
-        if service not in cache:
-            cache[service] = boto3.client(
-                service,  # type: ignore[call-overload]
-                endpoint_url=env["AWS_ENDPOINT_URL"],
-                region_name=env["AWS_DEFAULT_REGION"],
-                aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-                aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-                config=config,
-            )
-        return cache[service]
-
-    return make
+def client(shared_client: Clients) -> Clients:
+    return shared_client
 
 
 @pytest.fixture(scope="module")
@@ -402,13 +344,13 @@ def test_status_reports_health_and_scheduler_counts(cloud: localcloud.Instance) 
 
 
 def test_stop_ends_every_process_it_started(cloud: localcloud.Instance) -> None:
-    workers_before = _group_members(cloud.pid)
+    workers_before = group_members(cloud.pid)
     cli = _cli("stop", state_dir=cloud.state_dir)
     status = _cli("status", state_dir=cloud.state_dir)
 
     assert len(workers_before) > 1  # LocalStack plus the Lambda fork server and workers
     assert cli.returncode == 0 and "stopped" in cli.stdout
-    assert _group_members(cloud.pid) == []
-    assert _processes_mentioning(str(cloud.state_dir)) == []  # DynamoDB Local's JVM too
+    assert group_members(cloud.pid) == []
+    assert processes_mentioning(str(cloud.state_dir)) == []  # DynamoDB Local's JVM too
     assert status.returncode == 3
     assert _cli("stop", state_dir=cloud.state_dir).stdout.strip() == "The local cloud is not running."
