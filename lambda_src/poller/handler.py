@@ -22,9 +22,9 @@ __all__ = ["InvalidPollRequest", "Poller", "UnknownJob", "lambda_handler"]
 
 # Time kept free at the end of a run for the sends and writes of jobs already claimed.
 SAFETY_MARGIN_SECONDS = 15
-# Every AWS call gives up well inside the safety margin: connect + read, and one retry.
+# A hung AWS call gives up inside the safety margin: 2 x (connect + read) and a retry's backoff.
 CONNECT_TIMEOUT_SECONDS = 2
-READ_TIMEOUT_SECONDS = 5
+READ_TIMEOUT_SECONDS = 4
 TOTAL_MAX_ATTEMPTS = 2
 
 _poller: Poller | None = None

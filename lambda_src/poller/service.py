@@ -31,7 +31,7 @@ from common.job_api import JobApiClient, JobApiError, JobNotFound
 from common.log import get_logger, token_fingerprint
 from common.records import TokenRecord, epoch_ms
 from poller.decisions import TOKEN_GONE_ERRORS, Action, Decision, decide, job_lost, reconcile
-from poller.store import TokenStore
+from poller.store import DueJobId, TokenStore
 
 logger = get_logger("poller")
 
@@ -41,6 +41,8 @@ logger = get_logger("poller")
 #   skipped: claimed by another poller, final already, or its token was just replaced
 #   errors: a step failed; the job stays pending and comes due again
 #   deferred: due, but left for the next run because this one was out of time
+# What a scheduled run saw of the backlog (metrics gauges, see poller/metrics.py).
+RUN_GAUGES = ("dueJobs", "oldestJobAgeSeconds", "dueLagSeconds")
 RUN_COUNTS = (
     "checked",
     "succeeded",
@@ -94,6 +96,8 @@ class Poller:
         else:
             self._work(run, self.store.due(now_ms=epoch_ms(run.started)), deadline, counts)
         summary = {name: counts[name] for name in RUN_COUNTS}
+        if job_id is None:
+            summary.update({name: counts[name] for name in RUN_GAUGES})
         logger.info("poller run finished", extra={"summary": summary, "owner": run.owner})
         return summary
 
@@ -101,15 +105,20 @@ class Poller:
         """Feed due jobs to the workers as they free up: the index is read as fast as it is worked."""
         workers = max(1, self.concurrency)
         in_flight: set[Future[list[str]]] = set()
+        started_ms = epoch_ms(run.started)
 
         def collect(done: set[Future[list[str]]]) -> None:
             for future in done:
                 counts.update(future.result())
                 counts["checked"] += 1
+            counts["dueJobs"] = counts["checked"] + counts["deferred"]
+            counts["oldestJobAgeSeconds"] = max(counts["oldestJobAgeSeconds"], int(run.oldest_age_seconds))
 
         with ThreadPoolExecutor(max_workers=workers) as pool:
             try:
-                for job_id in job_ids:
+                for index, job_id in enumerate(job_ids):
+                    if index == 0 and isinstance(job_id, DueJobId):  # the first is the most overdue
+                        counts["dueLagSeconds"] = max(0, started_ms - job_id.due_ms) // 1000
                     if deadline is not None and time.monotonic() > deadline:
                         counts["deferred"] += 1
                         continue
@@ -129,6 +138,7 @@ class _Run:
     poller: Poller
     owner: str
     started: datetime
+    oldest_age_seconds: float = 0.0  # the longest any job this run claimed has waited
 
     def process_safely(self, job_id: str, due_only: bool = True) -> list[str]:
         """One bad job never stops the batch."""
@@ -150,6 +160,8 @@ class _Run:
         )
         if record is None:  # final already, or another poller holds it
             return ["skipped"]
+        waited = (now - datetime.fromisoformat(record["createdAt"])).total_seconds() if "createdAt" in record else 0
+        self.oldest_age_seconds = max(self.oldest_age_seconds, waited)  # a race between threads only loses a max
         try:
             if record["status"] == records.SENDING:
                 return self._resend(record)

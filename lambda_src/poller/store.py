@@ -30,13 +30,24 @@ def _values(values: dict[str, Any]) -> dict[str, Any]:
     return {k: _ser.serialize(v) for k, v in values.items()}
 
 
+class DueJobId(str):
+    """A due job's id that also carries its due time (epoch ms) from the index."""
+
+    due_ms: int
+
+    def __new__(cls, job_id: str, due_ms: int) -> DueJobId:
+        value = super().__new__(cls, job_id)
+        value.due_ms = due_ms
+        return value
+
+
 @dataclass(frozen=True, kw_only=True)
 class TokenStore:
     client: Any  # boto3 DynamoDB client
     table_name: str
     due_index: str
 
-    def due(self, *, now_ms: int, shards: tuple[str, ...] = ("0",), page_size: int = 500) -> Iterator[str]:
+    def due(self, *, now_ms: int, shards: tuple[str, ...] = ("0",), page_size: int = 500) -> Iterator[DueJobId]:
         """Ids of the pending jobs due by now_ms, most overdue first, page by page as they are consumed.
 
         A Query of the sparse ByDue index, which holds only pending records: never a Scan, never a
@@ -54,7 +65,7 @@ class TokenStore:
             while True:
                 page = self.client.query(**kwargs)
                 for item in page.get("Items", []):
-                    yield str(item["jobId"]["S"])
+                    yield DueJobId(item["jobId"]["S"], int(item[DUE_AT]["N"]))
                 if "LastEvaluatedKey" not in page:
                     break
                 kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
