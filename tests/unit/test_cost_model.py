@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from dataclasses import replace
 
 import pytest
@@ -314,6 +315,42 @@ def test_break_even_never_when_the_loop_costs_nothing_per_poll() -> None:
     assert be.message.startswith("never within 0..50")
 
 
+def brute_force_break_even(workload: Workload, max_polls: int) -> int | None:
+    """The definition, one count at a time: the smallest N with the callback cheaper at every N..max."""
+    found = None
+    for p in range(max_polls, -1, -1):
+        callback_usd, loop_usd = cost.totals(workload, p, PRICES)
+        if not callback_usd < loop_usd - 1e-12:
+            break
+        found = p
+    return found
+
+
+@pytest.mark.parametrize(
+    "workload",
+    [
+        Workload(jobs_per_month=100),
+        Workload(jobs_per_month=0),
+        Workload(jobs_per_month=100, free_tier=True),
+        Workload(jobs_per_month=3_000, free_tier=True, architecture=Architecture.ARM64),
+        Workload(jobs_per_month=20, schedule_rate_minutes=5, poller=LambdaProfile(1024, 500.0)),
+        Workload(jobs_per_month=1_000_000, index_entry_kb=1.0),  # a query step every few polls
+        Workload(jobs_per_month=50_000, index_entry_kb=40.0, loop_transitions_per_poll=1),
+        Workload(jobs_per_month=100, scheduler=SchedulerMode.PER_JOB),
+        Workload(jobs_per_month=1_000, loop_transitions_per_poll=0),
+    ],
+)
+def test_break_even_search_agrees_with_trying_every_count(workload: Workload) -> None:
+    assert cost.find_break_even(workload, PRICES, max_polls=300).polls_per_job == brute_force_break_even(workload, 300)
+
+
+def test_break_even_search_is_not_linear_in_its_range() -> None:
+    started = time.perf_counter()
+    be = cost.find_break_even(Workload(jobs_per_month=100), PRICES, max_polls=1_000_000_000)
+    assert be.polls_per_job == 9 and be.message == "callback cheaper from 9 polls per job"
+    assert time.perf_counter() - started < 2  # a linear search took hours for this range
+
+
 # ----------------------------------------------------------------------------- durations and validation
 
 
@@ -489,7 +526,7 @@ def test_cli_measured_file(tmp_path, capsys: pytest.CaptureFixture[str]) -> None
         (["cost", "--schedule-rate-minutes", "0"], "--schedule-rate-minutes"),
         (["cost-plot", "--max-polls", "1"], "--max-polls"),
         (["cost-plot", "--max-polls", "10001"], "--max-polls"),
-        (["cost", "--max-polls", "100001"], "--max-polls"),
+        (["cost", "--max-polls", "1000000001"], "--max-polls"),
         (["cost", "--measured", "no-such-file.json"], "--measured"),
         (["cost-plot", "--output", "plot.gif"], "--output"),
         (["cost-plot", "--output", "no-such-folder/plot.png"], "--output"),
