@@ -17,7 +17,7 @@ from botocore import exceptions as aws
 from callbackctl import __version__
 from callbackctl.bench import cli as bench_cli
 from callbackctl.cli.output import error
-from callbackctl.commands import cleanup, demo, deploy, executions, monitor, poll, template
+from callbackctl.commands import cleanup, demo, deploy, executions, logs, monitor, poll, template
 from callbackctl.cost import cli as cost_cli
 from callbackctl.errors import EXIT_CODES_HELP, CallbackctlError, ExitCode, UsageError
 
@@ -28,6 +28,7 @@ COMMANDS: tuple[ModuleType, ...] = (
     executions,
     poll,
     monitor,
+    logs,
     cleanup,
     template,
     cost_cli,

@@ -1,4 +1,4 @@
-"""``start`` and ``watch``: run executions and follow them to the end."""
+"""``start``, ``watch`` and ``history``: run executions, follow them to the end, read one's history."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from botocore.exceptions import ClientError
 
 from callbackctl.cli.inputs import SCENARIOS, scenario_input
 from callbackctl.cli.options import JSON, TARGET, add_command, int_range, positive_float, target_from
-from callbackctl.cli.output import emit, progress, warn
+from callbackctl.cli.output import emit, paint, progress, warn
 from callbackctl.commands.results import format_results, outcome, status_note
 from callbackctl.deployment import executions as ex
 from callbackctl.deployment.stack import stack_info
@@ -106,6 +106,36 @@ def run_watch(args: argparse.Namespace) -> int:
     return follow(target, arns, timeout=args.timeout, as_json=args.json)
 
 
+def _event_detail(event: dict[str, Any]) -> str:
+    details = next((v for k, v in event.items() if k.endswith("EventDetails") and isinstance(v, dict)), {})
+    if "name" in details:
+        return str(details["name"])
+    if "error" in details:
+        return f"{details['error']}: {ex.readable_cause(details.get('cause'))}"[:120]
+    for key in ("output", "input", "resource"):
+        if key in details:
+            return f"{key} {details[key]}"[:120]
+    return ""
+
+
+def format_history(name: str, events: list[dict[str, Any]]) -> str:
+    lines = [f"History of {name} ({len(events)} events)"]
+    for event in events:
+        kind = event["type"]
+        style = "red" if kind.endswith(("Failed", "TimedOut", "Aborted")) else None
+        time = event["timestamp"].strftime("%H:%M:%S.%f")[:-3]
+        lines.append(f"  {time}  #{event['id']:<4} {paint(kind.ljust(30), style)} {_event_detail(event)}")
+    return "\n".join(lines)
+
+
+def run_history(args: argparse.Namespace) -> int:
+    target = target_from(args)
+    (arn,) = resolve_executions(target, [args.execution])
+    events = ex.history(target, arn)
+    emit(args.json, events, lambda: format_history(arn.rsplit(":", 1)[-1], events))
+    return 0
+
+
 def _add_wait_options(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument(
         "--timeout", type=positive_float, default=600, metavar="SECONDS", help=f"{what} (default 600; exit 4 after)"
@@ -141,3 +171,6 @@ def register(sub: Any) -> None:
     )
     p.add_argument("executions", nargs="*", metavar="EXECUTION", help="names or ARNs (default: every running one)")
     _add_wait_options(p, "seconds to wait")
+
+    p = add_command(sub, "history", "show an execution's history events", run_history, parents=[TARGET, JSON])
+    p.add_argument("execution", metavar="EXECUTION", help="the execution's name or ARN")

@@ -3,9 +3,9 @@
 - ``targets``: where the stack runs (local cloud, LocalStack, AWS) and its boto3 clients
 - ``stack``: the stacks' outputs (resource names)
 - ``cdk``: deploy and destroy with the pinned CDK CLI
-- ``executions``: start executions, wait for them, read how they ended
+- ``executions``: start executions, wait for them, read how they ended and their history
 - ``tables``: scan, fill and empty the DynamoDB tables; the jobs still waiting
-- ``functions``: invoke a function, read its settings
+- ``functions``: invoke a function, read its settings and its log lines
 - ``schedule``: the poller's schedule (on/off, how often it fires)
 - ``cleanup``: leave a deployment empty
 

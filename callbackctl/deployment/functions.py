@@ -1,10 +1,13 @@
-"""The deployment's Lambda functions: invoke one, read its settings."""
+"""The deployment's Lambda functions: invoke one, read its settings, read its log lines."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 from callbackctl.deployment.targets import Target
 
@@ -31,3 +34,25 @@ def configuration(target: Target, function_name: str) -> dict[str, Any]:
 def environment(target: Target, function_name: str) -> dict[str, str]:
     variables: dict[str, str] = configuration(target, function_name).get("Environment", {}).get("Variables", {})
     return variables
+
+
+def log_group(function_name: str) -> str:
+    return f"/aws/lambda/{function_name}"
+
+
+def log_events(
+    target: Target, function_name: str, *, start_ms: int, pattern: str | None = None
+) -> Iterator[dict[str, Any]]:
+    """The function's log events since ``start_ms`` (epoch milliseconds), oldest first, every page.
+
+    Nothing when the function has not logged yet (its log group does not exist).
+    """
+    kwargs: dict[str, Any] = {"logGroupName": log_group(function_name), "startTime": start_ms}
+    if pattern:
+        kwargs["filterPattern"] = pattern
+    try:
+        for page in target.client("logs").get_paginator("filter_log_events").paginate(**kwargs):
+            yield from page["events"]
+    except ClientError as err:
+        if err.response["Error"]["Code"] != "ResourceNotFoundException":
+            raise

@@ -21,6 +21,14 @@ class StackInfo:
     poller_schedule: str
     dead_letter_queue_url: str
 
+    def functions(self) -> dict[str, str]:
+        """The stack's functions by the short names the command line accepts."""
+        return {
+            "create-job": self.create_job_function,
+            "poller": self.poller_function,
+            "simulated-api": self.simulated_api_function,
+        }
+
 
 _OUTPUT_KEYS = {
     "StateMachineArn": "state_machine_arn",

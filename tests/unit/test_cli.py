@@ -26,7 +26,7 @@ def run(argv: list[str]) -> int:
 
 
 def test_every_command_is_listed() -> None:
-    expected = {"demo", "deploy", "destroy", "start", "watch", "poll", "monitor", "cleanup"}
+    expected = {"demo", "deploy", "destroy", "start", "watch", "history", "poll", "monitor", "logs", "cleanup"}
     assert expected | {"template-summary", "cost", "cost-plot", "bench"} <= set(COMMANDS)
 
 
@@ -66,7 +66,7 @@ def test_installed_entry_point_runs() -> None:
     [
         (["watch", "arn:aws:states:us-east-1:123:execution:x"], "malformed execution ARN"),
         (["watch", "not an arn"], "contains ' ', which Step Functions rejects"),
-        (["watch", "x" * 81], "has 81 characters; Step Functions allows 80"),
+        (["history", "x" * 81], "has 81 characters; Step Functions allows 80"),
         (["poll", ""], "the job id is empty"),
         (["poll", "   "], "the job id is empty"),
         (["monitor", "--recent", "-3"], "argument --recent: must be at least 1"),
@@ -88,6 +88,7 @@ def test_installed_entry_point_runs() -> None:
         (["start", "--region", "eu-west-1"], "--region and --profile are for --target aws"),
         (["monitor", "--endpoint", "localhost:4566"], "is not a URL"),
         (["monitor", "--target", "aws", "--endpoint", "http://x"], "--endpoint is for the local targets"),
+        (["logs", "poller", "--since", "soon"], "cannot parse duration 'soon'"),
         (["demo", "--clock-speed", "0"], "argument --clock-speed: must be a number greater than 0"),
         (["bench", "--polls", "0,x"], "argument --polls"),
         (["bench", "--pending", "100000"], "expected numbers from 1 to 20,000"),
@@ -111,7 +112,8 @@ def test_bad_input_is_one_line_after_the_commands_usage(
         ["watch"],
         ["start", "--count", "2"],
         ["poll", "some-job"],
-        ["watch", "run-abc-000"],
+        ["history", "run-abc-000"],
+        ["logs", "poller"],
         ["cleanup"],
     ],
 )

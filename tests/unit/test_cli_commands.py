@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from botocore.stub import Stubber
 from callbackctl.cli.app import main
 from callbackctl.commands import cleanup as cleanup_command
 from callbackctl.commands import executions as executions_command
+from callbackctl.commands import logs as logs_command
 from callbackctl.commands import monitor as monitor_command
 from callbackctl.commands import poll as poll_command
 from callbackctl.deployment import executions as ex
@@ -56,7 +58,7 @@ def run(argv: list[str]) -> int:
 def target(monkeypatch: pytest.MonkeyPatch) -> Target:
     """One local target for every command, and the stack's outputs without CloudFormation."""
     local = resolve_target("localcloud")
-    for module in (executions_command, cleanup_command, poll_command, monitor_command):
+    for module in (executions_command, cleanup_command, poll_command, monitor_command, logs_command):
         monkeypatch.setattr(module, "target_from", lambda _args: local)
         monkeypatch.setattr(module, "stack_info", lambda _target: INFO)
     return local
@@ -154,6 +156,37 @@ def test_watch_an_unknown_execution_says_so(stepfunctions: Stubber, capsys: pyte
     )
 
 
+def test_history_shows_every_event(stepfunctions: Stubber, capsys: pytest.CaptureFixture[str]) -> None:
+    stepfunctions.add_response("describe_execution", _description("run-1"), {"executionArn": arn("run-1")})
+    at = datetime(2026, 12, 1, 6, 30, tzinfo=UTC)
+    events = [
+        {"id": 1, "type": "ExecutionStarted", "timestamp": at, "executionStartedEventDetails": {"input": "{}"}},
+        {"id": 2, "type": "TaskStateEntered", "timestamp": at, "stateEnteredEventDetails": {"name": "CreateJob"}},
+        {"id": 3, "type": "ExecutionFailed", "timestamp": at, "executionFailedEventDetails": {"error": "JobFailed"}},
+    ]
+    stepfunctions.add_response(
+        "get_execution_history", {"events": events}, {"executionArn": arn("run-1"), "reverseOrder": False}
+    )
+    assert run(["history", "run-1"]) == 0
+    out = capsys.readouterr().out
+    assert "History of run-1 (3 events)" in out and "CreateJob" in out and "JobFailed" in out
+    stepfunctions.add_response("describe_execution", _description("run-1"), {"executionArn": arn("run-1")})
+    stepfunctions.add_response(
+        "get_execution_history", {"events": events}, {"executionArn": arn("run-1"), "reverseOrder": False}
+    )
+    assert run(["history", arn("run-1"), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert (
+        data[0]["timestamp"] == "2026-12-01T06:30:00+00:00"
+        and data[1]["stateEnteredEventDetails"]["name"] == "CreateJob"
+    )
+
+
+def _description(name: str) -> dict[str, Any]:
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    return {"executionArn": arn(name), "stateMachineArn": MACHINE, "name": name, "status": "FAILED", "startDate": at}
+
+
 def test_poll_prints_attempts_as_numbers(
     target: Target, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -221,6 +254,26 @@ def test_a_closed_pipe_ends_quietly(ran: Any, monkeypatch: pytest.MonkeyPatch) -
     assert run(["start"]) == 0
 
 
+def test_logs_of_one_function(
+    target: Target, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seen: list[str] = []
+
+    def events(_t: Target, name: str, *, start_ms: int, pattern: str | None) -> Iterator[dict[str, Any]]:
+        seen.append(name)
+        yield {"eventId": "1", "timestamp": 1_796_000_000_000, "message": "START RequestId: r1\n", "logStreamName": "s"}
+        yield {"eventId": "2", "timestamp": 1_796_000_000_500, "message": "[ERROR] boom\n", "logStreamName": "s"}
+
+    monkeypatch.setattr(logs_command, "log_events", events)
+    assert run(["logs", "poller", "--since", "1h"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert seen == ["CallbackPattern-Poller"] and out[0].endswith("START RequestId: r1") and "[ERROR] boom" in out[1]
+    assert run(["logs", "CallbackPattern-Api", "--json"]) == 0
+    assert [e["message"] for e in json.loads(capsys.readouterr().out)] == ["START RequestId: r1", "[ERROR] boom"]
+    assert run(["logs", "scheduler"]) == 2
+    assert "choose one of create-job, poller, simulated-api" in capsys.readouterr().err
+
+
 def test_template_summary_names_the_stage_and_prints_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["template-summary", str(tmp_path)]) == 2
     assert "run `make synth` first" in capsys.readouterr().err
@@ -236,3 +289,29 @@ def test_template_summary_names_the_stage_and_prints_json(tmp_path: Path, capsys
     assert run(["template-summary", str(tmp_path), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert (data["stage"], data["resourceCount"], data["resources"]["AWS::DynamoDB::Table"]) == ("aws", 3, 2)
+
+
+def test_logs_follow_prints_each_new_line_once_until_ctrl_c(
+    target: Target, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rounds = iter(
+        [
+            [{"eventId": "1", "timestamp": 1_796_000_000_000, "message": "first\n"}],
+            [
+                {"eventId": "1", "timestamp": 1_796_000_000_000, "message": "first\n"},
+                {"eventId": "2", "timestamp": 1_796_000_001_000, "message": "second\n"},
+            ],
+        ]
+    )
+    monkeypatch.setattr(logs_command, "log_events", lambda *_a, **_k: iter(next(rounds)))
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        if len(sleeps) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(logs_command.time, "sleep", sleep)
+    assert run(["logs", "poller", "--follow", "--json"]) == 130
+    lines = capsys.readouterr().out.splitlines()
+    assert [json.loads(line)["message"] for line in lines] == ["first", "second"]
