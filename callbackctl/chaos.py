@@ -21,9 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from callbackctl.ops import set_schedule_state
-from callbackctl.stackinfo import StackInfo, stack_info
-from callbackctl.targets import Target, UsageError
+from callbackctl.deployment import StackInfo, Target, set_schedule_state, stack_info
+from callbackctl.errors import UsageError
 
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 FINAL_SENDS = ("SendTaskSuccess", "SendTaskFailure")

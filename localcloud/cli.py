@@ -5,8 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
+from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import BinaryIO
 
 from localcloud import core
 from localcloud.provision import ProvisionError, provision
@@ -117,30 +122,55 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+_LAMBDA_LINE = re.compile(r"localcloud\.lambda\s+: \[([^\]]+)\]")
+
+
+def function_filter(name: str | None) -> Callable[[str], bool]:
+    """Keep every line, or only the lines a Lambda function whose name contains ``name`` wrote."""
+    if not name:
+        return lambda _line: True
+    wanted = name.lower()
+
+    def keep(line: str) -> bool:
+        match = _LAMBDA_LINE.search(line)
+        return match is not None and wanted in match.group(1).lower()
+
+    return keep
+
+
+def _follow(handle: BinaryIO, path: Path, keep: Callable[[str], bool]) -> int:
+    """Print lines appended to the log until Ctrl+C (exit 130)."""
+    partial = ""
+    try:
+        while True:
+            chunk = handle.read()
+            if chunk:
+                *lines, partial = (partial + chunk.decode(errors="replace")).split("\n")
+                for line in lines:
+                    if keep(line):
+                        print(line, flush=True)
+            else:
+                if os.path.getsize(path) < handle.tell():  # truncated or replaced
+                    handle.seek(0)
+                time.sleep(0.5)
+    except KeyboardInterrupt:
+        return 130
+
+
 def cmd_logs(args: argparse.Namespace) -> int:
     settings = core.Settings.resolve(state_dir=args.state_dir)
     path = settings.log_file
     if not path.exists():
         print(f"No log yet at {path}.", file=sys.stderr)
         return 1
+    keep = function_filter(args.function)
     with open(path, "rb") as handle:
-        lines = handle.read().decode(errors="replace").splitlines()
+        lines = [line for line in handle.read().decode(errors="replace").splitlines() if keep(line)]
         for line in lines[-args.lines :] if args.lines > 0 else lines:
             print(line)
         if not args.follow:
             return 0
-        try:
-            while True:
-                chunk = handle.read()
-                if chunk:
-                    sys.stdout.write(chunk.decode(errors="replace"))
-                    sys.stdout.flush()
-                else:
-                    if os.path.getsize(path) < handle.tell():  # truncated or replaced
-                        handle.seek(0)
-                    time.sleep(0.5)
-        except KeyboardInterrupt:
-            return 0
+        return _follow(handle, path, keep)
 
 
 def cmd_provision(args: argparse.Namespace) -> int:
@@ -171,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=_version())
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     start = commands.add_parser(
@@ -214,12 +245,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     logs = commands.add_parser(
         "logs",
-        help="show (or follow) the log file",
-        description="Print the end of the local cloud's log (LocalStack, Lambda output, scheduler firings).",
+        help="show (or follow) the log file, or one function's lines",
+        description="Print the end of the local cloud's log (LocalStack, Lambda output, scheduler firings); "
+        "with --function only what one Lambda function wrote. Ctrl+C ends --follow (exit 130).",
     )
     _add_state_dir(logs)
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
-    logs.add_argument("-n", "--lines", type=int, default=100, help="lines to show (0: all)")
+    logs.add_argument("-n", "--lines", type=_lines, default=100, help="lines to show (0: all; default 100)")
+    logs.add_argument(
+        "--function",
+        metavar="NAME",
+        help="only the lines of the Lambda functions whose name contains NAME (e.g. Poller, CreateJob)",
+    )
     logs.set_defaults(func=cmd_logs)
 
     prov = commands.add_parser(
@@ -244,9 +281,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _lines(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 (all) or more, got {value}")
+    return value
+
+
+def _version() -> str:
+    try:
+        package = version("stepfunctions-callback-pattern")
+    except PackageNotFoundError:
+        package = "0+unknown"
+    return f"localcloud {package} (LocalStack {core.LOCALSTACK_VERSION})"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return int(args.func(args))
+    except BrokenPipeError:  # output piped into `head` and the like: stop quietly, as `cat` does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

@@ -18,9 +18,7 @@ from typing import Any
 import pytest
 
 import localcloud
-from callbackctl.ops import deploy, set_schedule_state
-from callbackctl.stackinfo import StackInfo
-from callbackctl.targets import Target, resolve_target
+from callbackctl.deployment import StackInfo, Target, deploy, resolve_target, set_schedule_state
 from common.log import token_fingerprint
 
 CLOCK_SPEED = 20  # rate(1 minute) fires every 3 s

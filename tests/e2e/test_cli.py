@@ -7,10 +7,9 @@ from typing import Any
 
 import pytest
 
-from callbackctl.__main__ import main
-from callbackctl.demo import DEMO_PLAN, run_demo
-from callbackctl.stackinfo import StackInfo
-from callbackctl.targets import Target
+from callbackctl.cli.app import main
+from callbackctl.commands.demo import DEMO_PLAN, run_demo
+from callbackctl.deployment import StackInfo, Target
 
 from .conftest import CLOCK_SPEED, DEPLOY_CONTEXT, job_id_of, start, wait_for
 
@@ -39,7 +38,11 @@ def test_poll_by_hand_moves_one_job_to_the_end(
     code, first, _ = _run(capsys, "poll", job_id, "--json")
     assert code == 0 and first["statusAfter"] == "POLLING" and first["summary"]["heartbeats"] == 1
     code, second, _ = _run(capsys, "poll", job_id, "--json")
-    assert code == 0 and second["statusAfter"] == "COMPLETED" and second["attempts"] == "2/10"
+    assert (
+        code == 0
+        and second["statusAfter"] == "COMPLETED"
+        and (second["attemptCount"], second["maxAttempts"]) == (2, 10)
+    )
     code, _, again = _run(capsys, "poll", job_id)
     assert code == 0 and "COMPLETED -> COMPLETED" in again and "skipped 1" in again
 
@@ -47,7 +50,7 @@ def test_poll_by_hand_moves_one_job_to_the_end(
 def test_start_wait_and_monitor(stack: StackInfo, capsys: pytest.CaptureFixture[str]) -> None:
     code, results, _ = _run(capsys, "start", "--count", "3", "--wait", "--timeout", "120", "--json")
     assert code == 0
-    assert [(r["status"], r["end_state"]) for r in results] == [("SUCCEEDED", "JobSucceeded")] * 3
+    assert [(r["status"], r["endState"]) for r in results] == [("SUCCEEDED", "JobSucceeded")] * 3
     assert all(r["output"]["jobResult"]["jobId"] for r in results)
 
     code, snap, _ = _run(capsys, "monitor", "--json")

@@ -10,8 +10,7 @@ from __future__ import annotations
 import pytest
 
 from callbackctl.chaos import Chaos, ScenarioResult
-from callbackctl.stackinfo import StackInfo
-from callbackctl.targets import Target
+from callbackctl.deployment import StackInfo, Target
 
 from .conftest import CLOCK_SPEED, HEARTBEAT_SECONDS
 

@@ -8,9 +8,7 @@ import time
 from collections import Counter
 from typing import Any
 
-from callbackctl.executions import TERMINAL, end_state
-from callbackctl.stackinfo import StackInfo
-from callbackctl.targets import Target
+from callbackctl.deployment import TERMINAL, StackInfo, Target, end_state
 
 from .conftest import HEARTBEAT_SECONDS, accepted_final_sends, history, job_id_of, start, token_record, wait_for
 

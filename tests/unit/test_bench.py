@@ -9,15 +9,35 @@ from typing import Any
 
 import pytest
 
-from callbackctl import bench, cost
-from callbackctl.bench import (
+from callbackctl import cost
+from callbackctl.bench.billing import (
+    AWS_MAX_TOKEN_CHARS,
     IdleRun,
     LambdaCount,
     TokenTableCounts,
     Transitions,
     count_transitions,
     item_bytes,
+    lambda_count,
+    query_read_units,
+    request_count,
+    write_units,
 )
+from callbackctl.bench.cli import register as register_bench
+from callbackctl.bench.cli import run as run_bench_command
+from callbackctl.bench.measured import (
+    calibrated_workload,
+    callback_measured,
+    compare,
+    cost_figures,
+    gb_s_share_pct,
+    loop_measured,
+    measured_dict,
+    price_phase,
+)
+from callbackctl.bench.report import format_report
+from callbackctl.bench.settings import QUICK, BenchSettings
+from callbackctl.cli.output import jsonable
 from callbackctl.cost import Design, MeasuredUsage, Usage
 
 
@@ -112,18 +132,18 @@ def test_item_size_follows_dynamodb_rules() -> None:
 def test_a_token_record_with_an_aws_sized_token_takes_three_write_units() -> None:
     record = {
         "jobId": {"S": "0" * 36},
-        "taskToken": {"S": "t" * bench.AWS_MAX_TOKEN_CHARS},
+        "taskToken": {"S": "t" * AWS_MAX_TOKEN_CHARS},
         "executionArn": {"S": "a" * 120},
         "status": {"S": "POLLING"},
         "createdAt": {"S": "2026-11-26T17:00:00.000000Z"},
     }
-    assert bench.write_units(item_bytes(record)) == 3
-    assert bench.write_units(item_bytes({**record, "taskToken": {"S": "t" * 36}})) == 1
+    assert write_units(item_bytes(record)) == 3
+    assert write_units(item_bytes({**record, "taskToken": {"S": "t" * 36}})) == 1
 
 
 def test_query_read_units_have_a_minimum_per_query() -> None:
-    assert bench.query_read_units(queries=4, items=0, item_size=100) == 2.0
-    assert bench.query_read_units(queries=1, items=100, item_size=100) == 0.5 * 3  # 10,000 bytes = 3 x 4 KB
+    assert query_read_units(queries=4, items=0, item_size=100) == 2.0
+    assert query_read_units(queries=1, items=100, item_size=100) == 0.5 * 3  # 10,000 bytes = 3 x 4 KB
 
 
 SNAPSHOT = {
@@ -169,24 +189,24 @@ SNAPSHOT = {
 
 
 def test_counts_are_read_per_table_operation_and_field() -> None:
-    assert bench.request_count(SNAPSHOT, "dynamodb", "UpdateItem", "Tokens") == 7
-    assert bench.request_count(SNAPSHOT, "dynamodb", "UpdateItem") == 12
-    assert bench.request_count(SNAPSHOT, "dynamodb", ("PutItem", "UpdateItem"), "Tokens") == 9
-    assert bench.request_count(SNAPSHOT, "dynamodb", "UpdateItem", "Tokens", key="errors") == 1
-    assert bench.request_count(SNAPSHOT, "dynamodb", "Query", "Tokens", key="items") == 6
-    assert bench.request_count(SNAPSHOT, "lambda", "Invoke", internal=False) == 0
+    assert request_count(SNAPSHOT, "dynamodb", "UpdateItem", "Tokens") == 7
+    assert request_count(SNAPSHOT, "dynamodb", "UpdateItem") == 12
+    assert request_count(SNAPSHOT, "dynamodb", ("PutItem", "UpdateItem"), "Tokens") == 9
+    assert request_count(SNAPSHOT, "dynamodb", "UpdateItem", "Tokens", key="errors") == 1
+    assert request_count(SNAPSHOT, "dynamodb", "Query", "Tokens", key="items") == 6
+    assert request_count(SNAPSHOT, "lambda", "Invoke", internal=False) == 0
 
 
 def test_lambda_counts_give_gb_seconds() -> None:
-    api = bench.lambda_count(SNAPSHOT, "api")
+    api = lambda_count(SNAPSHOT, "api")
     assert api == LambdaCount(invocations=4, errors=0, billed_ms=200, memory_mb=128)
     assert api.gb_s == pytest.approx(0.125 * 0.2)
     assert api.avg_ms == 50
-    assert bench.lambda_count(SNAPSHOT, "missing") == LambdaCount()
+    assert lambda_count(SNAPSHOT, "missing") == LambdaCount()
 
 
 def test_loop_counts_become_per_job_usage() -> None:
-    measured = bench.loop_measured(
+    measured = loop_measured(
         jobs=2, transitions=Transitions(16, 0, 2), api=LambdaCount(invocations=6, billed_ms=600, memory_mb=128)
     )
     assert measured.per_job == Usage(transitions=9, lambda_requests=3, lambda_gb_s=0.125 * 0.3)
@@ -210,7 +230,7 @@ def callback(**overrides: Any) -> MeasuredUsage:
         "idle": IDLE,
         "runs_per_month": 43_200,
     }
-    return bench.callback_measured(**{**kwargs, **overrides})
+    return callback_measured(**{**kwargs, **overrides})
 
 
 def test_callback_counts_split_into_per_job_and_fixed_monthly() -> None:
@@ -230,25 +250,25 @@ def test_callback_counts_split_into_per_job_and_fixed_monthly() -> None:
 
 
 def test_an_aws_sized_token_triples_the_table_writes() -> None:
-    m = callback(extra_token_bytes=bench.AWS_MAX_TOKEN_CHARS - 36)
+    m = callback(extra_token_bytes=AWS_MAX_TOKEN_CHARS - 36)
     assert m.per_job.ddb_wru == (12 * 3 + 2 + 4) / 2
 
 
 def test_formula_and_measurement_agree_when_the_counts_match() -> None:
     workload = cost.Workload(polls_per_job=3, gsi_writes=False, token_item_kb=0.4)
     formula = cost.design_usage(workload, Design.LOOP)
-    assert bench.compare("loop", formula, formula) == []
+    assert compare("loop", formula, formula) == []
 
 
 def test_disagreements_name_the_metric_and_the_percentage() -> None:
     formula = MeasuredUsage(per_job=Usage(transitions=12, ddb_wru=10, ddb_rru=0))
     measured = MeasuredUsage(per_job=Usage(transitions=12, ddb_wru=9, ddb_rru=0.5))
-    found = {d.metric: d for d in bench.compare("callback", formula, measured, tolerance_pct=5)}
+    found = {d.metric: d for d in compare("callback", formula, measured, tolerance_pct=5)}
     assert set(found) == {"ddb_wru", "ddb_rru"}
     assert found["ddb_wru"].pct == pytest.approx(-10)
     assert found["ddb_rru"].pct is None  # the formula says 0
     assert "formula 10" in found["ddb_wru"].describe()
-    assert bench.compare("callback", formula, measured, tolerance_pct=15)[0].metric == "ddb_rru"
+    assert compare("callback", formula, measured, tolerance_pct=15)[0].metric == "ddb_rru"
 
 
 def test_calibrated_formula_matches_the_measured_callback_counts() -> None:
@@ -268,7 +288,7 @@ def test_calibrated_formula_matches_the_measured_callback_counts() -> None:
         ),
         api=LambdaCount(invocations=jobs * (1 + polls), billed_ms=400, memory_mb=128),
     )
-    workload = bench.calibrated_workload(
+    workload = calibrated_workload(
         polls=polls,
         jobs_per_month=1000,
         create_job=LambdaCount(invocations=2, billed_ms=100, memory_mb=128),
@@ -279,7 +299,7 @@ def test_calibrated_formula_matches_the_measured_callback_counts() -> None:
         record_bytes=400,
     )
     formula = cost.design_usage(workload, Design.CALLBACK)
-    metrics = {d.metric for d in bench.compare("callback", formula, measured) if d.part == "per_job"}
+    metrics = {d.metric for d in compare("callback", formula, measured) if d.part == "per_job"}
     assert "transitions" not in metrics
     assert "lambda_requests" not in metrics
     assert "ddb_wru" not in metrics
@@ -287,9 +307,9 @@ def test_calibrated_formula_matches_the_measured_callback_counts() -> None:
 
 
 def test_cost_figures_price_per_thousand_jobs_with_the_cost_model() -> None:
-    loop = bench.loop_measured(jobs=1, transitions=Transitions(5, 0, 1), api=LambdaCount(2, 0, 0, 128))
+    loop = loop_measured(jobs=1, transitions=Transitions(5, 0, 1), api=LambdaCount(2, 0, 0, 128))
     cb = callback()
-    figures = bench.cost_figures(cb, loop, jobs_per_month=100_000)
+    figures = cost_figures(cb, loop, jobs_per_month=100_000)
     prices = cost.default_prices()
     assert figures.loop_marginal == pytest.approx(6 * 1000 * prices.transition + 2 * 1000 * prices.lambda_request)
     assert figures.callback_marginal == pytest.approx(cost.price_usage(cb.per_job.scaled(1000)).total_usd)
@@ -301,14 +321,14 @@ def test_cost_figures_price_per_thousand_jobs_with_the_cost_model() -> None:
 
 def parse(*argv: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="callbackctl")
-    bench.register(parser.add_subparsers(dest="command", required=True))
+    register_bench(parser.add_subparsers(dest="command", required=True))
     return parser.parse_args(["bench", *argv])
 
 
 def test_bench_command_options() -> None:
     args = parse("--quick", "--polls", "1,5", "--pending", "10,20", "--port", "4577")
     assert args.quick and args.polls == (1, 5) and args.pending == (10, 20) and args.port == 4577
-    assert args.func is bench._cmd_bench
+    assert args.func is run_bench_command
 
 
 def test_bench_command_rejects_bad_polls(capsys: pytest.CaptureFixture[str]) -> None:
@@ -319,75 +339,77 @@ def test_bench_command_rejects_bad_polls(capsys: pytest.CaptureFixture[str]) -> 
 
 def test_settings_refuse_impossible_runs() -> None:
     with pytest.raises(ValueError, match="polls per job"):
-        bench.BenchSettings(polls=(0,))
-    assert bench.QUICK.jobs < bench.BenchSettings().jobs
+        BenchSettings(polls=(0,))
+    assert QUICK.jobs < BenchSettings().jobs
 
 
 def test_gb_seconds_share_of_the_marginal_cost() -> None:
     prices = cost.default_prices()
     only_duration = MeasuredUsage(per_job=Usage(lambda_gb_s=1.0))
-    assert bench.gb_s_share_pct(only_duration) == pytest.approx(100)
+    assert gb_s_share_pct(only_duration) == pytest.approx(100)
     half = MeasuredUsage(per_job=Usage(lambda_gb_s=1.0, transitions=prices.lambda_gb_s_x86_64 / prices.transition))
-    assert bench.gb_s_share_pct(half) == pytest.approx(50)
-    assert bench.gb_s_share_pct(MeasuredUsage(per_job=Usage())) == 0
+    assert gb_s_share_pct(half) == pytest.approx(50)
+    assert gb_s_share_pct(MeasuredUsage(per_job=Usage())) == 0
 
 
 def _phase(polls: int) -> dict[str, Any]:
-    loop = bench.loop_measured(
+    loop = loop_measured(
         jobs=2, transitions=Transitions(2 * (2 + 3 * polls), 0, 2), api=LambdaCount(2 * (1 + polls), 0, 100, 128)
     )
     cb = callback()
-    figures = bench.cost_figures(cb, loop, 100_000)
-    disagreements = bench.compare("callback", MeasuredUsage(per_job=Usage(ddb_wru=7)), cb)
+    figures = cost_figures(cb, loop, 100_000)
+    disagreements = compare("callback", MeasuredUsage(per_job=Usage(ddb_wru=7)), cb)
     return {
         "pollsPerJob": polls,
         "jobs": 2,
-        "loop": {"measured": bench._measured_dict(loop)},
+        "loop": {"measured": measured_dict(loop)},
         "callback": {
-            "measured": bench._measured_dict(cb),
+            "measured": measured_dict(cb),
             "taskTokenTable": {**asdict(TABLE), "tokenChars": 36},
         },
         "cost": figures.to_dict(),
         "costWithAwsSizedToken": figures.to_dict(),
-        "gbSecondsSharePct": {"callback": bench.gb_s_share_pct(cb), "loop": bench.gb_s_share_pct(loop)},
+        "gbSecondsSharePct": {"callback": gb_s_share_pct(cb), "loop": gb_s_share_pct(loop)},
         "disagreements": [{**asdict(d), "pct": d.pct} for d in disagreements],
     }
 
 
 def test_report_prints_the_ratio_per_setting_jobs_per_second_and_the_finished_records_ratio() -> None:
     run = {"seconds": 2.0, "queryScanned": 100, "scans": 0}
-    result = {
-        "settings": asdict(bench.BenchSettings(jobs=2, polls=(1, 3))),
-        "prices": {"region": "us-east-1", "as_of": "2026-11"},
-        "cost": {
-            "phases": [_phase(1), _phase(3)],
-            "fixedMonthly": {"runsPerMonth": 43_200.0, "runsPerMinute": 1.0, "usd": 0.06},
-        },
-        "throughput": {
-            "pollerConcurrency": 16,
-            "sizes": {
-                "100": {"pending": 100, "seconds": 4.0, "jobsPerSecond": 25.0, "msPerJob": 40.0},
-                "1000": {"pending": 1000, "seconds": 36.0, "jobsPerSecond": 27.8, "msPerJob": 36.0},
+    result = jsonable(
+        {
+            "settings": asdict(BenchSettings(jobs=2, polls=(1, 3))),
+            "prices": {"region": "us-east-1", "as_of": "2026-11"},
+            "cost": {
+                "phases": [_phase(1), _phase(3)],
+                "fixedMonthly": {"runsPerMonth": 43_200.0, "runsPerMinute": 1.0, "usd": 0.06},
             },
-            "timePerJobRatio": 0.9,
-            "timePerJobRatioSizes": [100, 1000],
-            "finishedRecords": {
-                "pending": 100,
-                "finished": 10_000,
-                "baselineSeconds": 2.0,
-                "withFinishedSeconds": 2.1,
-                "ratio": 1.05,
-                "withFinishedRuns": [run],
+            "throughput": {
+                "pollerConcurrency": 16,
+                "sizes": {
+                    "100": {"pending": 100, "seconds": 4.0, "jobsPerSecond": 25.0, "msPerJob": 40.0},
+                    "1000": {"pending": 1000, "seconds": 36.0, "jobsPerSecond": 27.8, "msPerJob": 36.0},
+                },
+                "timePerJobRatio": 0.9,
+                "timePerJobRatioSizes": [100, 1000],
+                "finishedRecords": {
+                    "pending": 100,
+                    "finished": 10_000,
+                    "baselineSeconds": 2.0,
+                    "withFinishedSeconds": 2.1,
+                    "ratio": 1.05,
+                    "withFinishedRuns": [run],
+                },
             },
-        },
-        "seconds": 200.0,
-        "file": "bench-results/bench-x.json",
-    }
-    text = bench.format_report(result)
+            "seconds": 200.0,
+            "file": "bench-results/bench-x.json",
+        }
+    )
+    text = format_report(result)
     lines = text.splitlines()
     ratios = [line for line in lines if line.strip().startswith("ratio cb/loop")]
     assert len(ratios) == 2
-    assert f"{result['cost']['phases'][0]['cost']['ratio_marginal']:.2f}x" in ratios[0]
+    assert f"{result['cost']['phases'][0]['cost']['ratioMarginal']:.2f}x" in ratios[0]
     assert any("1,000" in line and "27.8" in line for line in lines)
     assert "time per job at 1,000 vs 100 pending: 0.90x" in text
     assert "10,000 finished records" in text and "1.05x" in text and "examined 100 items" in text
@@ -395,21 +417,15 @@ def test_report_prints_the_ratio_per_setting_jobs_per_second_and_the_finished_re
 
 
 def test_pricing_a_phase_gives_only_the_callback_the_schedules_fixed_part() -> None:
-    loop = bench.loop_measured(jobs=2, transitions=Transitions(10, 0, 2), api=LambdaCount(4, 0, 100, 128))
+    loop = loop_measured(jobs=2, transitions=Transitions(10, 0, 2), api=LambdaCount(4, 0, 100, 128))
     cb = callback(runs_per_month=0)
     formula = {
         "callback": cost.design_usage(cost.Workload(polls_per_job=1), Design.CALLBACK),
         "loop": cost.design_usage(cost.Workload(polls_per_job=1), Design.LOOP),
     }
-    phase: dict[str, Any] = {
-        "loop": {},
-        "callback": {},
-        "_measured": {"callback": cb, "callbackAwsToken": cb, "loop": loop},
-        "_formula": formula,
-    }
+    measured = {"callback": cb, "callbackAwsToken": cb, "loop": loop}
     fixed = IDLE.monthly(43_200)
-    settings = bench.BenchSettings(jobs_per_month=100_000)
-    bench.price_phase(phase, fixed, settings)
+    phase = price_phase(measured, formula, fixed, jobs_per_month=100_000, tolerance_pct=5.0)
     assert phase["loop"]["measured"]["fixed_monthly"] == asdict(Usage())
     assert phase["callback"]["measured"]["fixed_monthly"] == asdict(fixed)
     assert phase["cost"]["loop_at_volume"] == pytest.approx(phase["cost"]["loop_marginal"])

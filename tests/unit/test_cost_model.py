@@ -18,14 +18,16 @@ finish = 2p + 1 writes; index: insert on the put + delete and insert on the stat
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
+import time
 from dataclasses import replace
 
 import pytest
 
 from callbackctl import cost
+from callbackctl.cli.app import main
+from callbackctl.cli.options import parse_duration
 from callbackctl.cost import (
     Architecture,
     Design,
@@ -45,11 +47,11 @@ def by_item(design_cost: cost.DesignCost) -> dict[str, cost.CostLine]:
 
 
 def run_cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="callbackctl")
-    sub = parser.add_subparsers(required=True)
-    cost.register(sub)
-    args = parser.parse_args(argv)
-    return args.func(args)
+    """The command as a user runs it: the exit code, whether argparse or the command refused the input."""
+    try:
+        return main(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
 
 
 # ----------------------------------------------------------------------------- prices
@@ -313,6 +315,42 @@ def test_break_even_never_when_the_loop_costs_nothing_per_poll() -> None:
     assert be.message.startswith("never within 0..50")
 
 
+def brute_force_break_even(workload: Workload, max_polls: int) -> int | None:
+    """The definition, one count at a time: the smallest N with the callback cheaper at every N..max."""
+    found = None
+    for p in range(max_polls, -1, -1):
+        callback_usd, loop_usd = cost.totals(workload, p, PRICES)
+        if not callback_usd < loop_usd - 1e-12:
+            break
+        found = p
+    return found
+
+
+@pytest.mark.parametrize(
+    "workload",
+    [
+        Workload(jobs_per_month=100),
+        Workload(jobs_per_month=0),
+        Workload(jobs_per_month=100, free_tier=True),
+        Workload(jobs_per_month=3_000, free_tier=True, architecture=Architecture.ARM64),
+        Workload(jobs_per_month=20, schedule_rate_minutes=5, poller=LambdaProfile(1024, 500.0)),
+        Workload(jobs_per_month=1_000_000, index_entry_kb=1.0),  # a query step every few polls
+        Workload(jobs_per_month=50_000, index_entry_kb=40.0, loop_transitions_per_poll=1),
+        Workload(jobs_per_month=100, scheduler=SchedulerMode.PER_JOB),
+        Workload(jobs_per_month=1_000, loop_transitions_per_poll=0),
+    ],
+)
+def test_break_even_search_agrees_with_trying_every_count(workload: Workload) -> None:
+    assert cost.find_break_even(workload, PRICES, max_polls=300).polls_per_job == brute_force_break_even(workload, 300)
+
+
+def test_break_even_search_is_not_linear_in_its_range() -> None:
+    started = time.perf_counter()
+    be = cost.find_break_even(Workload(jobs_per_month=100), PRICES, max_polls=1_000_000_000)
+    assert be.polls_per_job == 9 and be.message == "callback cheaper from 9 polls per job"
+    assert time.perf_counter() - started < 2  # a linear search took hours for this range
+
+
 # ----------------------------------------------------------------------------- durations and validation
 
 
@@ -321,13 +359,13 @@ def test_break_even_never_when_the_loop_costs_nothing_per_poll() -> None:
     [("90s", 90), ("30m", 1_800), ("2h", 7_200), ("1h30m", 5_400), ("1.5h", 5_400), ("1d", 86_400), ("45", 45)],
 )
 def test_parse_duration(text: str, seconds: float) -> None:
-    assert cost.parse_duration(text) == seconds
+    assert parse_duration(text) == seconds
 
 
 @pytest.mark.parametrize("text", ["", "abc", "10x", "0s", "m30", "-5m", "1h-30m"])
 def test_parse_duration_rejects(text: str) -> None:
     with pytest.raises(ValueError, match="duration"):
-        cost.parse_duration(text)
+        parse_duration(text)
 
 
 @pytest.mark.parametrize(
@@ -407,19 +445,19 @@ def test_measured_path_per_job_counts_by_hand() -> None:
 def test_cli_json_output_parses(capsys: pytest.CaptureFixture[str]) -> None:
     assert run_cli(["cost", "--jobs-per-month", "100000", "--polls-per-job", "10", "--json", "--max-polls", "50"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["callback"]["total_usd"] == pytest.approx(12.07020697, abs=1e-7)
-    assert data["loop"]["total_usd"] == pytest.approx(82.7658334, abs=1e-6)
-    assert data["break_even"]["polls_per_job"] == 1
-    assert data["workload"]["polls_per_job"] == 10
-    assert data["sources"]["step_functions"] == "https://aws.amazon.com/step-functions/pricing/"
-    assert set(data["callback"]["by_service"]) == {"Step Functions", "Lambda", "EventBridge Scheduler", "DynamoDB"}
+    assert data["callback"]["totalUsd"] == pytest.approx(12.07020697, abs=1e-7)
+    assert data["loop"]["totalUsd"] == pytest.approx(82.7658334, abs=1e-6)
+    assert data["breakEven"]["pollsPerJob"] == 1
+    assert data["workload"]["pollsPerJob"] == 10
+    assert data["sources"]["stepFunctions"] == "https://aws.amazon.com/step-functions/pricing/"
+    assert set(data["callback"]["byService"]) == {"Step Functions", "Lambda", "EventBridge Scheduler", "DynamoDB"}
 
 
 def test_cli_duration_and_interval(capsys: pytest.CaptureFixture[str]) -> None:
     # 2h / 30m = 4 polls; the schedule follows the interval: rate(30 minutes) = 1,440 runs
     run_cli(["cost", "--job-duration", "2h", "--poll-interval", "30m", "--json", "--max-polls", "10"])
     w = json.loads(capsys.readouterr().out)["workload"]
-    assert (w["polls_per_job"], w["schedule_rate_minutes"]) == (4, 30)
+    assert (w["pollsPerJob"], w["scheduleRateMinutes"]) == (4, 30)
     assert (
         cost.design_usage(Workload(schedule_rate_minutes=30), Design.CALLBACK).fixed_monthly.scheduler_invocations
         == 1_440
@@ -449,11 +487,11 @@ def test_cli_options_reach_the_workload(capsys: pytest.CaptureFixture[str]) -> N
     ]
     run_cli(argv)
     w = json.loads(capsys.readouterr().out)["workload"]
-    assert w["create_job"]["memory_mb"] == 256 and w["api_check"]["memory_mb"] == 256
-    assert w["poller"]["memory_mb"] == 512
-    assert w["poller_per_job_ms"] == 10
-    assert (w["architecture"], w["free_tier"], w["schedule_rate_minutes"]) == ("arm64", True, 2)
-    assert (w["index_entry_kb"], w["gsi_writes"]) == (0.2, False)
+    assert w["createJob"]["memoryMb"] == 256 and w["apiCheck"]["memoryMb"] == 256
+    assert w["poller"]["memoryMb"] == 512
+    assert w["pollerPerJobMs"] == 10
+    assert (w["architecture"], w["freeTier"], w["scheduleRateMinutes"]) == ("arm64", True, 2)
+    assert (w["indexEntryKb"], w["gsiWrites"]) == (0.2, False)
 
 
 def test_cli_table(capsys: pytest.CaptureFixture[str]) -> None:
@@ -470,7 +508,7 @@ def test_cli_measured_file(tmp_path, capsys: pytest.CaptureFixture[str]) -> None
     run_cli(["cost", "--measured", str(f), "--jobs-per-month", "1000", "--json"])
     data = json.loads(capsys.readouterr().out)
     # 3,000 vs 33,000 transitions: $0.075 vs $0.825 -> saving 90.9%
-    assert data["saving_pct"] == pytest.approx(90.909090909, abs=1e-6)
+    assert data["savingPct"] == pytest.approx(90.909090909, abs=1e-6)
 
 
 @pytest.mark.parametrize(
@@ -487,17 +525,28 @@ def test_cli_measured_file(tmp_path, capsys: pytest.CaptureFixture[str]) -> None
         (["cost", "--duration-ms", "poller=-1"], "--duration-ms"),
         (["cost", "--schedule-rate-minutes", "0"], "--schedule-rate-minutes"),
         (["cost-plot", "--max-polls", "1"], "--max-polls"),
+        (["cost-plot", "--max-polls", "10001"], "--max-polls"),
+        (["cost", "--max-polls", "1000000001"], "--max-polls"),
+        (["cost", "--measured", "no-such-file.json"], "--measured"),
+        (["cost-plot", "--output", "plot.gif"], "--output"),
+        (["cost-plot", "--output", "no-such-folder/plot.png"], "--output"),
     ],
 )
 def test_cli_bad_input_names_the_option(argv: list[str], option: str, capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as exc:
-        run_cli(argv)
-    assert exc.value.code == 2
-    assert option in capsys.readouterr().err
+    assert run_cli(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"usage: callbackctl {argv[0]}") and option in err.splitlines()[-1]
+
+
+@pytest.mark.parametrize(("suffix", "magic"), [(".png", b"\x89PNG\r\n\x1a\n"), (".svg", b"<?xml"), (".pdf", b"%PDF")])
+def test_cli_plot_writes_the_format_its_suffix_names(tmp_path, suffix: str, magic: bytes) -> None:
+    out = tmp_path / f"cost{suffix}"
+    assert run_cli(["cost-plot", "--jobs-per-month", "100", "--output", str(out), "--max-polls", "20"]) == 0
+    assert out.read_bytes().startswith(magic)
 
 
 def test_cli_plot_writes_png(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
-    out = tmp_path / "plots" / "cost.png"
+    out = tmp_path / "cost.png"
     assert run_cli(["cost-plot", "--jobs-per-month", "100", "--output", str(out), "--max-polls", "50"]) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     text = capsys.readouterr().out

@@ -1,12 +1,13 @@
-"""The deployed stack's outputs (resource names), read from CloudFormation on the target."""
+"""The deployed stacks' outputs (resource names), read from CloudFormation on the target."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from botocore.exceptions import ClientError, EndpointConnectionError
+from botocore.exceptions import ClientError
 
-from callbackctl.targets import STACK_NAME, Target, UsageError
+from callbackctl.deployment.targets import STACK_NAME, Target
+from callbackctl.errors import TargetUnreachable
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -19,6 +20,14 @@ class StackInfo:
     simulated_api_function: str
     poller_schedule: str
     dead_letter_queue_url: str
+
+    def functions(self) -> dict[str, str]:
+        """The stack's functions by the short names the command line accepts."""
+        return {
+            "create-job": self.create_job_function,
+            "poller": self.poller_function,
+            "simulated-api": self.simulated_api_function,
+        }
 
 
 _OUTPUT_KEYS = {
@@ -33,27 +42,27 @@ _OUTPUT_KEYS = {
 }
 
 
-def stack_info(target: Target, stack_name: str = STACK_NAME) -> StackInfo:
-    """Read the outputs, or say what to do when the stack (or the target) is not there."""
+def stack_outputs(target: Target, stack_name: str, required: tuple[str, ...] = ()) -> dict[str, str]:
+    """A stack's outputs by key; says what to do when the stack, or one of ``required``, is missing."""
     try:
         stacks = target.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"]
-    except EndpointConnectionError:
-        raise UsageError(
-            f"cannot reach {target.endpoint_url}: start the local cloud with `make localcloud-start`"
-            if target.name == "localcloud"
-            else f"cannot reach the {target.name} endpoint {target.endpoint_url}"
-        ) from None
     except ClientError as err:
         if "does not exist" in str(err):
-            raise UsageError(
+            raise TargetUnreachable(
                 f"stack {stack_name} is not deployed on {target.name}: run `make deploy TARGET={target.name}`"
             ) from None
         raise
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
-    missing = sorted(set(_OUTPUT_KEYS) - set(outputs))
+    missing = sorted(set(required) - set(outputs))
     if missing:
-        raise UsageError(
+        raise TargetUnreachable(
             f"stack {stack_name} on {target.name} lacks outputs {', '.join(missing)} "
             f"(status {stacks[0].get('StackStatus')}): redeploy with `make deploy TARGET={target.name}`"
         )
+    return outputs
+
+
+def stack_info(target: Target, stack_name: str = STACK_NAME) -> StackInfo:
+    """The callback stack's resource names, or an error that says how to deploy it."""
+    outputs = stack_outputs(target, stack_name, tuple(_OUTPUT_KEYS))
     return StackInfo(**{field: outputs[key] for key, field in _OUTPUT_KEYS.items()})

@@ -1,0 +1,126 @@
+"""``bench``: measure both designs' cost per job and the poller's throughput on the local cloud."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from callbackctl.bench.run import RESULTS_DIR, run_bench
+from callbackctl.bench.settings import QUICK, BenchSettings
+from callbackctl.cli.options import add_command, int_range, positive_float
+from callbackctl.errors import UsageError
+
+_D = BenchSettings()
+
+
+def counts_list(maximum: int) -> Any:
+    """Comma-separated whole numbers from 1 to ``maximum``."""
+
+    def parse(text: str) -> tuple[int, ...]:
+        try:
+            values = tuple(int(v) for v in text.split(",") if v.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
+        if not values or min(values) < 1 or max(values) > maximum:
+            raise argparse.ArgumentTypeError(f"expected numbers from 1 to {maximum:,}, got {text!r}")
+        return values
+
+    return parse
+
+
+def settings_from_args(args: argparse.Namespace) -> BenchSettings:
+    base = QUICK if args.quick else BenchSettings()
+    given = {
+        "jobs": args.jobs,
+        "polls": args.polls,
+        "pending": args.pending,
+        "finished": args.finished,
+        "repeats": args.repeats,
+        "jobs_per_month": args.jobs_per_month,
+        "clock_speed": args.clock_speed,
+        "poller_concurrency": args.poller_concurrency,
+    }
+    try:
+        return replace(base, **{k: v for k, v in given.items() if v is not None})
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def run(args: argparse.Namespace) -> int:
+    run_bench(
+        settings_from_args(args),
+        port=args.port,
+        state_dir=args.state_dir,
+        deploy=not args.skip_deploy,
+        keep_running=args.keep_running,
+        out_dir=Path(args.output_dir),
+    )
+    return 0
+
+
+def _add_sizes(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quick", action="store_true", help="a smaller run (3 jobs, polls 1,3, 100/300 pending)")
+    p.add_argument(
+        "--jobs", type=int_range(1, 1_000), metavar="N", help=f"jobs per design per setting (default {_D.jobs})"
+    )
+    p.add_argument(
+        "--polls",
+        type=counts_list(100),
+        metavar="LIST",
+        help=f"polls-per-job settings, comma-separated, 1..100 (default {','.join(map(str, _D.polls))})",
+    )
+    p.add_argument(
+        "--pending",
+        type=counts_list(20_000),
+        metavar="LIST",
+        help=f"pending-job counts to time the poller over, up to 20,000 (default {','.join(map(str, _D.pending))})",
+    )
+    p.add_argument(
+        "--finished",
+        type=int_range(0, 100_000),
+        metavar="N",
+        help=f"finished records for the scan check, up to 100,000 (default {_D.finished:,})",
+    )
+    p.add_argument(
+        "--repeats", type=int_range(1, 20), metavar="N", help=f"timed runs per size, median (default {_D.repeats})"
+    )
+    p.add_argument(
+        "--jobs-per-month",
+        type=int_range(1),
+        metavar="N",
+        help=f"volume for the fixed-cost column (default {_D.jobs_per_month:,})",
+    )
+
+
+def _add_local_cloud(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--clock-speed", type=positive_float, metavar="X", help=f"scheduler clock speed-up (default {_D.clock_speed:g})"
+    )
+    p.add_argument(
+        "--poller-concurrency",
+        type=int_range(1, 64),
+        metavar="N",
+        help="deploy with this POLLER_CONCURRENCY (default 16)",
+    )
+    p.add_argument("--port", type=int_range(1, 65_535), help="local cloud port (default 4566 or LOCALCLOUD_PORT)")
+    p.add_argument("--state-dir", help="local cloud state dir (default .localcloud/state or LOCALCLOUD_STATE_DIR)")
+    p.add_argument("--skip-deploy", action="store_true", help="use the stacks already deployed")
+    p.add_argument("--keep-running", action="store_true", help="leave a local cloud started here running")
+    p.add_argument("--output-dir", default=str(RESULTS_DIR), help="where to write the JSON (default bench-results/)")
+
+
+def register(sub: Any) -> None:
+    p = add_command(
+        sub,
+        "bench",
+        "measure cost per job (callback vs polling loop) and poller throughput on the local cloud",
+        run,
+        details="Deploys the callback stack and a Wait -> CheckStatus -> Choice polling-loop baseline on the local "
+        "cloud, runs the same jobs through both, counts transitions, Lambda invocations, scheduler invocations and "
+        "DynamoDB requests, prices the counts with the cost model, and times the poller over many pending jobs. "
+        "Prints a table and writes bench-results/bench-<timestamp>.json (and latest.json). About 5 minutes.",
+    )
+    _add_sizes(p)
+    _add_local_cloud(p)

@@ -1,0 +1,124 @@
+"""One bench run: start the local cloud, deploy both stacks, run the phases, write and print the result."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from callbackctl.bench.billing import RULES
+from callbackctl.bench.measured import fmt_ratio, price_phase
+from callbackctl.bench.phases import Bench, log_line
+from callbackctl.bench.report import format_report, write_result
+from callbackctl.bench.settings import BenchSettings
+from callbackctl.bench.stacks import BASELINE_STACK_NAME, deploy_stacks, read_deployment
+from callbackctl.bench.throughput import throughput
+from callbackctl.cost.model import MINUTES_PER_MONTH
+from callbackctl.cost.prices import default_prices, price_usage
+from callbackctl.deployment.cdk import ROOT
+from callbackctl.deployment.cleanup import cleanup
+from callbackctl.deployment.stack import stack_info
+from callbackctl.deployment.targets import STACK_NAME, Target, resolve_target
+from callbackctl.errors import CommandFailed
+
+RESULTS_DIR = ROOT / "bench-results"
+
+
+def measure_cost(bench: Bench) -> dict[str, Any]:
+    """Warm-up, idle, then one cost phase per polls-per-job setting, priced with the observed schedule rate."""
+    s = bench.settings
+    bench.log(f"warm-up: {s.jobs} jobs x 2 designs, not measured")
+    bench.warm_up()
+    bench.log(f"idle: the schedule fires with nothing pending for {s.idle_seconds:g} s")
+    fired_at_start, clock_at_start = bench.schedule_firings(), time.monotonic()
+    idle, idle_record = bench.idle()
+    phases = []
+    for polls in s.polls:
+        bench.log(f"cost: {s.jobs} jobs x 2 designs at {polls} polls per job")
+        phases.append(bench.cost_phase(polls, idle))
+        bench.log(f"cost: {polls} polls/job done in {phases[-1]['seconds']:.0f} s")
+    # The static schedule's rate, observed over the idle and cost phases, prices its fixed part.
+    schedule_minutes = (time.monotonic() - clock_at_start) * s.clock_speed / 60
+    runs_per_minute = (bench.schedule_firings() - fired_at_start) / schedule_minutes
+    fixed = idle.monthly(runs_per_minute * MINUTES_PER_MONTH)
+    for phase in phases:
+        priced = price_phase(
+            phase["_measured"], phase["_formula"], fixed, jobs_per_month=s.jobs_per_month, tolerance_pct=s.tolerance_pct
+        )
+        for design in ("loop", "callback"):
+            phase[design].update(priced.pop(design))
+        phase.update(priced)
+        ratio = fmt_ratio(phase["cost"]["ratio_marginal"])
+        bench.log(f"cost: {phase['pollsPerJob']} polls/job: callback/loop cost per job {ratio}")
+    fixed_record = {
+        "observedScheduleMinutes": schedule_minutes,
+        "runsPerMinute": runs_per_minute,
+        "runsPerMonth": runs_per_minute * MINUTES_PER_MONTH,
+        "idleRun": idle_record["idleRun"],
+        "usage": asdict(fixed),
+        "usd": price_usage(fixed).total_usd,
+    }
+    return {"idle": idle_record, "cost": {"fixedMonthly": fixed_record, "phases": phases}}
+
+
+def _measure(target: Target, endpoint: str, settings: BenchSettings, *, deploy: bool, started: float) -> dict[str, Any]:
+    if deploy:
+        log_line(started, f"deploying {STACK_NAME} and {BASELINE_STACK_NAME}")
+        deploy_stacks(target, settings)
+    dep = read_deployment(target, endpoint, settings.clock_speed)
+    bench = Bench(dep, settings, started)
+    bench.set_schedule("ENABLED")
+    measured = measure_cost(bench)
+    measured["throughput"] = throughput(bench)
+    measured["deployment"] = {f.name: getattr(dep, f.name) for f in fields(dep) if f.name != "target"}
+    return measured
+
+
+def run_bench(
+    settings: BenchSettings,
+    *,
+    port: int | None = None,
+    state_dir: str | None = None,
+    deploy: bool = True,
+    keep_running: bool = False,
+    out_dir: Path = RESULTS_DIR,
+    echo: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """The whole run; returns the result as written to ``out_dir`` (camelCase keys)."""
+    import localcloud
+
+    started, started_at = time.monotonic(), datetime.now(UTC).isoformat(timespec="seconds")
+    log_line(started, "starting the local cloud")
+    try:
+        instance = localcloud.start(
+            port=port, state_dir=state_dir, clock_speed=settings.clock_speed, echo=lambda m: log_line(started, m)
+        )
+    except localcloud.LocalCloudError as exc:
+        raise CommandFailed(str(exc)) from None
+    started_here = not instance.already_running
+    target = resolve_target("localcloud", endpoint=instance.endpoint)
+    try:
+        measured = _measure(target, instance.endpoint, settings, deploy=deploy, started=started)
+        if not started_here:
+            log_line(started, "cleaning up the tables (the local cloud keeps running)")
+            cleanup(target, stack_info(target))
+    finally:
+        if started_here and not keep_running:
+            log_line(started, "stopping the local cloud")
+            localcloud.stop(state_dir=state_dir)
+    prices = default_prices()
+    result = {
+        "version": 2,
+        "startedAt": started_at,
+        "seconds": round(time.monotonic() - started, 1),
+        "settings": settings,
+        "rules": RULES,
+        "prices": {"region": prices.region, "as_of": prices.as_of},
+        **measured,
+    }
+    written = write_result(result, out_dir)
+    echo(format_report(written))
+    return written
