@@ -23,10 +23,12 @@ class Synth:
     outdir: Path
     template_path: Path
     template: dict[str, Any]
+    output: str
 
 
-def cdk_synth(outdir: Path, *context: str) -> None:
-    """`cdk synth` through the pinned CLI (cdk-nag included) into outdir; context as `key=value`."""
+def cdk_synth(outdir: Path, *context: str) -> str:
+    """`cdk synth` through the pinned CLI (cdk-nag included) into outdir; context as `key=value`.
+    Returns what the CLI printed (stdout and stderr)."""
     if not CDK.exists():
         pytest.fail(f"{CDK} is missing: run `npm ci` first")
     env = {
@@ -48,18 +50,20 @@ def cdk_synth(outdir: Path, *context: str) -> None:
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     if result.returncode != 0:
         pytest.fail(f"cdk synth failed ({result.returncode}):\n{result.stdout}\n{result.stderr}", pytrace=False)
+    return f"{result.stdout}\n{result.stderr}"
 
 
 @pytest.fixture(scope="session")
 def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     """`cdk synth -c stage=local` (cdk-nag included) into a temporary cloud assembly."""
     outdir = tmp_path_factory.mktemp("cdk.out")
-    cdk_synth(outdir, "stage=local")
+    output = cdk_synth(outdir, "stage=local")
     template_path = outdir / f"{STACK}.template.json"
     return Synth(
         outdir=outdir,
         template_path=template_path,
         template=json.loads(template_path.read_text()),
+        output=output,
     )
 
 

@@ -21,6 +21,12 @@ def test_template_matches_snapshot(synth: Synth, snapshot: SnapshotAssertion) ->
     assert normalised(synth.template) == snapshot.use_extension(JSONSnapshotExtension)
 
 
+def test_every_recommended_feature_flag_is_set(synth: Synth) -> None:
+    """cdk.json carries the flags `cdk init` of the pinned version writes; a CDK upgrade that
+    brings new ones makes the CLI name them again (review each: docs/design.md, Feature flags)."""
+    assert "feature flags are not configured" not in synth.output
+
+
 def test_cfn_lint_finds_nothing(synth: Synth) -> None:
     matches = lint_file(synth.template_path, ManualArgs(regions=["us-east-1"]))
     findings = [f"{m.rule.id} {m.message} ({m.path})" for m in matches if m.rule.id not in ACCEPTED_LINT_RULES]
