@@ -16,10 +16,12 @@ from .template_helpers import STACK
 
 ROOT = Path(__file__).resolve().parents[2]
 CDK = ROOT / "node_modules" / ".bin" / "cdk"
+STAGES = ("local", "aws")
 
 
 @dataclass(frozen=True, kw_only=True)
 class Synth:
+    stage: str
     outdir: Path
     template_path: Path
     template: dict[str, Any]
@@ -53,18 +55,36 @@ def cdk_synth(outdir: Path, *context: str) -> str:
     return f"{result.stdout}\n{result.stderr}"
 
 
-@pytest.fixture(scope="session")
-def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
-    """`cdk synth -c stage=local` (cdk-nag included) into a temporary cloud assembly."""
-    outdir = tmp_path_factory.mktemp("cdk.out")
-    output = cdk_synth(outdir, "stage=local")
+def _stage_synth(tmp_path_factory: pytest.TempPathFactory, stage: str) -> Synth:
+    outdir = tmp_path_factory.mktemp(f"cdk.out.{stage}")
+    output = cdk_synth(outdir, f"stage={stage}")
     template_path = outdir / f"{STACK}.template.json"
     return Synth(
+        stage=stage,
         outdir=outdir,
         template_path=template_path,
         template=json.loads(template_path.read_text()),
         output=output,
     )
+
+
+@pytest.fixture(scope="session")
+def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    """`cdk synth -c stage=local` (cdk-nag included) into a temporary cloud assembly."""
+    return _stage_synth(tmp_path_factory, "local")
+
+
+@pytest.fixture(scope="session")
+def aws_synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    """`cdk synth -c stage=aws` (cdk-nag included): the second and last stage synth of a session."""
+    return _stage_synth(tmp_path_factory, "aws")
+
+
+@pytest.fixture(scope="session", params=STAGES)
+def stage_synth(request: pytest.FixtureRequest) -> Synth:
+    """Each stage's synth in turn: for the checks every stage must pass (lint, scans, IAM)."""
+    synth: Synth = request.getfixturevalue("synth" if request.param == "local" else "aws_synth")
+    return synth
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,8 @@
-"""Least privilege: who may touch which table, function and state machine."""
+"""Least privilege, in each stage: who may do what to which resource.
+
+`test_every_grant` lists every (action, resource) pair each role is allowed, so a new grant or a
+widened resource shows up in review; the tests after it spell out why the important ones matter.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,9 @@ from typing import Any
 
 import pytest
 
+from .conftest import Synth
 from .template_helpers import (
+    STACK,
     allowed,
     as_list,
     function_role,
@@ -20,6 +26,128 @@ from .template_helpers import (
 )
 
 TASK_RESPONSE = {"states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"}
+DYNAMODB_READ_WRITE = {
+    f"dynamodb:{action}"
+    for action in (
+        "BatchGetItem",
+        "BatchWriteItem",
+        "ConditionCheckItem",
+        "DeleteItem",
+        "DescribeTable",
+        "GetItem",
+        "GetRecords",
+        "GetShardIterator",
+        "PutItem",
+        "Query",
+        "Scan",
+        "UpdateItem",
+    )
+}
+LOG_WRITE = {"logs:CreateLogStream", "logs:PutLogEvents"}
+INVOKE = {"lambda:InvokeFunction"}
+# Actions IAM cannot restrict to a resource: they only ever appear with "*".
+XRAY_WRITE = {"xray:PutTelemetryRecords", "xray:PutTraceSegments"}
+STATE_MACHINE_LOGS_AND_TRACES = XRAY_WRITE | {
+    "logs:CreateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:DescribeLogGroups",
+    "logs:DescribeResourcePolicies",
+    "logs:GetLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:UpdateLogDelivery",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+}
+NO_RESOURCE_LEVEL_PERMISSIONS = STATE_MACHINE_LOGS_AND_TRACES
+
+
+@pytest.fixture(scope="module")
+def template_json(stage_synth: Synth) -> dict[str, Any]:
+    """Every test in this module runs on each stage's template."""
+    return stage_synth.template
+
+
+def _path(template_json: dict[str, Any], logical: str) -> str:
+    path: str = template_json["Resources"][logical]["Metadata"]["aws:cdk:path"]
+    return path.removeprefix(f"{STACK}/").removesuffix("/Resource")
+
+
+def _resource_name(template_json: dict[str, Any], target: Any) -> str:
+    """A policy resource written with construct paths: `JobStore/TaskTokensTable/index/*`, `*`."""
+    if isinstance(target, str):
+        return target
+    if "Ref" in target:
+        return _path(template_json, target["Ref"])
+    if "Fn::GetAtt" in target:
+        logical, attribute = target["Fn::GetAtt"]
+        assert attribute == "Arn", target
+        return _path(template_json, logical)
+    separator, parts = target["Fn::Join"]
+    return str(separator).join(_resource_name(template_json, part) for part in parts)
+
+
+def _granted(template_json: dict[str, Any], role_path: str) -> dict[str, set[str]]:
+    """resource name -> the actions a role may take on it."""
+    granted: dict[str, set[str]] = {}
+    for action, target in allowed(role_statements(template_json, logical_id(template_json, role_path))):
+        granted.setdefault(_resource_name(template_json, target), set()).add(action)
+    return granted
+
+
+def _expected_grants() -> dict[str, dict[str, set[str]]]:
+    return {
+        "SimulatedApi/FunctionRole": {
+            "SimulatedApi/FunctionLogGroup": LOG_WRITE,
+            "*": XRAY_WRITE,
+            "SimulatedApi/JobsTable": DYNAMODB_READ_WRITE,
+        },
+        "Workflow/CreateJobFunctionRole": {
+            "Workflow/CreateJobFunctionLogGroup": LOG_WRITE,
+            "*": XRAY_WRITE,
+            "JobStore/TaskTokensTable": DYNAMODB_READ_WRITE,
+            "JobStore/TaskTokensTable/index/*": DYNAMODB_READ_WRITE,
+            "SimulatedApi/Function": INVOKE,
+            "SimulatedApi/Function:*": INVOKE,
+        },
+        "Poller/FunctionRole": {
+            "Poller/FunctionLogGroup": LOG_WRITE,
+            "*": XRAY_WRITE,
+            "JobStore/TaskTokensTable": DYNAMODB_READ_WRITE,
+            "JobStore/TaskTokensTable/index/*": DYNAMODB_READ_WRITE,
+            "SimulatedApi/Function": INVOKE,
+            "SimulatedApi/Function:*": INVOKE,
+            "Workflow/StateMachine": TASK_RESPONSE,
+        },
+        "Workflow/StateMachine/Role": {
+            "Workflow/CreateJobFunction": INVOKE,
+            "Workflow/CreateJobFunction:*": INVOKE,
+            "*": STATE_MACHINE_LOGS_AND_TRACES,
+        },
+        "Poller/ScheduleRole": {
+            "Poller/Function": INVOKE,
+            "Poller/Function:*": INVOKE,
+            "Poller/DeadLetterQueue": {"sqs:SendMessage"},
+        },
+    }
+
+
+def test_every_grant(template_json: dict[str, Any]) -> None:
+    roles = {_path(template_json, logical) for logical in resources(template_json, "AWS::IAM::Role")}
+    expected = _expected_grants()
+    assert roles == expected.keys()
+    assert {role: _granted(template_json, role) for role in sorted(roles)} == expected
+
+
+def test_wildcard_resources_only_where_iam_has_no_resource_level_permissions(template_json: dict[str, Any]) -> None:
+    """`*` appears only with actions that accept nothing else, and cdk-nag's finding on it is
+    acknowledged on that very policy (with the reason in the template)."""
+    for logical, policy in resources(template_json, "AWS::IAM::Policy").items():
+        statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        wildcard = {action for action, target in allowed(statements) if target == "*"}
+        assert wildcard <= NO_RESOURCE_LEVEL_PERMISSIONS, _path(template_json, logical)
+        acknowledged = {rule["id"] for rule in policy["Metadata"].get("cdk_nag", {}).get("rules_to_suppress", [])}
+        assert bool(wildcard) == ("AwsSolutions-IAM5[Resource::*]" in acknowledged), _path(template_json, logical)
 
 
 def _grants(template_json: dict[str, Any], function_path: str) -> set[tuple[str, str]]:
