@@ -87,6 +87,14 @@ class CallbackStack(Stack):
                 invoke_finding,
                 "grant_invoke covers the simulated API's versions and aliases; the function itself is named.",
             )
+            if job_store.key is not None:
+                for action in ("kms:GenerateDataKey*", "kms:ReEncrypt*"):
+                    acknowledge(
+                        policy,
+                        f"AwsSolutions-IAM5[Action::{action}]",
+                        "grant_read_write_data also grants the use of the task-token table's key (encrypt and "
+                        "decrypt); these wildcard actions apply to that one key only.",
+                    )
 
         # Output keys are read by callbackctl: keep them stable.
         outputs = {

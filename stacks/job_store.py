@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Final
 
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from stacks.config import StageConfig
@@ -20,14 +21,20 @@ def standard_table(
     config: StageConfig,
     partition_key: str,
     time_to_live_attribute: str | None = None,
+    encryption_key: kms.IKey | None = None,
 ) -> dynamodb.Table:
-    """An on-demand, encrypted table with point-in-time recovery and a generated name."""
+    """An on-demand, encrypted table with point-in-time recovery and a generated name; encrypted
+    with `encryption_key` if given, else with the account's AWS-managed DynamoDB key."""
+    encryption = dynamodb.TableEncryption.AWS_MANAGED
+    if encryption_key is not None:
+        encryption = dynamodb.TableEncryption.CUSTOMER_MANAGED
     return dynamodb.Table(
         scope,
         construct_id,
         partition_key=dynamodb.Attribute(name=partition_key, type=dynamodb.AttributeType.STRING),
         billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-        encryption=dynamodb.TableEncryption.AWS_MANAGED,
+        encryption=encryption,
+        encryption_key=encryption_key,
         point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
             point_in_time_recovery_enabled=True
         ),
@@ -37,16 +44,33 @@ def standard_table(
 
 
 class JobStore(Construct):
-    """The task-token table (key `jobId`) and its `ByStatus` index (`status`, `createdAt`)."""
+    """The task-token table (key `jobId`) and its `ByStatus` index (`status`, `createdAt`).
+
+    Its records hold task tokens: whoever holds one and may call `states:SendTask*` can resume
+    the execution. With the stage's `task_tokens_encryption` CUSTOMER_MANAGED the table is
+    encrypted with a key of its own (`self.key`, else None), rotated yearly and removed only with
+    the table (the stage's removal policy), so its key policy and CloudTrail decide and record who
+    reads tokens. `grant_*` on the table also grants the use of the key.
+    """
 
     def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig) -> None:
         super().__init__(scope, construct_id)
+        self.key: kms.Key | None = None
+        if config.task_tokens_encryption == dynamodb.TableEncryption.CUSTOMER_MANAGED:
+            self.key = kms.Key(
+                self,
+                "TaskTokensKey",
+                description="Encrypts the task-token table of the Step Functions callback pattern",
+                enable_key_rotation=True,
+                removal_policy=config.removal_policy,
+            )
         self.table = standard_table(
             self,
             "TaskTokensTable",
             config=config,
             partition_key="jobId",
             time_to_live_attribute=TTL_ATTRIBUTE,
+            encryption_key=self.key,
         )
         self.table.add_global_secondary_index(
             index_name=PENDING_INDEX_NAME,

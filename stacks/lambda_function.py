@@ -49,6 +49,7 @@ class StandardFunction(lambda_.Function):
         timeout_seconds: int = 15,
         memory_size: int = 128,
         retry_attempts: int | None = None,
+        reserved_concurrent_executions: int | None = None,
     ) -> None:
         log_group = logs.LogGroup(
             scope,
@@ -76,6 +77,7 @@ class StandardFunction(lambda_.Function):
             log_group=log_group,
             role=role,
             retry_attempts=retry_attempts,
+            reserved_concurrent_executions=reserved_concurrent_executions,
             environment={"LOG_LEVEL": config.log_level, "STAGE": config.stage, **(environment or {})},
         )
         acknowledge(

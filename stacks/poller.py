@@ -27,7 +27,9 @@ class PollerSchedule(Construct):
     """The `poller` function, the schedule that invokes it with `{}`, and the schedule's DLQ.
 
     The poller's own async retries are off: the next scheduled run is the retry, and claims
-    make a repeated run harmless anyway.
+    make a repeated run harmless anyway. The stage's `poller_reserved_concurrency`, if set, both
+    caps the poller (a runaway caller cannot take the account's concurrency, nor flood the job
+    API) and guarantees it (busy functions elsewhere in the account cannot throttle it).
     """
 
     def __init__(
@@ -52,6 +54,7 @@ class PollerSchedule(Construct):
             timeout_seconds=config.poller_timeout_seconds,
             memory_size=256,
             retry_attempts=0,
+            reserved_concurrent_executions=config.poller_reserved_concurrency,
             environment={
                 "TASK_TOKENS_TABLE_NAME": task_tokens_table.table_name,
                 "PENDING_INDEX_NAME": pending_index_name,

@@ -2,7 +2,8 @@
 
 Both come from conftest's session synths. The other modules check the local stage's template in
 detail and the checks every stage must pass (lint, scans, IAM); this one pins the differences a
-user of the `aws` stage relies on: data kept, logs kept longer, longer waits.
+user of the `aws` stage relies on: data kept, logs kept longer, longer waits, the task tokens
+under a key of their own, a reserved poller.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 
 from .conftest import Synth
-from .template_helpers import STACK, resource, resources, state_machine_definition
+from .template_helpers import STACK, get_att, logical_id, resource, resources, state_machine_definition
 
 # Construct paths (below the stack) of everything that holds data or logs.
 TABLES = ("JobStore/TaskTokensTable", "SimulatedApi/JobsTable")
@@ -34,6 +35,8 @@ class Stage:
     heartbeat_timeout: int
     execution_timeout: int
     environment: dict[str, dict[str, str]]  # function path -> the variables that differ
+    customer_managed_token_key: bool
+    poller_reserved_concurrency: int | None
 
 
 EXPECTED = {
@@ -53,6 +56,8 @@ EXPECTED = {
             },
             "Poller/Function": {"LOG_LEVEL": "DEBUG", "STAGE": "local", "POLLER_CONCURRENCY": "4"},
         },
+        customer_managed_token_key=False,
+        poller_reserved_concurrency=None,
     ),
     "aws": Stage(
         removal="Retain",
@@ -70,6 +75,8 @@ EXPECTED = {
             },
             "Poller/Function": {"LOG_LEVEL": "INFO", "STAGE": "aws", "POLLER_CONCURRENCY": "8"},
         },
+        customer_managed_token_key=True,
+        poller_reserved_concurrency=5,
     ),
 }
 
@@ -84,6 +91,15 @@ DIFFERENCES = {
         for name in variables
     ),
     ("Workflow/StateMachine", "Properties.DefinitionString"),
+    # The task-token table's own key, the table's encryption, the two roles that may use the key
+    # (their policies and the acknowledgements of the KMS grant's wildcard actions).
+    ("JobStore/TaskTokensKey", "only in aws"),
+    ("JobStore/TaskTokensTable", "Properties.SSESpecification"),
+    ("Workflow/CreateJobFunctionRole/DefaultPolicy", "Properties.PolicyDocument"),
+    ("Workflow/CreateJobFunctionRole/DefaultPolicy", "Metadata"),
+    ("Poller/FunctionRole/DefaultPolicy", "Properties.PolicyDocument"),
+    ("Poller/FunctionRole/DefaultPolicy", "Metadata"),
+    ("Poller/Function", "Properties.ReservedConcurrentExecutions"),
 }
 
 
@@ -122,10 +138,10 @@ def test_the_stages_differ_only_where_expected(synth: Synth, aws_synth: Synth) -
 
 
 def test_logical_ids_are_the_same_in_both_stages(synth: Synth, aws_synth: Synth) -> None:
-    # A stage must never get a table (or anything else) under another logical ID than the other.
-    assert {logical: _path(r) for logical, r in synth.template["Resources"].items() if logical != "CDKMetadata"} == {
-        logical: _path(r) for logical, r in aws_synth.template["Resources"].items() if logical != "CDKMetadata"
-    }
+    # A resource in both stages has one logical ID: the tables' are pinned in test_tables.
+    local, aws = ({_path(r): logical for logical, r in s.template["Resources"].items()} for s in (synth, aws_synth))
+    assert {path: aws[path] for path in local} == local
+    assert aws.keys() - local.keys() == {"JobStore/TaskTokensKey"}
 
 
 def test_the_stage_is_named_in_tags_and_description(stage_synth: Synth) -> None:
@@ -178,3 +194,48 @@ def test_stage_settings_reach_the_functions(stage_synth: Synth, function: str) -
     variables = resource(stage_synth.template, function)["Properties"]["Environment"]["Variables"]
     expected = EXPECTED[stage_synth.stage].environment[function]
     assert {name: variables[name] for name in expected} == expected
+
+
+def test_the_task_tokens_have_a_key_of_their_own_only_on_aws(stage_synth: Synth) -> None:
+    """Task tokens are bearer tokens: on AWS the table is encrypted with a customer-managed key, so
+    its key policy and CloudTrail decide and record who reads them. Locally: `aws/dynamodb`."""
+    template = stage_synth.template
+    sse = resource(template, "JobStore/TaskTokensTable")["Properties"]["SSESpecification"]
+    keys = resources(template, "AWS::KMS::Key")
+    if not EXPECTED[stage_synth.stage].customer_managed_token_key:
+        assert keys == {}
+        assert sse == {"SSEEnabled": True}
+        return
+    key_id = logical_id(template, "JobStore/TaskTokensKey")
+    assert keys.keys() == {key_id}
+    assert sse == {"SSEEnabled": True, "SSEType": "KMS", "KMSMasterKeyId": get_att(key_id)}
+    key = keys[key_id]
+    assert key["Properties"]["EnableKeyRotation"] is True
+    # Kept at least as long as the table: a deleted key would make the retained table unreadable.
+    table = resource(template, "JobStore/TaskTokensTable")
+    assert (key["DeletionPolicy"], key["UpdateReplacePolicy"]) == (
+        table["DeletionPolicy"],
+        table["UpdateReplacePolicy"],
+    )
+    # The key policy only delegates to the account's IAM policies (CDK's default); the grants in
+    # test_permissions are the only ones.
+    (statement,) = key["Properties"]["KeyPolicy"]["Statement"]
+    root = {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":iam::", {"Ref": "AWS::AccountId"}, ":root"]]}
+    assert statement == {"Action": "kms:*", "Effect": "Allow", "Principal": {"AWS": root}, "Resource": "*"}
+
+
+def test_the_jobs_table_keeps_the_aws_managed_key(stage_synth: Synth) -> None:
+    sse = resource(stage_synth.template, "SimulatedApi/JobsTable")["Properties"]["SSESpecification"]
+    assert sse == {"SSEEnabled": True}
+
+
+def test_only_the_poller_reserves_concurrency_and_only_on_aws(stage_synth: Synth) -> None:
+    reserved = {
+        _path(function): function["Properties"].get("ReservedConcurrentExecutions")
+        for function in resources(stage_synth.template, "AWS::Lambda::Function").values()
+    }
+    assert reserved == {
+        "SimulatedApi/Function": None,
+        "Workflow/CreateJobFunction": None,
+        "Poller/Function": EXPECTED[stage_synth.stage].poller_reserved_concurrency,
+    }
