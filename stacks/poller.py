@@ -13,6 +13,7 @@ from aws_cdk import aws_scheduler_targets as scheduler_targets
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from stacks.checkov import skip_check
 from stacks.config import StageConfig
 from stacks.lambda_function import StandardFunction
 from stacks.nag import acknowledge, arn_of, cfn_resource, default_policy
@@ -110,6 +111,28 @@ class PollerSchedule(Construct):
             f"AwsSolutions-IAM5[Resource::{arn_of(self.function)}:*]",
             "lambda:InvokeFunction on the poller's versions and aliases, added by the "
             "schedule target; the function itself is named.",
+        )
+        skip_check(
+            self.function,
+            "CKV_AWS_116",
+            "Invoked asynchronously by the schedule with {} and Lambda's retries off: the next scheduled "
+            "run is the retry and takes every pending job, so a failed event holds nothing to replay. "
+            "Failed runs raise PollerErrorsAlarm; undeliverable ones go to the schedule's dead-letter queue.",
+        )
+        if config.poller_reserved_concurrency is None:
+            skip_check(
+                self.function,
+                "CKV_AWS_115",
+                "No reservation in this stage (pollerReservedConcurrency none): the local cloud fires the "
+                "schedule up to 30x faster and runs overlap by design, or the account's concurrency quota "
+                "allows no reservation. The aws stage reserves concurrency by default.",
+            )
+        skip_check(
+            self.dead_letter_queue,
+            "CKV_AWS_27",
+            "Encrypted at rest with SQS-managed keys (SqsManagedSseEnabled); this CloudFormation check "
+            "only looks for KmsMasterKeyId (its Terraform twin accepts SSE-SQS). It holds Scheduler's "
+            "dead-letter events for {} invocations: nothing secret.",
         )
         acknowledge(
             cfn_resource(self.dead_letter_queue),

@@ -1,15 +1,18 @@
-"""Whole-template checks on each stage: snapshot, cfn-lint (informational rules on), cdk-nag."""
+"""Whole-template checks on each stage: snapshot, cfn-lint (informational rules on), cdk-nag, checkov."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from typing import Any
 
+import pytest
 from cfnlint.api import ManualArgs, lint_file
 from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.json import JSONSnapshotExtension
 
-from .conftest import Synth
+from .conftest import ROOT, Synth
 from .template_helpers import STACK, normalised, resources
 
 # cfn-lint's one finding: W3005 on each function and on the state machine. CDK makes them depend
@@ -119,3 +122,83 @@ def test_acknowledged_findings(stage_synth: Synth) -> None:
         (f"{stack}/Poller/ScheduleRole/DefaultPolicy/Resource", poller),
         (f"{stack}/Poller/DeadLetterQueue/Resource", "AwsSolutions-SQS3"),
     }
+
+
+# checkov lives in a virtualenv of its own (requirements-checkov.txt): its pins clash with ours.
+CHECKOV = ROOT / ".venv" / "checkov" / "bin" / "checkov"
+FUNCTIONS = ("SimulatedApi/Function", "Workflow/CreateJobFunction", "Poller/Function")
+LOG_GROUPS = (
+    "SimulatedApi/FunctionLogGroup",
+    "Workflow/CreateJobFunctionLogGroup",
+    "Poller/FunctionLogGroup",
+    "Workflow/StateMachineLogGroup",
+)
+# Every checkov check the templates skip, with its reason in the resource's Metadata.checkov.skip.
+CHECKOV_SKIPS = {
+    *(("CKV_AWS_117", f) for f in FUNCTIONS),  # no VPC: only AWS APIs are called
+    *(("CKV_AWS_173", f) for f in FUNCTIONS),  # environment: names and settings, no secrets
+    *(
+        ("CKV_AWS_116", f) for f in FUNCTIONS
+    ),  # no Lambda DLQ: invoked synchronously; the poller's next run is its retry
+    ("CKV_AWS_115", "SimulatedApi/Function"),  # unreserved: scales with its callers
+    ("CKV_AWS_115", "Workflow/CreateJobFunction"),
+    *(("CKV_AWS_158", g) for g in LOG_GROUPS),  # log groups without a customer-managed key: no secrets logged
+    ("CKV_AWS_119", "SimulatedApi/JobsTable"),  # the simulated external API's table: AWS-managed key
+    ("CKV_AWS_27", "Poller/DeadLetterQueue"),  # SSE-SQS, which this CloudFormation check does not recognise
+}
+# The local stage keeps the AWS-managed key for the task tokens and leaves the poller unreserved.
+LOCAL_ONLY_SKIPS = {("CKV_AWS_119", "JobStore/TaskTokensTable"), ("CKV_AWS_115", "Poller/Function")}
+
+
+@pytest.fixture(scope="session")
+def checkov_results(synth: Synth, aws_synth: Synth) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """One checkov run over both stages' templates: stage -> {"passed"|"failed"|"skipped": checks}."""
+    if not CHECKOV.exists():
+        pytest.fail(f"{CHECKOV} is missing: run `make setup` first")
+    synths = (synth, aws_synth)
+    command = [str(CHECKOV), "--framework", "cloudformation", "--output", "json", "--skip-download"]
+    command += [arg for each in synths for arg in ("--file", str(each.template_path))]
+    env = {**os.environ, "CKV_SKIP_PACKAGE_UPDATE_CHECK": "true", "BC_SKIP_MAPPING": "TRUE", "LOG_LEVEL": "WARNING"}
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    # Exit code 1 means "found failed checks"; the report says which.
+    if result.returncode not in (0, 1):
+        pytest.fail(f"checkov failed ({result.returncode}):\n{result.stdout}\n{result.stderr}", pytrace=False)
+    report = json.loads(result.stdout)
+    assert report["summary"]["parsing_errors"] == 0, report["summary"]
+    stage_of = {str(each.template_path.resolve()): each.stage for each in synths}
+    results: dict[str, dict[str, list[dict[str, Any]]]] = {
+        each.stage: {"passed": [], "failed": [], "skipped": []} for each in synths
+    }
+    for kind in ("passed", "failed", "skipped"):
+        for check in report["results"][f"{kind}_checks"]:
+            results[stage_of[str(check["file_abs_path"])]][kind].append(check)
+    return results
+
+
+def _checks(template: dict[str, Any], checks: list[dict[str, Any]]) -> set[tuple[str, str]]:
+    """(check id, construct path) of each check; checkov names a resource `Type.LogicalId`."""
+    return {(check["check_id"], _construct_path(template, check["resource"].rsplit(".", 1)[1])) for check in checks}
+
+
+def test_checkov_fails_nothing(stage_synth: Synth, checkov_results: dict[str, Any]) -> None:
+    results = checkov_results[stage_synth.stage]
+    assert _checks(stage_synth.template, results["failed"]) == set()
+    assert results["passed"], "checkov passed no check: did it scan the template?"
+
+
+def test_checkov_skips_only_the_listed_checks_each_with_its_reason(
+    stage_synth: Synth, checkov_results: dict[str, Any]
+) -> None:
+    skipped = checkov_results[stage_synth.stage]["skipped"]
+    expected = CHECKOV_SKIPS | (LOCAL_ONLY_SKIPS if stage_synth.stage == "local" else set())
+    assert _checks(stage_synth.template, skipped) == expected
+    for check in skipped:
+        assert len(check["check_result"]["suppress_comment"]) >= 40, check["check_result"]
+
+
+def test_checkov_passes_the_aws_stages_key_and_reservation(aws_synth: Synth, checkov_results: dict[str, Any]) -> None:
+    """What the aws stage fixes instead of skipping counts as a pass with the scanner."""
+    passed = _checks(aws_synth.template, checkov_results["aws"]["passed"])
+    assert {("CKV_AWS_119", "JobStore/TaskTokensTable"), ("CKV_AWS_115", "Poller/Function")} <= passed
+    # The key itself: rotation on (CKV_AWS_7), no wildcard principal in its policy (CKV_AWS_33).
+    assert {("CKV_AWS_7", "JobStore/TaskTokensKey"), ("CKV_AWS_33", "JobStore/TaskTokensKey")} <= passed
