@@ -78,17 +78,23 @@ def _path(template_json: dict[str, Any], logical: str) -> str:
 
 
 def _resource_name(template_json: dict[str, Any], target: Any) -> str:
-    """A policy resource written with construct paths: `JobStore/TaskTokensTable/index/*`, `*`."""
-    if isinstance(target, str):
-        return target
-    if "Ref" in target:
-        return _path(template_json, target["Ref"])
-    if "Fn::GetAtt" in target:
-        logical, attribute = target["Fn::GetAtt"]
+    """A policy resource written with construct paths, e.g. `JobStore/TaskTokensTable/index/*`;
+    pseudo parameters as `<AWS::Region>`, other functions as `Select(6, Split(:, ...))`."""
+    if isinstance(target, str | int):
+        return str(target)
+    if isinstance(target, list):
+        return ", ".join(_resource_name(template_json, item) for item in target)
+    ((function, argument),) = target.items()
+    if function == "Ref":
+        return f"<{argument}>" if argument.startswith("AWS::") else _path(template_json, argument)
+    if function == "Fn::GetAtt":
+        logical, attribute = argument
         assert attribute == "Arn", target
         return _path(template_json, logical)
-    separator, parts = target["Fn::Join"]
-    return str(separator).join(_resource_name(template_json, part) for part in parts)
+    if function == "Fn::Join":
+        separator, parts = argument
+        return str(separator).join(_resource_name(template_json, part) for part in parts)
+    return f"{function.removeprefix('Fn::')}({_resource_name(template_json, argument)})"
 
 
 def _granted(template_json: dict[str, Any], role_path: str) -> dict[str, set[str]]:
