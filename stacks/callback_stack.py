@@ -89,6 +89,14 @@ class CallbackStack(Stack):
                 invoke_finding,
                 "grant_invoke covers the simulated API's versions and aliases; the function itself is named.",
             )
+            if job_store.key is not None:
+                for action in ("kms:GenerateDataKey*", "kms:ReEncrypt*"):
+                    acknowledge(
+                        default_policy(function.role),
+                        f"AwsSolutions-IAM5[Action::{action}]",
+                        "grant_table_actions also grants the use of the task-token table's key (encrypt and "
+                        "decrypt); these wildcard actions apply to that one key only.",
+                    )
         state_machine_id = self.get_logical_id(cfn_resource(workflow.state_machine))
         state_machine_name = json.dumps(
             {"Fn::Select": [6, {"Fn::Split": [":", {"Ref": state_machine_id}]}]}, separators=(",", ":")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from aws_cdk import RemovalPolicy
+from aws_cdk.aws_dynamodb import TableEncryption
 from aws_cdk.aws_logs import RetentionDays
 
 DEFAULT_STAGE: Final = "local"
@@ -33,6 +34,11 @@ class StageConfig:
     `schedule_clock_speed` is how much faster than real time the scheduler firing the poller's
     schedule runs: 1 on AWS; the local cloud can run its clock faster (tests/e2e uses 20). It
     only enters the consistency checks, which are about real seconds between poller runs.
+
+    `task_tokens_encryption` is the task-token table's key: AWS_MANAGED (the account's
+    `aws/dynamodb` key) or CUSTOMER_MANAGED (a key of the stack's own, kept as long as the table:
+    its records are bearer tokens). `poller_reserved_concurrency` reserves that many concurrent
+    executions for the poller; None leaves it in the account's unreserved pool.
     """
 
     stage: str
@@ -45,7 +51,9 @@ class StageConfig:
     completion_polls_max: int
     removal_policy: RemovalPolicy
     log_retention: RetentionDays
+    task_tokens_encryption: TableEncryption
     poller_concurrency: int
+    poller_reserved_concurrency: int | None
     poller_timeout_seconds: int
     claim_seconds: int
     record_ttl_days: int
@@ -82,6 +90,22 @@ class StageConfig:
             raise ConfigError(
                 f"heartbeat_timeout_seconds ({self.heartbeat_timeout_seconds}) must be less than "
                 f"task_timeout_seconds ({self.task_timeout_seconds})"
+            )
+        if self.task_tokens_encryption not in (TableEncryption.AWS_MANAGED, TableEncryption.CUSTOMER_MANAGED):
+            raise ConfigError(
+                f"task_tokens_encryption must be AWS_MANAGED or CUSTOMER_MANAGED, got {self.task_tokens_encryption!r}"
+            )
+        # Scheduled runs that can overlap (a run lasts up to the poller's timeout; one ending as
+        # the next fires counts), plus one run started by hand (`callbackctl poll`): a smaller
+        # reservation would throttle scheduled runs.
+        overlapping_runs = math.floor(self.poller_timeout_seconds / self.schedule_interval_seconds) + 1
+        reserved = self.poller_reserved_concurrency
+        if reserved is not None and (
+            isinstance(reserved, bool) or not isinstance(reserved, int) or reserved < overlapping_runs + 1
+        ):
+            raise ConfigError(
+                f"poller_reserved_concurrency must be None or at least {overlapping_runs + 1} ({overlapping_runs} "
+                f"scheduled runs can overlap, plus one started by hand), got {reserved!r}"
             )
         # A claim must outlive the poller run that holds it, or a second run could take the
         # job while the first is still sending.
@@ -139,7 +163,10 @@ STAGES: Final[Mapping[str, StageConfig]] = {
         completion_polls_max=3,
         removal_policy=RemovalPolicy.DESTROY,
         log_retention=RetentionDays.ONE_WEEK,
+        task_tokens_encryption=TableEncryption.AWS_MANAGED,
         poller_concurrency=4,
+        # The local cloud can fire the schedule many times faster (bench: 30x), so runs overlap.
+        poller_reserved_concurrency=None,
         poller_timeout_seconds=60,
         claim_seconds=75,
         record_ttl_days=1,
@@ -157,7 +184,9 @@ STAGES: Final[Mapping[str, StageConfig]] = {
         completion_polls_max=5,
         removal_policy=RemovalPolicy.RETAIN,
         log_retention=RetentionDays.ONE_MONTH,
+        task_tokens_encryption=TableEncryption.CUSTOMER_MANAGED,
         poller_concurrency=8,
+        poller_reserved_concurrency=5,
         poller_timeout_seconds=60,
         claim_seconds=120,
         record_ttl_days=7,
@@ -219,6 +248,10 @@ def _parse_override(key: str, field: str, raw: object) -> object:
         return _parse_enum(key, raw, RemovalPolicy)
     if field == "log_retention":
         return _parse_enum(key, raw, RetentionDays)
+    if field == "task_tokens_encryption":
+        return _parse_enum(key, raw, TableEncryption)
+    if field == "poller_reserved_concurrency" and str(raw).strip().lower() == "none":
+        return None
     if field == "log_level":
         return str(raw).strip().upper()
     if field == "alarm_email":

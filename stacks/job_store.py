@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Final
 
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_kms as kms
 from constructs import Construct
 
+from stacks.checkov import skip_check
 from stacks.config import StageConfig
 
 # The names the handlers use (lambda_src/common/records.py); tests/infra checks that both agree.
@@ -23,14 +25,20 @@ def standard_table(
     config: StageConfig,
     partition_key: str,
     time_to_live_attribute: str | None = None,
+    encryption_key: kms.IKey | None = None,
 ) -> dynamodb.Table:
-    """An on-demand, encrypted table with point-in-time recovery and a generated name."""
+    """An on-demand, encrypted table with point-in-time recovery and a generated name; encrypted
+    with `encryption_key` if given, else with the account's AWS-managed DynamoDB key."""
+    encryption = dynamodb.TableEncryption.AWS_MANAGED
+    if encryption_key is not None:
+        encryption = dynamodb.TableEncryption.CUSTOMER_MANAGED
     return dynamodb.Table(
         scope,
         construct_id,
         partition_key=dynamodb.Attribute(name=partition_key, type=dynamodb.AttributeType.STRING),
         billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-        encryption=dynamodb.TableEncryption.AWS_MANAGED,
+        encryption=encryption,
+        encryption_key=encryption_key,
         point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
             point_in_time_recovery_enabled=True
         ),
@@ -44,17 +52,40 @@ class JobStore(Construct):
 
     Only pending records carry `dueShard`/`dueAt`, so the index is sparse: it holds the jobs the
     poller still has to work, and a Query for `dueAt <= now` reads only the jobs that are due.
+
+    Its records hold task tokens: whoever holds one and may call `states:SendTask*` can resume
+    the execution. With the stage's `task_tokens_encryption` CUSTOMER_MANAGED the table is
+    encrypted with a key of its own (`self.key`, else None), rotated yearly and removed only with
+    the table (the stage's removal policy), so its key policy and CloudTrail decide and record who
+    reads tokens. `grant_table_actions` also grants the use of the key.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig) -> None:
         super().__init__(scope, construct_id)
+        self.key: kms.Key | None = None
+        if config.task_tokens_encryption == dynamodb.TableEncryption.CUSTOMER_MANAGED:
+            self.key = kms.Key(
+                self,
+                "TaskTokensKey",
+                description="Encrypts the task-token table of the Step Functions callback pattern",
+                enable_key_rotation=True,
+                removal_policy=config.removal_policy,
+            )
         self.table = standard_table(
             self,
             "TaskTokensTable",
             config=config,
             partition_key="jobId",
             time_to_live_attribute=TTL_ATTRIBUTE,
+            encryption_key=self.key,
         )
+        if self.key is None:
+            skip_check(
+                self.table,
+                "CKV_AWS_119",
+                "Encrypted with the account's AWS-managed key (aws/dynamodb) because the stage's "
+                "taskTokensEncryption says so (the local stage); the aws stage uses a customer-managed key.",
+            )
         self.table.add_global_secondary_index(
             index_name=DUE_INDEX_NAME,
             partition_key=dynamodb.Attribute(name=DUE_SHARD_ATTRIBUTE, type=dynamodb.AttributeType.STRING),

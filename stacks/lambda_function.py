@@ -10,6 +10,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from stacks.checkov import skip_check
 from stacks.config import StageConfig
 from stacks.nag import acknowledge, cfn_resource, default_policy
 
@@ -34,6 +35,12 @@ class StandardFunction(lambda_.Function):
     account-wide AWSLambdaBasicExecutionRole), and `LOG_LEVEL`/`STAGE` in the environment.
     The caller's `environment` is merged over the common variables, not instead of them.
     The log group is `self.log_group` and the role `self.role` (the `Function` attributes).
+
+    It also accepts the checkov findings every function here shares (no VPC, environment and
+    log group without a customer-managed key) and, by default, those of a function invoked
+    synchronously and unreserved (no dead-letter queue, no reserved concurrency). A function
+    invoked asynchronously or left unreserved for another reason replaces those two reasons
+    with its own (`stacks.checkov.skip_check`); reserving concurrency needs no reason.
     """
 
     def __init__(
@@ -49,6 +56,7 @@ class StandardFunction(lambda_.Function):
         timeout_seconds: int = 15,
         memory_size: int = 128,
         retry_attempts: int | None = None,
+        reserved_concurrent_executions: int | None = None,
     ) -> None:
         log_group = logs.LogGroup(
             scope,
@@ -76,6 +84,7 @@ class StandardFunction(lambda_.Function):
             log_group=log_group,
             role=role,
             retry_attempts=retry_attempts,
+            reserved_concurrent_executions=reserved_concurrent_executions,
             environment={"LOG_LEVEL": config.log_level, "STAGE": config.stage, **(environment or {})},
         )
         acknowledge(
@@ -87,4 +96,37 @@ class StandardFunction(lambda_.Function):
             default_policy(role),
             "AwsSolutions-IAM5[Resource::*]",
             "X-Ray tracing: xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level permissions.",
+        )
+        skip_check(
+            self,
+            "CKV_AWS_117",
+            "No VPC: the function calls only AWS APIs (DynamoDB, Lambda, Step Functions, X-Ray) over TLS "
+            "with IAM authorisation and reaches no private network resource; a VPC would add NAT or an "
+            "endpoint per service, and cold-start time, and protect nothing.",
+        )
+        skip_check(
+            self,
+            "CKV_AWS_173",
+            "The environment holds only resource names and settings (docs/design.md, Environment "
+            "variables), no secrets; Lambda encrypts it at rest with its AWS-managed key.",
+        )
+        skip_check(
+            self,
+            "CKV_AWS_116",
+            "Invoked synchronously only (by Step Functions or by another function): a dead-letter queue "
+            "receives failed asynchronous invocations and would stay empty; the caller gets the error.",
+        )
+        if reserved_concurrent_executions is None:
+            skip_check(
+                self,
+                "CKV_AWS_115",
+                "Unreserved: it runs when its callers call it and scales with them (an execution start, "
+                "the poller's worker threads); a reservation would cap throughput and take from the "
+                "account's unreserved concurrency.",
+            )
+        skip_check(
+            log_group,
+            "CKV_AWS_158",
+            "No customer-managed key: the handlers log no secrets (a task token only as a short "
+            "fingerprint) and CloudWatch Logs encrypts log data at rest with its own keys.",
         )

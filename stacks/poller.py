@@ -13,6 +13,7 @@ from aws_cdk import aws_scheduler_targets as scheduler_targets
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from stacks.checkov import skip_check
 from stacks.config import StageConfig
 from stacks.lambda_function import StandardFunction
 from stacks.nag import acknowledge, arn_of, cfn_resource, default_policy
@@ -27,7 +28,9 @@ class PollerSchedule(Construct):
     """The `poller` function, the schedule that invokes it with `{}`, and the schedule's DLQ.
 
     The poller's own async retries are off: the next scheduled run is the retry, and claims
-    make a repeated run harmless anyway.
+    make a repeated run harmless anyway. The stage's `poller_reserved_concurrency`, if set, both
+    caps the poller (a runaway caller cannot take the account's concurrency, nor flood the job
+    API) and guarantees it (busy functions elsewhere in the account cannot throttle it).
     """
 
     def __init__(
@@ -52,6 +55,7 @@ class PollerSchedule(Construct):
             timeout_seconds=config.poller_timeout_seconds,
             memory_size=256,
             retry_attempts=0,
+            reserved_concurrent_executions=config.poller_reserved_concurrency,
             environment={
                 "TASK_TOKENS_TABLE_NAME": task_tokens_table.table_name,
                 "DUE_INDEX_NAME": due_index_name,
@@ -108,6 +112,28 @@ class PollerSchedule(Construct):
             f"AwsSolutions-IAM5[Resource::{arn_of(self.function)}:*]",
             "lambda:InvokeFunction on the poller's versions and aliases, added by the "
             "schedule target; the function itself is named.",
+        )
+        skip_check(
+            self.function,
+            "CKV_AWS_116",
+            "Invoked asynchronously by the schedule with {} and Lambda's retries off: the next scheduled "
+            "run is the retry and takes every pending job, so a failed event holds nothing to replay. "
+            "Failed runs raise PollerErrorsAlarm; undeliverable ones go to the schedule's dead-letter queue.",
+        )
+        if config.poller_reserved_concurrency is None:
+            skip_check(
+                self.function,
+                "CKV_AWS_115",
+                "No reservation in this stage (pollerReservedConcurrency none): the local cloud fires the "
+                "schedule up to 30x faster and runs overlap by design, or the account's concurrency quota "
+                "allows no reservation. The aws stage reserves concurrency by default.",
+            )
+        skip_check(
+            self.dead_letter_queue,
+            "CKV_AWS_27",
+            "Encrypted at rest with SQS-managed keys (SqsManagedSseEnabled); this CloudFormation check "
+            "only looks for KmsMasterKeyId (its Terraform twin accepts SSE-SQS). It holds Scheduler's "
+            "dead-letter events for {} invocations: nothing secret.",
         )
         acknowledge(
             cfn_resource(self.dead_letter_queue),

@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 from aws_cdk import RemovalPolicy
+from aws_cdk.aws_dynamodb import TableEncryption
 from aws_cdk.aws_logs import RetentionDays
 
 from stacks.config import STAGES, ConfigError, StageConfig, load_stage_config
@@ -29,6 +30,9 @@ def test_local_stage_is_quick_and_disposable() -> None:
     assert (config.completion_polls_min, config.completion_polls_max) == (2, 3)
     assert config.removal_policy == RemovalPolicy.DESTROY
     assert config.log_retention == RetentionDays.ONE_WEEK
+    # AWS-managed key and no reservation: what the local cloud runs without surprises.
+    assert config.task_tokens_encryption == TableEncryption.AWS_MANAGED
+    assert config.poller_reserved_concurrency is None
 
 
 def test_aws_stage_keeps_data_and_waits_longer() -> None:
@@ -38,6 +42,8 @@ def test_aws_stage_keeps_data_and_waits_longer() -> None:
     assert config.heartbeat_timeout_seconds == 5 * 60
     assert config.removal_policy == RemovalPolicy.RETAIN
     assert config.log_level == "INFO"
+    assert config.task_tokens_encryption == TableEncryption.CUSTOMER_MANAGED
+    assert config.poller_reserved_concurrency == 5
 
 
 def test_config_is_frozen() -> None:
@@ -50,6 +56,14 @@ def test_override_takes_context_strings_and_numbers(raw: object) -> None:
     config = load_stage_config("aws", {"maxAttempts": raw})
     assert config.max_attempts == 5
     assert config.task_timeout_seconds == STAGES["aws"].task_timeout_seconds
+
+
+def test_key_and_reservation_can_be_turned_off_on_aws() -> None:
+    # An account whose Lambda concurrency quota is 10 (new accounts) cannot reserve any.
+    config = load_stage_config("aws", {"taskTokensEncryption": "aws_managed", "pollerReservedConcurrency": "none"})
+    assert config.task_tokens_encryption == TableEncryption.AWS_MANAGED
+    assert config.poller_reserved_concurrency is None
+    assert load_stage_config("local", {"pollerReservedConcurrency": "3"}).poller_reserved_concurrency == 3
 
 
 def test_overrides_of_enum_and_text_settings() -> None:
@@ -68,6 +82,10 @@ def test_overrides_of_enum_and_text_settings() -> None:
         ({"removalPolicy": "keep"}, r"context removalPolicy must be one of DESTROY, RETAIN"),
         ({"logLevel": "loud"}, r"log_level must be one of DEBUG, INFO, WARNING, ERROR"),
         ({"maxAttempt": "5"}, r"unknown setting 'maxAttempt'; valid settings: .*maxAttempts"),
+        ({"taskTokensEncryption": "kms"}, r"context taskTokensEncryption must be one of .*CUSTOMER_MANAGED"),
+        # AWS-owned (DEFAULT) would be a step down from the AWS-managed key both tables had.
+        ({"taskTokensEncryption": "default"}, r"task_tokens_encryption must be AWS_MANAGED or CUSTOMER_MANAGED"),
+        ({"pollerReservedConcurrency": "many"}, r"context pollerReservedConcurrency must be an integer"),
     ],
 )
 def test_bad_override_is_a_clear_error(overrides: dict[str, object], message: str) -> None:
@@ -88,6 +106,9 @@ def test_bad_override_is_a_clear_error(overrides: dict[str, object], message: st
         ({"claim_seconds": 60}, r"claim_seconds \(60\) must exceed poller_timeout_seconds"),
         ({"max_attempts": 15}, r"max_attempts \(15\) x the schedule interval \(60 s\) = 900 s must be less"),
         ({"record_ttl_days": 1, "task_timeout_seconds": 2 * 86_400}, r"must outlast"),
+        # Two scheduled runs can overlap (60 s runs every 60 s), plus one started by hand.
+        ({"poller_reserved_concurrency": 2}, r"poller_reserved_concurrency must be None or at least 3"),
+        ({"poller_reserved_concurrency": 0}, r"poller_reserved_concurrency must be None or at least"),
     ],
 )
 def test_inconsistent_settings_are_rejected(changes: dict[str, object], message: str) -> None:
