@@ -161,7 +161,16 @@ class Chaos:
         )
         if fault is not None:
             fault(arns, result)
-        wait_for(self.target, arns, timeout=timeout, on_change=self._report_progress(name, len(arns)))
+        # Gently: a burst's hundreds of DescribeExecution calls a second would slow the very target
+        # the scenario measures.
+        wait_for(
+            self.target,
+            arns,
+            timeout=timeout,
+            interval=max(2.0, len(arns) / 50),
+            workers=4,
+            on_change=self._report_progress(name, len(arns)),
+        )
         ends = {arn: self.seen.end(arn) for arn in arns}
         wrong = Counter(str(ends[arn]) for arn, (_, expected) in zip(arns, plan, strict=True) if ends[arn] != expected)
         if wrong:
