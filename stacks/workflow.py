@@ -32,19 +32,22 @@ JOB_FAILED_ERRORS: Final = ("JobFailed", "MaxAttemptsExceeded", "ResultTooLarge"
 # Error names the execution ends with when CreateJob timed out, or on a States.* runtime error.
 TIMED_OUT_ERROR: Final = "JobTimedOut"
 RUNTIME_ERROR: Final = "WorkflowRuntimeError"
-# Transient errors of a Lambda invocation: the service's own (the CDK default set), throttling, and
-# a function that timed out or whose sandbox died. create_job is idempotent, so a retry after it
-# started the job finds that job. InvalidJobInput and other handler errors are never retried.
+# Transient errors of a Lambda invocation: the service's own (the CDK default set), and a function
+# that timed out or whose sandbox died. create_job is idempotent, so a retry after it started the
+# job finds that job. InvalidJobInput and other handler errors are never retried.
 TRANSIENT_LAMBDA_ERRORS: Final = (
     "Lambda.ClientExecutionTimeoutException",
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
     "Lambda.SdkClientException",
-    "Lambda.TooManyRequestsException",
     "Lambda.Unknown",
     "Sandbox.Timedout",
 )
 CREATE_JOB_RETRY_ATTEMPTS: Final = 6
+# Throttling (a burst past the account's or function's concurrency): the handler never ran. Retried
+# longer, up to about five minutes in all, so a burst drains instead of failing.
+THROTTLED_ERROR: Final = "Lambda.TooManyRequestsException"
+THROTTLED_RETRY_ATTEMPTS: Final = 12
 
 
 class CallbackWorkflow(Construct):
@@ -112,6 +115,14 @@ class CallbackWorkflow(Construct):
             retry_on_service_exceptions=False,
         )
 
+        create_job.add_retry(
+            errors=[THROTTLED_ERROR],
+            interval=Duration.seconds(1),
+            max_attempts=THROTTLED_RETRY_ATTEMPTS,
+            backoff_rate=2,
+            max_delay=Duration.seconds(30),
+            jitter_strategy=sfn.JitterType.FULL,
+        )
         create_job.add_retry(
             errors=list(TRANSIENT_LAMBDA_ERRORS),
             interval=Duration.seconds(1),

@@ -62,18 +62,20 @@ def test_create_job_timeouts_come_from_the_stage(create_job: dict[str, Any]) -> 
 
 def test_create_job_is_retried_on_every_transient_lambda_error(create_job: dict[str, Any]) -> None:
     # create_job is idempotent (tests/handlers), so a retry after it started the job is safe.
-    [retry] = create_job["Retry"]
-    assert set(retry["ErrorEquals"]) == {
+    throttled, transient = create_job["Retry"]
+    assert throttled["ErrorEquals"] == ["Lambda.TooManyRequestsException"]
+    assert (throttled["IntervalSeconds"], throttled["BackoffRate"], throttled["MaxAttempts"]) == (1, 2, 12)
+    assert (throttled["MaxDelaySeconds"], throttled["JitterStrategy"]) == (30, "FULL")
+    assert set(transient["ErrorEquals"]) == {
         "Lambda.ClientExecutionTimeoutException",
         "Lambda.ServiceException",
         "Lambda.AWSLambdaException",
         "Lambda.SdkClientException",
-        "Lambda.TooManyRequestsException",
         "Lambda.Unknown",
         "Sandbox.Timedout",
     }
-    assert (retry["IntervalSeconds"], retry["BackoffRate"], retry["MaxAttempts"]) == (1, 2, 6)
-    assert (retry["MaxDelaySeconds"], retry["JitterStrategy"]) == (20, "FULL")
+    assert (transient["IntervalSeconds"], transient["BackoffRate"], transient["MaxAttempts"]) == (1, 2, 6)
+    assert (transient["MaxDelaySeconds"], transient["JitterStrategy"]) == (20, "FULL")
 
 
 def test_bad_input_is_never_retried(create_job: dict[str, Any]) -> None:
