@@ -54,6 +54,10 @@ class StageConfig:
     task_tokens_encryption: TableEncryption
     poller_concurrency: int
     poller_reserved_concurrency: int | None
+    # The most create_job invocations at once (None: unreserved). A burst of executions beyond it
+    # is throttled and CreateJob retries with backoff, instead of every start competing for the
+    # account's concurrency (and for the job API's) at once.
+    create_job_reserved_concurrency: int | None
     poller_timeout_seconds: int
     claim_seconds: int
     record_ttl_days: int
@@ -107,6 +111,9 @@ class StageConfig:
                 f"poller_reserved_concurrency must be None or at least {overlapping_runs + 1} ({overlapping_runs} "
                 f"scheduled runs can overlap, plus one started by hand), got {reserved!r}"
             )
+        cap = self.create_job_reserved_concurrency
+        if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
+            raise ConfigError(f"create_job_reserved_concurrency must be None or a positive integer, got {cap!r}")
         # A claim must outlive the poller run that holds it, or a second run could take the
         # job while the first is still sending.
         if self.claim_seconds <= self.poller_timeout_seconds:
@@ -167,6 +174,9 @@ STAGES: Final[Mapping[str, StageConfig]] = {
         poller_concurrency=4,
         # The local cloud can fire the schedule many times faster (bench: 30x), so runs overlap.
         poller_reserved_concurrency=None,
+        # The local cloud runs every invocation as a host process, 32 at once (its quota): a burst
+        # of starts must leave room for the job API and the poller.
+        create_job_reserved_concurrency=12,
         poller_timeout_seconds=60,
         claim_seconds=75,
         record_ttl_days=1,
@@ -187,6 +197,7 @@ STAGES: Final[Mapping[str, StageConfig]] = {
         task_tokens_encryption=TableEncryption.CUSTOMER_MANAGED,
         poller_concurrency=8,
         poller_reserved_concurrency=5,
+        create_job_reserved_concurrency=None,
         poller_timeout_seconds=60,
         claim_seconds=120,
         record_ttl_days=7,
@@ -250,7 +261,10 @@ def _parse_override(key: str, field: str, raw: object) -> object:
         return _parse_enum(key, raw, RetentionDays)
     if field == "task_tokens_encryption":
         return _parse_enum(key, raw, TableEncryption)
-    if field == "poller_reserved_concurrency" and str(raw).strip().lower() == "none":
+    if (
+        field in ("poller_reserved_concurrency", "create_job_reserved_concurrency")
+        and str(raw).strip().lower() == "none"
+    ):
         return None
     if field == "log_level":
         return str(raw).strip().upper()

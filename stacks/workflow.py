@@ -79,6 +79,7 @@ class CallbackWorkflow(Construct):
             handler="create_job.handler.lambda_handler",
             description="Starts a job on the simulated API and stores the execution's task token",
             timeout_seconds=15,
+            reserved_concurrent_executions=config.create_job_reserved_concurrency,
             environment={
                 "TASK_TOKENS_TABLE_NAME": task_tokens_table.table_name,
                 "SIMULATED_API_FUNCTION_NAME": simulated_api.function_name,

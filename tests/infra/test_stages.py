@@ -37,6 +37,7 @@ class Stage:
     environment: dict[str, dict[str, str]]  # function path -> the variables that differ
     customer_managed_token_key: bool
     poller_reserved_concurrency: int | None
+    create_job_reserved_concurrency: int | None
 
 
 EXPECTED = {
@@ -64,6 +65,7 @@ EXPECTED = {
         },
         customer_managed_token_key=False,
         poller_reserved_concurrency=None,
+        create_job_reserved_concurrency=12,
     ),
     "aws": Stage(
         removal="Retain",
@@ -84,6 +86,7 @@ EXPECTED = {
         },
         customer_managed_token_key=True,
         poller_reserved_concurrency=5,
+        create_job_reserved_concurrency=None,
     ),
 }
 
@@ -110,6 +113,8 @@ DIFFERENCES = {
     ("Poller/FunctionRole/DefaultPolicy", "Properties.PolicyDocument"),
     ("Poller/FunctionRole/DefaultPolicy", "Metadata"),
     ("Poller/Function", "Properties.ReservedConcurrentExecutions"),
+    ("Workflow/CreateJobFunction", "Properties.ReservedConcurrentExecutions"),
+    ("Workflow/CreateJobFunction", "Metadata"),  # the checkov skip for an unreserved function, aws only
     # What the local stage skips in checkov instead (the key, the reservation): test_template_checks.
     ("JobStore/TaskTokensTable", "Metadata"),
     ("Poller/Function", "Metadata"),
@@ -242,13 +247,15 @@ def test_the_jobs_table_keeps_the_aws_managed_key(stage_synth: Synth) -> None:
     assert sse == {"SSEEnabled": True}
 
 
-def test_only_the_poller_reserves_concurrency_and_only_on_aws(stage_synth: Synth) -> None:
+def test_reserved_concurrency_per_stage(stage_synth: Synth) -> None:
+    # aws: the poller, so overlapping runs always start; local: create_job, so a burst of starts
+    # leaves the local cloud's small quota to the job API and the poller.
     reserved = {
         _path(function): function["Properties"].get("ReservedConcurrentExecutions")
         for function in resources(stage_synth.template, "AWS::Lambda::Function").values()
     }
     assert reserved == {
         "SimulatedApi/Function": None,
-        "Workflow/CreateJobFunction": None,
+        "Workflow/CreateJobFunction": EXPECTED[stage_synth.stage].create_job_reserved_concurrency,
         "Poller/Function": EXPECTED[stage_synth.stage].poller_reserved_concurrency,
     }
