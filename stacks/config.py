@@ -58,6 +58,10 @@ class StageConfig:
     # is throttled and CreateJob retries with backoff, instead of every start competing for the
     # account's concurrency (and for the job API's) at once.
     create_job_reserved_concurrency: int | None
+    # The simulated job API's own concurrency (None: unreserved). A real external API does not
+    # share the account's Lambda quota; on the local cloud's small quota this keeps create_job and
+    # the poller from starving each other's calls to it.
+    simulated_api_reserved_concurrency: int | None
     poller_timeout_seconds: int
     claim_seconds: int
     record_ttl_days: int
@@ -111,9 +115,10 @@ class StageConfig:
                 f"poller_reserved_concurrency must be None or at least {overlapping_runs + 1} ({overlapping_runs} "
                 f"scheduled runs can overlap, plus one started by hand), got {reserved!r}"
             )
-        cap = self.create_job_reserved_concurrency
-        if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
-            raise ConfigError(f"create_job_reserved_concurrency must be None or a positive integer, got {cap!r}")
+        for name in ("create_job_reserved_concurrency", "simulated_api_reserved_concurrency"):
+            cap = getattr(self, name)
+            if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
+                raise ConfigError(f"{name} must be None or a positive integer, got {cap!r}")
         # A claim must outlive the poller run that holds it, or a second run could take the
         # job while the first is still sending.
         if self.claim_seconds <= self.poller_timeout_seconds:
@@ -175,8 +180,9 @@ STAGES: Final[Mapping[str, StageConfig]] = {
         # The local cloud can fire the schedule many times faster (bench: 30x), so runs overlap.
         poller_reserved_concurrency=None,
         # The local cloud runs every invocation as a host process, 32 at once (its quota): a burst
-        # of starts must leave room for the job API and the poller.
-        create_job_reserved_concurrency=12,
+        # of starts must leave room for the job API and the poller (12 stay unreserved).
+        create_job_reserved_concurrency=8,
+        simulated_api_reserved_concurrency=12,
         poller_timeout_seconds=60,
         claim_seconds=75,
         record_ttl_days=1,
@@ -198,6 +204,7 @@ STAGES: Final[Mapping[str, StageConfig]] = {
         poller_concurrency=8,
         poller_reserved_concurrency=5,
         create_job_reserved_concurrency=None,
+        simulated_api_reserved_concurrency=None,
         poller_timeout_seconds=60,
         claim_seconds=120,
         record_ttl_days=7,

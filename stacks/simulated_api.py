@@ -33,6 +33,7 @@ class SimulatedApi(Construct):
             # Longer than create_job's 15 s: an injected delay (SIMULATED_FAULTS) can then make
             # create_job time out after the job exists, while the API itself finishes.
             timeout_seconds=30,
+            reserved_concurrent_executions=config.simulated_api_reserved_concurrency,
             environment={
                 "JOBS_TABLE_NAME": self.table.table_name,
                 "COMPLETION_POLLS_MIN": str(config.completion_polls_min),

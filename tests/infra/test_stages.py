@@ -38,6 +38,7 @@ class Stage:
     customer_managed_token_key: bool
     poller_reserved_concurrency: int | None
     create_job_reserved_concurrency: int | None
+    simulated_api_reserved_concurrency: int | None
 
 
 EXPECTED = {
@@ -65,7 +66,8 @@ EXPECTED = {
         },
         customer_managed_token_key=False,
         poller_reserved_concurrency=None,
-        create_job_reserved_concurrency=12,
+        create_job_reserved_concurrency=8,
+        simulated_api_reserved_concurrency=12,
     ),
     "aws": Stage(
         removal="Retain",
@@ -87,6 +89,7 @@ EXPECTED = {
         customer_managed_token_key=True,
         poller_reserved_concurrency=5,
         create_job_reserved_concurrency=None,
+        simulated_api_reserved_concurrency=None,
     ),
 }
 
@@ -115,6 +118,8 @@ DIFFERENCES = {
     ("Poller/Function", "Properties.ReservedConcurrentExecutions"),
     ("Workflow/CreateJobFunction", "Properties.ReservedConcurrentExecutions"),
     ("Workflow/CreateJobFunction", "Metadata"),  # the checkov skip for an unreserved function, aws only
+    ("SimulatedApi/Function", "Properties.ReservedConcurrentExecutions"),
+    ("SimulatedApi/Function", "Metadata"),
     # What the local stage skips in checkov instead (the key, the reservation): test_template_checks.
     ("JobStore/TaskTokensTable", "Metadata"),
     ("Poller/Function", "Metadata"),
@@ -255,7 +260,7 @@ def test_reserved_concurrency_per_stage(stage_synth: Synth) -> None:
         for function in resources(stage_synth.template, "AWS::Lambda::Function").values()
     }
     assert reserved == {
-        "SimulatedApi/Function": None,
+        "SimulatedApi/Function": EXPECTED[stage_synth.stage].simulated_api_reserved_concurrency,
         "Workflow/CreateJobFunction": EXPECTED[stage_synth.stage].create_job_reserved_concurrency,
         "Poller/Function": EXPECTED[stage_synth.stage].poller_reserved_concurrency,
     }

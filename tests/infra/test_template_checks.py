@@ -144,7 +144,6 @@ CHECKOV_SKIPS = {
     *(
         ("CKV_AWS_116", f) for f in FUNCTIONS
     ),  # no Lambda DLQ: invoked synchronously; the poller's next run is its retry
-    ("CKV_AWS_115", "SimulatedApi/Function"),  # unreserved: scales with its callers
     *(("CKV_AWS_158", g) for g in LOG_GROUPS),  # log groups without a customer-managed key: no secrets logged
     ("CKV_AWS_119", "SimulatedApi/JobsTable"),  # the simulated external API's table: AWS-managed key
     ("CKV_AWS_27", "Poller/DeadLetterQueue"),  # SSE-SQS, which this CloudFormation check does not recognise
@@ -153,7 +152,7 @@ CHECKOV_SKIPS = {
 # The local stage keeps the AWS-managed key for the task tokens and leaves the poller unreserved.
 LOCAL_ONLY_SKIPS = {("CKV_AWS_119", "JobStore/TaskTokensTable"), ("CKV_AWS_115", "Poller/Function")}
 # Reserved only on the local stage, where it keeps a burst of starts from crowding out the rest.
-AWS_ONLY_SKIPS = {("CKV_AWS_115", "Workflow/CreateJobFunction")}
+AWS_ONLY_SKIPS = {("CKV_AWS_115", "Workflow/CreateJobFunction"), ("CKV_AWS_115", "SimulatedApi/Function")}
 
 
 @pytest.fixture(scope="session")
