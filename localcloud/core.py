@@ -288,10 +288,6 @@ def _who_uses(port: int) -> str:
 # --- start / stop ----------------------------------------------------------------------------
 
 
-# Concurrent Lambda invocations the local cloud runs at once (LOCALCLOUD_LAMBDA_CONCURRENCY).
-LAMBDA_CONCURRENCY = 32
-
-
 def _localstack_env(settings: Settings, paths: dict[str, Path]) -> dict[str, str]:
     dropped = ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONSTARTUP")
     env = {key: value for key, value in os.environ.items() if key not in dropped and not key.startswith("AWS_")}
@@ -308,18 +304,15 @@ def _localstack_env(settings: Settings, paths: dict[str, Path]) -> dict[str, str
         SKIP_SSL_CERT_DOWNLOAD="1",
         PERSISTENCE="0",
         LAMBDA_RUNTIME_EXECUTOR="localcloud",
-        # The account's concurrency quota, sized for the host: every running invocation is a host
-        # process, and a burst of hundreds would starve the gateway until calls time out. Beyond
-        # it Lambda answers TooManyRequestsException (throttled), as AWS does past its quota, and
-        # callers retry with backoff. AWS's default is 1000; a new account may have 10.
-        LAMBDA_LIMITS_CONCURRENT_EXECUTIONS=os.environ.get("LOCALCLOUD_LAMBDA_CONCURRENCY") or str(LAMBDA_CONCURRENCY),
-        LAMBDA_LIMITS_MINIMUM_UNRESERVED_CONCURRENCY="10",
         # AWS's task-token/StopExecution behaviour; "default" runs LocalStack's provider as shipped
         PROVIDER_OVERRIDE_STEPFUNCTIONS=os.environ.get("LOCALCLOUD_STEPFUNCTIONS_PROVIDER") or "localcloud",
         LOCALCLOUD_LAMBDA_PYTHON=str(paths["runtime"] / "bin" / "python"),
         LOCALCLOUD_CLOCK_SPEED=repr(settings.clock_speed),
         LOCALCLOUD_STATE_DIR=str(settings.state_dir),
     )
+    quota = os.environ.get("LOCALCLOUD_LAMBDA_CONCURRENCY")
+    if quota:  # the account's concurrency quota: invocations past it are throttled, as on AWS
+        env.update(LAMBDA_LIMITS_CONCURRENT_EXECUTIONS=quota, LAMBDA_LIMITS_MINIMUM_UNRESERVED_CONCURRENCY="0")
     return env
 
 

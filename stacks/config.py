@@ -179,10 +179,8 @@ STAGES: Final[Mapping[str, StageConfig]] = {
         poller_concurrency=4,
         # The local cloud can fire the schedule many times faster (bench: 30x), so runs overlap.
         poller_reserved_concurrency=None,
-        # The local cloud runs every invocation as a host process, 32 at once (its quota): a burst
-        # of starts must leave room for the job API and the poller (12 stay unreserved).
-        create_job_reserved_concurrency=8,
-        simulated_api_reserved_concurrency=12,
+        create_job_reserved_concurrency=None,
+        simulated_api_reserved_concurrency=None,
         poller_timeout_seconds=60,
         claim_seconds=75,
         record_ttl_days=1,

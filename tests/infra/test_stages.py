@@ -66,8 +66,8 @@ EXPECTED = {
         },
         customer_managed_token_key=False,
         poller_reserved_concurrency=None,
-        create_job_reserved_concurrency=8,
-        simulated_api_reserved_concurrency=12,
+        create_job_reserved_concurrency=None,
+        simulated_api_reserved_concurrency=None,
     ),
     "aws": Stage(
         removal="Retain",
@@ -116,10 +116,6 @@ DIFFERENCES = {
     ("Poller/FunctionRole/DefaultPolicy", "Properties.PolicyDocument"),
     ("Poller/FunctionRole/DefaultPolicy", "Metadata"),
     ("Poller/Function", "Properties.ReservedConcurrentExecutions"),
-    ("Workflow/CreateJobFunction", "Properties.ReservedConcurrentExecutions"),
-    ("Workflow/CreateJobFunction", "Metadata"),  # the checkov skip for an unreserved function, aws only
-    ("SimulatedApi/Function", "Properties.ReservedConcurrentExecutions"),
-    ("SimulatedApi/Function", "Metadata"),
     # What the local stage skips in checkov instead (the key, the reservation): test_template_checks.
     ("JobStore/TaskTokensTable", "Metadata"),
     ("Poller/Function", "Metadata"),
