@@ -125,6 +125,7 @@ def test_a_refused_send_is_resent_from_the_stored_decision_without_a_new_status_
     store: TokenStore,
     clock: Clock,
     api_lambda: InProcessLambda,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     job = new_job({"completionPolls": 1})
     sfn.inject("SendTaskSuccess", "refuse", code="ThrottlingException")
@@ -132,6 +133,9 @@ def test_a_refused_send_is_resent_from_the_stored_decision_without_a_new_status_
     record = store.get(job.job_id)
     assert record is not None and record["status"] == "SENDING" and "claimOwner" not in record
     assert record["attemptCount"] == 1  # the API answered: the attempt counts (only an unanswered check is refunded)
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"level"')]
+    [warning] = [line for line in lines if line["level"] != "INFO"]  # a transient failure, not an error
+    assert (warning["level"], warning["jobId"], warning["error"]) == ("WARNING", job.job_id, "ThrottlingException")
     stored_output = record["decision"]["output"]
     clock.advance(INTERVAL_SECONDS)
     assert poller.run()["succeeded"] == 1
