@@ -11,7 +11,7 @@ TARGET  ?= localcloud
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: help setup test test-fast lint synth demo deploy destroy localcloud-start localcloud-stop bench constraints clean
+.PHONY: help setup test test-fast lint mutation synth demo deploy destroy localcloud-start localcloud-stop bench constraints clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -50,6 +50,19 @@ test: setup lint ## Set up, lint, then run every test (template, handlers, local
 test-fast: setup ## Only the tests that need no local cloud (template, handler and unit tests)
 	$(VENV)/bin/pytest tests/infra tests/handlers tests/unit
 
+# mutmut names a module after its file path (stripping only "src."), the tests import the handlers as
+# `poller.service`: it runs in $(MUTATION_DIR), where src -> lambda_src (see [tool.mutmut] in pyproject.toml).
+MUTATION_DIR  := .mutation
+MUTATION_JOBS ?= 2
+
+mutation: setup ## Mutation testing of the handlers (not in `test`): score per module, fails below 90% (MUTATION_JOBS=2)
+	rm -rf $(MUTATION_DIR) && mkdir -p $(MUTATION_DIR)
+	ln -s ../lambda_src $(MUTATION_DIR)/src
+	ln -s ../tests $(MUTATION_DIR)/tests
+	ln -s ../pyproject.toml $(MUTATION_DIR)/pyproject.toml
+	cd $(MUTATION_DIR) && ../$(VENV)/bin/mutmut run --max-children $(MUTATION_JOBS)
+	$(PY) scripts/mutation_report.py --dir $(MUTATION_DIR) --equivalents scripts/mutation_equivalent.txt --min-score 90
+
 synth: setup ## Synthesize the CloudFormation template (STAGE=local|aws, CONTEXT="-c key=value") into cdk.out/
 	cdk synth --quiet -c stage=$(or $(STAGE),local) $(CONTEXT)
 	@$(PY) -m callbackctl template-summary cdk.out
@@ -79,4 +92,4 @@ constraints: ## Re-pin every installed Python package into constraints.txt and c
 	mv constraints-checkov.txt.new constraints-checkov.txt
 
 clean: ## Remove build outputs (cdk.out, caches); keeps the virtualenv and node_modules
-	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache $(MUTATION_DIR)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import itertools
 import json
+import logging
+import re
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -39,6 +41,51 @@ def _fake_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+
+
+# Operators follow one job through the logs by its id, and its task token by the token's fingerprint.
+_JOB_LOGGERS = ("create_job", "poller")
+_FINGERPRINT = re.compile(r"tok-[0-9a-f]{12}")
+_RECORD_ATTRIBUTES = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+
+
+class _Recorder(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def _log_problem(record: logging.LogRecord) -> str | None:
+    fields = {k: v for k, v in record.__dict__.items() if k not in _RECORD_ATTRIBUTES}
+    line = f"{record.name} {record.levelname} {record.getMessage()!r} {fields}"
+    if "summary" in fields:  # the poller's run summary is about no one job
+        return None
+    if not isinstance(fields.get("jobId"), str) or not fields["jobId"]:
+        return f"names no job: {line}"
+    if "token" in fields and not _FINGERPRINT.fullmatch(str(fields["token"])):
+        return f"token is not a fingerprint: {line}"
+    if any(key != "token" and isinstance(v, str) and _FINGERPRINT.fullmatch(v) for key, v in fields.items()):
+        return f"a fingerprint outside the token field: {line}"
+    return None
+
+
+@pytest.fixture(autouse=True)
+def _job_log_lines_name_their_job() -> Iterator[None]:
+    """After every test: each line create_job and the poller logged about a job names the job
+    (jobId), and a token only by its fingerprint, always in the field `token`."""
+    recorder = _Recorder()
+    loggers = [logging.getLogger(name) for name in _JOB_LOGGERS]
+    for logger in loggers:
+        logger.addHandler(recorder)
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeHandler(recorder)
+    assert [problem for record in recorder.records if (problem := _log_problem(record))] == []
 
 
 @pytest.fixture

@@ -259,7 +259,25 @@ def test_the_default_creator_reads_its_limits_from_the_environment(fresh_creator
     creator = fresh_creator()
     assert creator.limits == Limits(max_attempts=59, max_input_bytes=65_536)
     assert (creator.default_max_attempts, creator.record_ttl_days) == (10, 7)
+    assert creator.table.name == "TaskTokens"
     assert creator.api.function_name == "api-fn"
+    assert creator.api.lambda_client.meta.service_model.service_name == "lambda"
+    assert fresh_creator() is creator  # built once per Lambda container
+
+
+_INT_SETTINGS = ["MAX_ATTEMPTS", "MAX_ATTEMPTS_LIMIT", "MAX_INPUT_BYTES", "RECORD_TTL_DAYS"]
+
+
+@pytest.mark.parametrize("name", _INT_SETTINGS)
+def test_a_number_setting_of_one_is_taken_zero_is_named(
+    fresh_creator: Callable[[], JobCreator], monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    monkeypatch.setenv(name, "1")
+    fresh_creator()
+    monkeypatch.setattr(create_job_handler, "_creator", None)
+    monkeypatch.setenv(name, "0")
+    with pytest.raises(ConfigurationError, match=f"environment variable {name}=0 must be >= 1"):
+        fresh_creator()
 
 
 @pytest.mark.parametrize("name", sorted(_ENV))

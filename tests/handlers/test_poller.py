@@ -19,7 +19,7 @@ from poller.store import TokenStore
 from simulated_api.handler import JobsTable
 
 from .conftest import CLAIM_SECONDS, INTERVAL_SECONDS, InProcessLambda, Job
-from .fakes import Clock, FakeStepFunctions, session
+from .fakes import Clock, FakeStepFunctions, fail_dynamodb_calls, is_release, session
 
 
 def _pending_fields(record: Mapping[str, object]) -> set[str]:
@@ -125,12 +125,17 @@ def test_a_refused_send_is_resent_from_the_stored_decision_without_a_new_status_
     store: TokenStore,
     clock: Clock,
     api_lambda: InProcessLambda,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     job = new_job({"completionPolls": 1})
     sfn.inject("SendTaskSuccess", "refuse", code="ThrottlingException")
     assert poller.run()["errors"] == 1
     record = store.get(job.job_id)
     assert record is not None and record["status"] == "SENDING" and "claimOwner" not in record
+    assert record["attemptCount"] == 1  # the API answered: the attempt counts (only an unanswered check is refunded)
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"level"')]
+    [warning] = [line for line in lines if line["level"] != "INFO"]  # a transient failure, not an error
+    assert (warning["level"], warning["jobId"], warning["error"]) == ("WARNING", job.job_id, "ThrottlingException")
     stored_output = record["decision"]["output"]
     clock.advance(INTERVAL_SECONDS)
     assert poller.run()["succeeded"] == 1
@@ -338,3 +343,52 @@ def test_a_job_without_a_result_still_resumes_the_execution(
 
     assert make_poller(api=NoResultApi()).run()["succeeded"] == 1
     assert [c.params for c in sfn.sends()] == [{"taskToken": job.token, "output": "{}"}]
+
+
+def test_a_released_job_is_due_nine_tenths_of_an_interval_after_the_run_started(
+    make_poller: Callable[..., Poller],
+    new_job: Callable[..., Job],
+    store: TokenStore,
+    clock: Clock,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Due just before the next scheduled run, whatever the run's own length."""
+    job = new_job({"completionPolls": 3})
+    started = clock()  # a clock that stands still for the run
+    assert make_poller(clock=lambda: started).run()["heartbeats"] == 1
+    assert store.get(job.job_id)["dueAt"] == epoch_ms(started) + 54_000  # type: ignore[index]
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"level"')]
+    assert [line["message"] for line in lines if line["level"] != "INFO"] == []  # a plain heartbeat: nothing to warn of
+
+
+def test_a_release_that_does_not_get_through_leaves_the_job_to_its_lease(
+    poller: Poller, new_job: Callable[..., Job], store: TokenStore, sfn: FakeStepFunctions, clock: Clock
+) -> None:
+    """The heartbeat went out; the write that gives the job back failed: the heartbeat still counts, and
+    the job comes back when the claim lapses instead of at the next run."""
+    job = new_job({"completionPolls": 3})
+    failed = fail_dynamodb_calls(store.client, "UpdateItem", is_release, times=1)
+    summary = poller.run()
+    assert (summary["heartbeats"], summary["errors"], len(failed)) == (1, 0, 1)
+    assert sfn.count("SendTaskHeartbeat", accepted=True) == 1
+    assert "claimOwner" in store.get(job.job_id)  # type: ignore[operator]
+    clock.advance(CLAIM_SECONDS - 1)
+    assert poller.run()["checked"] == 0
+    clock.advance(1)
+    assert poller.run()["heartbeats"] == 1
+
+
+def test_a_release_keeps_the_attempt_unless_told_to_refund_it(new_job: Callable[..., Job], store: TokenStore) -> None:
+    job = new_job({"completionPolls": 3})
+    now_ms = epoch_ms(Clock()())
+
+    def claimed(owner: str) -> TokenRecord:
+        record = store.claim(job.job_id, owner=owner, now_ms=now_ms, lease_ms=0, updated_at="t")
+        assert record is not None
+        return record
+
+    assert store.release(claimed("a"), owner="a", due_ms=now_ms, updated_at="t") is True
+    assert store.get(job.job_id)["attemptCount"] == 1  # type: ignore[index]
+    assert store.release(claimed("b"), owner="b", due_ms=now_ms, updated_at="t", refund_attempt=True) is True
+    assert store.get(job.job_id)["attemptCount"] == 1  # type: ignore[index]
+    assert store.release(claimed("c"), owner="other", due_ms=now_ms, updated_at="t") is False  # not the owner

@@ -3,7 +3,9 @@ the Lambda context, its configuration from the environment and its AWS client se
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -21,7 +23,7 @@ from poller.handler import (
     client_config,
     lambda_handler,
 )
-from poller.metrics import METRICS
+from poller.metrics import METRICS, emf_line
 from poller.service import Poller
 from poller.store import TokenStore
 
@@ -38,8 +40,9 @@ def _emf_lines(out: str) -> list[dict[str, Any]]:
     [
         ({"jobId": 5}, "jobId must be a non-empty string, got 5"),
         ({"jobId": ""}, "jobId must be a non-empty string, got ''"),
-        ({"jobID": "x"}, r"unknown field\(s\) jobID"),
-        ([1], "the poller takes {}"),
+        ({"jobID": "x", "id": "y"}, r"^unknown field\(s\) id, jobID: the poller takes \{\} \(every due job\)"),
+        ([1], r"^the poller takes \{\} \(every due job\) or \{\"jobId\": \"...\"\} \(one job\); got list$"),
+        ("j-1", "; got str$"),
     ],
 )
 def test_handler_rejects_events_it_does_not_understand(poller: Poller, event: Any, message: str) -> None:
@@ -71,8 +74,59 @@ def test_each_run_emits_its_counts_as_embedded_metrics(
     [emf] = _emf_lines(capfd.readouterr().out)
     directive = emf["_aws"]["CloudWatchMetrics"][0]
     assert directive["Namespace"] == "CallbackPattern/Poller" and directive["Dimensions"] == [["FunctionName"]]
-    assert set(METRICS.values()) <= {m["Name"] for m in directive["Metrics"]}
+    units = {m["Name"]: m["Unit"] for m in directive["Metrics"]}
+    assert len(directive["Metrics"]) == len(units)  # each metric once
+    assert units == {
+        **dict.fromkeys(METRICS.values(), "Count"),
+        "DueJobs": "Count",
+        "OldestJobAgeSeconds": "Seconds",
+        "DueLagSeconds": "Seconds",
+    }
     assert (emf["FunctionName"], emf["JobErrors"], emf["JobsSucceeded"], emf["JobsDeferred"]) == ("poller-fn", 1, 2, 0)
+
+
+def test_the_metrics_line_in_full() -> None:
+    """The EMF document CloudWatch turns into metrics: counts as integers, gauges to the millisecond."""
+    summary = {"succeeded": 2, "errors": 1.0, "dueJobs": 3, "oldestJobAgeSeconds": 12.34567, "dueLagSeconds": 0.5}
+    line = json.loads(emf_line(summary, function_name="poller-fn", timestamp_ms=1_700_000_000_123))
+    counts = dict.fromkeys(METRICS.values(), 0) | {"JobsSucceeded": 2, "JobErrors": 1}
+    assert line == {
+        "_aws": {
+            "Timestamp": 1_700_000_000_123,
+            "CloudWatchMetrics": [
+                {
+                    "Namespace": "CallbackPattern/Poller",
+                    "Dimensions": [["FunctionName"]],
+                    "Metrics": [{"Name": name, "Unit": "Count"} for name in METRICS.values()]
+                    + [
+                        {"Name": "DueJobs", "Unit": "Count"},
+                        {"Name": "OldestJobAgeSeconds", "Unit": "Seconds"},
+                        {"Name": "DueLagSeconds", "Unit": "Seconds"},
+                    ],
+                }
+            ],
+        },
+        "FunctionName": "poller-fn",
+        **counts,
+        "DueJobs": 3,
+        "OldestJobAgeSeconds": 12.346,
+        "DueLagSeconds": 0.5,
+    }
+    assert isinstance(line["JobErrors"], int)
+
+
+def test_a_run_for_one_job_reports_no_backlog_under_the_default_function_name(
+    poller: Poller, new_job: Callable[..., Job], capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Outside Lambda (a test, `callbackctl poll`) there is no AWS_LAMBDA_FUNCTION_NAME; a run by id sees no backlog."""
+    monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME", raising=False)
+    job = new_job({"completionPolls": 1})
+    before_ms = int(time.time() * 1000)
+    lambda_handler({"jobId": job.job_id}, None, poller=poller)
+    [emf] = _emf_lines(capfd.readouterr().out)
+    assert (emf["FunctionName"], emf["JobsSucceeded"]) == ("poller", 1)
+    assert (emf["DueJobs"], emf["OldestJobAgeSeconds"], emf["DueLagSeconds"]) == (0, 0, 0)
+    assert before_ms <= emf["_aws"]["Timestamp"] <= int(time.time() * 1000)
 
 
 def test_the_metrics_line_is_printed_with_what_a_failing_run_did(
@@ -182,6 +236,15 @@ def test_the_default_poller_takes_its_settings_from_the_environment(environment:
     assert built.api.function_name == "simulated-api"
 
 
+def test_the_smallest_settings_are_taken(environment: _RecordingBoto3, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {"POLLER_CONCURRENCY": "1", "CLAIM_SECONDS": "1", "POLL_INTERVAL_SECONDS": "0.5"}.items():
+        monkeypatch.setenv(name, value)
+    lambda_handler({}, None)
+    built = poller_handler._poller
+    assert built is not None
+    assert (built.concurrency, built.claim_seconds, built.poll_interval_seconds) == (1, 1, 0.5)
+
+
 def test_every_client_gives_up_within_the_safety_margin(environment: _RecordingBoto3) -> None:
     lambda_handler({}, None)
     assert set(environment.configs) == {"dynamodb", "lambda", "stepfunctions"}
@@ -211,6 +274,7 @@ def test_a_missing_environment_variable_is_named(
         ("POLL_INTERVAL_SECONDS", "0", "POLL_INTERVAL_SECONDS=0.0 must be > 0"),
         ("POLL_INTERVAL_SECONDS", "soon", "POLL_INTERVAL_SECONDS='soon' is not a number"),
         ("CLAIM_SECONDS", "0", "CLAIM_SECONDS=0 must be >= 1"),
+        ("POLLER_CONCURRENCY", "0", "POLLER_CONCURRENCY=0 must be >= 1"),
         ("POLLER_CONCURRENCY", "four", "POLLER_CONCURRENCY='four' is not an integer"),
     ],
 )
@@ -235,3 +299,25 @@ def test_a_run_reports_the_backlog_it_saw(
     assert 90 <= summary["dueLagSeconds"] <= 95
     emf = json.loads(next(line for line in capfd.readouterr().out.splitlines() if line.startswith('{"_aws"')))
     assert (emf["DueJobs"], emf["OldestJobAgeSeconds"] >= 90, emf["DueLagSeconds"] >= 90) == (3, True, True)
+
+
+def test_the_metrics_line_is_out_before_the_handler_returns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The process may be frozen or ended as soon as the handler returns: the metrics line must be
+    written out by then, also when stdout is a block-buffered pipe (no PYTHONUNBUFFERED)."""
+    read_end, write_end = os.pipe()
+    pipe = io.TextIOWrapper(io.BufferedWriter(io.FileIO(write_end, "w")))  # block-buffered, as a pipe is
+    monkeypatch.setattr("sys.stdout", pipe)
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "poller-fn")
+    try:
+        lambda_handler({}, None, poller=_SpyPoller())  # type: ignore[arg-type]
+        os.set_blocking(read_end, False)
+        try:
+            written = os.read(read_end, 1 << 16).decode()
+        except BlockingIOError:
+            written = ""  # nothing reached the pipe
+        [emf] = _emf_lines(written)
+        assert emf["FunctionName"] == "poller-fn"
+    finally:
+        monkeypatch.undo()
+        pipe.close()
+        os.close(read_end)

@@ -4,6 +4,7 @@ reconciliation with DescribeExecution). Every test counts the Step Functions cal
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -45,6 +46,7 @@ def _assert_final(store: TokenStore, job: Job, status: str) -> TokenRecord:
     record = _record(store, job)
     assert record["status"] == status
     assert {"dueShard", "dueAt", "claimOwner", "decision"}.isdisjoint(record)
+    assert isinstance(record["updatedAt"], str) and record["updatedAt"] >= record["createdAt"]  # when it ended
     assert job.job_id not in set(store.due(now_ms=2**53))
     return record
 
@@ -360,3 +362,89 @@ def test_a_poller_holding_a_replaced_token_sends_it_nothing(
     assert make_poller().run()["succeeded"] == 1
     assert [c.token for c in sfn.sends()] == [new_token]
     _assert_final(store, job, "COMPLETED")
+
+
+def _log_lines(out: str, job: Job) -> list[dict[str, Any]]:
+    """The poller's JSON log lines about job."""
+    lines = [json.loads(line) for line in out.splitlines() if line.startswith('{"level"')]
+    return [line for line in lines if line.get("logger") == "poller" and line.get("jobId") == job.job_id]
+
+
+def test_a_refused_failure_of_an_execution_that_already_took_it_is_settled_as_sent(
+    poller: Poller,
+    sfn: FakeStepFunctions,
+    new_job: Callable[..., Job],
+    store: TokenStore,
+    jobs_table: JobsTable,
+    api_lambda: InProcessLambda,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The execution ended with our own error before this send (an earlier send whose reply was lost):
+    the refused send is settled from the execution's end, FAILED, and the job is not cancelled."""
+    job = new_job({"outcome": "FAIL", "completionPolls": 1})
+    sfn.end_execution(job.execution_arn, "FAILED", "JobFailed")
+    summary = poller.run()
+    assert (summary["reconciled"], summary["expired"], summary["errors"]) == (1, 0, 0)
+    assert [c.accepted for c in sfn.sends()] == [False]
+    assert api_lambda.actions("CANCEL_JOB") == []
+    record = _assert_final(store, job, "FAILED")
+    assert record["finalDetail"] == "TaskTimedOut on FAIL; execution FAILED"
+    # Settled as planned: no warning, no error.
+    assert [line["message"] for line in _log_lines(capsys.readouterr().out, job) if line["level"] != "INFO"] == []
+
+
+def test_a_running_execution_that_refuses_its_token_keeps_the_job_pending(
+    poller: Poller,
+    sfn: FakeStepFunctions,
+    new_job: Callable[..., Job],
+    store: TokenStore,
+    clock: Clock,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Not a replaced token, not an ended execution: nothing to settle. The job is released, keeps
+    its attempt, is polled again at the next run, and the refusal is logged as a warning."""
+    job = new_job({"completionPolls": 2})
+    sfn.inject("SendTaskHeartbeat", "refuse", code="InvalidToken")
+    summary = poller.run()
+    assert (summary["skipped"], summary["heartbeats"], summary["errors"]) == (1, 0, 0)
+    record = _record(store, job)
+    assert (record["status"], record["attemptCount"], record["taskToken"]) == ("POLLING", 1, job.token)
+    assert "claimOwner" not in record
+    [line] = [line for line in _log_lines(capsys.readouterr().out, job) if line["level"] == "WARNING"]
+    assert line["message"] == "execution still runs but refused its token"
+    assert line["detail"] == "InvalidToken on HEARTBEAT; execution RUNNING"
+    clock.advance(INTERVAL_SECONDS)
+    assert poller.run()["succeeded"] == 1
+    _assert_final(store, job, "COMPLETED")
+
+
+def test_a_poller_that_lost_its_claim_while_settling_leaves_the_record_to_the_other(
+    make_poller: Callable[..., Poller],
+    sfn: FakeStepFunctions,
+    new_job: Callable[..., Job],
+    store: TokenStore,
+    clock: Clock,
+    api: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A's cancel at the API outlasts its lease; B takes the job and settles it; A's final write is
+    refused (its claim is gone) and A says so, without overwriting what B wrote."""
+    job = new_job({"completionPolls": 5})
+    sfn.end_execution(job.execution_arn, "ABORTED")
+    b_summaries: list[dict[str, Any]] = []
+
+    class SlowCancel:
+        def check_status(self, job_id: str) -> Any:
+            return api.check_status(job_id)
+
+        def cancel_job(self, job_id: str) -> Any:
+            clock.advance(CLAIM_SECONDS + 1)
+            b_summaries.append(make_poller().run())
+            return api.cancel_job(job_id)
+
+    a_summary = make_poller(api=SlowCancel()).run()
+    assert b_summaries[0]["cancelled"] == 1 and a_summary["cancelled"] == 1 and a_summary["errors"] == 0
+    record = _assert_final(store, job, "CANCELLED")
+    assert record["finalDetail"] == "TaskTimedOut on HEARTBEAT; execution ABORTED"
+    errors = [line for line in _log_lines(capsys.readouterr().out, job) if line["level"] == "ERROR"]
+    assert [line["message"] for line in errors] == ["claim lost before the final status was written"]

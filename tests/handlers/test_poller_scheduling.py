@@ -201,3 +201,52 @@ def test_a_poller_whose_claim_lapsed_mid_job_writes_and_sends_nothing(
     assert [(c.operation, c.token) for c in sfn.calls] == [("SendTaskSuccess", job.token)]
     record = store.get(job.job_id)
     assert record is not None and record["status"] == "COMPLETED" and "decision" not in record
+
+
+def test_a_poller_whose_claim_lapsed_during_a_check_still_heartbeats_and_leaves_the_job(
+    make_poller: Callable[..., Poller],
+    new_job: Callable[..., Job],
+    store: TokenStore,
+    sfn: FakeStepFunctions,
+    clock: Clock,
+    api: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A's status check outlasts its lease; B takes the job, heartbeats and gives it back. A's heartbeat
+    still goes out (the job still runs), but A may not give the job back: that is B's to do."""
+    job = new_job({"completionPolls": 5})
+    b_summaries: list[dict[str, Any]] = []
+
+    class SlowApi:
+        def check_status(self, job_id: str) -> Any:
+            clock.advance(CLAIM_SECONDS + 1)
+            b_summaries.append(make_poller().run())
+            return api.check_status(job_id)
+
+    a_summary = make_poller(api=SlowApi()).run()
+    assert b_summaries[0]["heartbeats"] == 1
+    assert (a_summary["heartbeats"], a_summary["errors"]) == (1, 0)
+    assert sfn.count("SendTaskHeartbeat", token=job.token, accepted=True) == 2
+    record = store.get(job.job_id)
+    assert record is not None and record["attemptCount"] == 2 and "claimOwner" not in record
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"level"')]
+    assert [(line["level"], line["message"]) for line in lines if line["level"] != "INFO"] == [
+        ("WARNING", "claim lapsed before release")
+    ]
+
+
+def test_every_read_of_a_record_is_consistent(
+    poller: Poller, new_job: Callable[..., Job], store: TokenStore, sfn: FakeStepFunctions
+) -> None:
+    """The poller reads a record right after create_job or another poller wrote it."""
+    reads: list[dict[str, Any]] = []
+    store.client.meta.events.register(
+        "before-parameter-build.dynamodb.GetItem", lambda params, **_: reads.append(params)
+    )
+    job = new_job({"completionPolls": 1})
+    sfn.inject("SendTaskHeartbeat", "refuse", code="InvalidToken")
+    other = new_job({"completionPolls": 2})
+    assert poller.run(job.job_id)["succeeded"] == 1  # the run by id reads the record first
+    assert poller.run(other.job_id)["skipped"] == 1  # a refused token: the record is read again
+    assert store.get("missing") is None
+    assert len(reads) == 4 and all(params.get("ConsistentRead") is True for params in reads)

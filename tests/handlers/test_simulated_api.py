@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 import simulated_api.handler as simulated_api_handler
+from common.config import ConfigurationError
 from simulated_api.handler import JobsTable, lambda_handler
 from simulated_api.logic import (
     Faults,
@@ -20,6 +21,8 @@ from simulated_api.logic import (
     plan_job,
     status_after_poll,
 )
+
+from .fakes import session
 
 KEY = "a" * 64
 
@@ -36,6 +39,44 @@ def _check(jobs: JobsTable, job_id: str) -> dict[str, Any]:
 
 def _all_jobs(jobs: JobsTable) -> list[dict[str, Any]]:
     return jobs.table.scan()["Items"]
+
+
+def test_a_completed_job_hands_back_its_result(jobs_table: JobsTable) -> None:
+    created = _create(jobs_table, {"completionPolls": 2}, {"order": 7})
+    _check(jobs_table, created["jobId"])
+    report = _check(jobs_table, created["jobId"])
+    result = report.pop("result")
+    assert report == {"jobId": created["jobId"], "status": "COMPLETED", "pollCount": 2, "completionPolls": 2}
+    assert result == {
+        "jobId": created["jobId"],
+        "message": "job finished after 2 status checks",
+        "finishedAt": result["finishedAt"],
+        "payload": {"order": 7},
+    }
+    assert result["finishedAt"].endswith("Z")
+
+
+def test_a_cancelled_job_reports_only_its_end(jobs_table: JobsTable) -> None:
+    created = _create(jobs_table, {"completionPolls": 3})
+    cancelled = lambda_handler({"action": "CANCEL_JOB", "jobId": created["jobId"]}, None, jobs=jobs_table)
+    job_id = created["jobId"]
+    assert cancelled == {"jobId": job_id, "status": "CANCELLED", "error": f"job {job_id} was cancelled"}
+
+
+def test_every_read_of_a_job_is_consistent(ddb: Any) -> None:
+    """A status check or a cancel right after a write must see that write (DynamoDB reads are
+    eventually consistent unless asked otherwise)."""
+    jobs = JobsTable(table=session().resource("dynamodb").Table("Jobs"), polls_min=2, polls_max=3)  # its own client
+    reads: list[dict[str, Any]] = []
+    jobs.table.meta.client.meta.events.register(
+        "before-parameter-build.dynamodb.GetItem", lambda params, **_: reads.append(params)
+    )
+    created = _create(jobs, {"completionPolls": 1})
+    _create(jobs, {"completionPolls": 1})  # the retry reads the job it started
+    jobs.cancel(created["jobId"])  # reads it, then its end
+    with pytest.raises(JobNotFound):
+        jobs.cancel("nope")
+    assert len(reads) == 4 and all(params.get("ConsistentRead") is True for params in reads)
 
 
 def test_new_job_completes_after_its_completion_polls(jobs_table: JobsTable) -> None:
@@ -248,3 +289,45 @@ class _TableProxy:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._table, name)
+
+
+# Configuration from the environment.
+
+_ENV = {"JOBS_TABLE_NAME": "Jobs", "COMPLETION_POLLS_MIN": "2", "COMPLETION_POLLS_MAX": "3"}
+
+
+@pytest.fixture
+def fresh_jobs(monkeypatch: pytest.MonkeyPatch, ddb: Any) -> Any:
+    monkeypatch.setattr(simulated_api_handler, "_jobs", None)
+    monkeypatch.setattr(simulated_api_handler, "boto3", session())  # a cached service model: faster clients
+    for name, value in _ENV.items():
+        monkeypatch.setenv(name, value)
+    return simulated_api_handler._default_jobs
+
+
+def test_the_default_jobs_table_comes_from_the_environment(fresh_jobs: Any) -> None:
+    created = lambda_handler({"action": "CREATE_JOB", "idempotencyKey": KEY}, None)
+    assert created["created"] is True and created["completionPolls"] in (2, 3)
+    jobs = fresh_jobs()
+    assert (jobs.table.name, jobs.polls_min, jobs.polls_max) == ("Jobs", 2, 3)
+    assert [item["jobId"] for item in jobs.table.scan()["Items"]] == [created["jobId"]]  # in the named table
+    assert fresh_jobs() is jobs  # built once per Lambda container
+
+
+@pytest.mark.parametrize("name", sorted(_ENV))
+def test_a_missing_environment_variable_is_named(fresh_jobs: Any, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    monkeypatch.delenv(name)
+    with pytest.raises(ConfigurationError, match=f"environment variable {name} is not set"):
+        lambda_handler({"action": "CHECK_STATUS", "jobId": "j"}, None)
+
+
+@pytest.mark.parametrize("name", ["COMPLETION_POLLS_MIN", "COMPLETION_POLLS_MAX"])
+def test_completion_polls_of_one_are_taken_zero_is_named(
+    fresh_jobs: Any, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    monkeypatch.setenv(name, "1")
+    assert getattr(fresh_jobs(), name.lower().removeprefix("completion_")) == 1
+    monkeypatch.setattr(simulated_api_handler, "_jobs", None)
+    monkeypatch.setenv(name, "0")
+    with pytest.raises(ConfigurationError, match=f"environment variable {name}=0 must be >= 1"):
+        fresh_jobs()
