@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any, Final
 
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import CfnOutput, Fn, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from constructs import Construct
@@ -46,6 +46,7 @@ class CallbackStack(Stack):
             config=config,
             code=code,
             task_tokens_table=job_store.table,
+            poll_table=job_store.poll_table,
             simulated_api=simulated_api.function,
         )
         poller = PollerSchedule(
@@ -54,6 +55,7 @@ class CallbackStack(Stack):
             config=config,
             code=code,
             task_tokens_table=job_store.table,
+            poll_table=job_store.poll_table,
             due_index_name=job_store.due_index_name,
             simulated_api=simulated_api.function,
         )
@@ -70,11 +72,19 @@ class CallbackStack(Stack):
         # the state machine may invoke create_job, and the schedule's role may invoke the poller
         # and send to its dead-letter queue.)
         simulated_api.table.grant_read_write_data(simulated_api.function)
-        # The token table: create_job upserts one record; the poller reads due keys from the
-        # index, and reads and conditionally updates single records. Nothing deletes or scans.
-        grant_table_actions(job_store.table, workflow.create_job_function, ["dynamodb:UpdateItem"])
+        # create_job upserts one token record and one poll state. The poller reads due jobs from the
+        # index, claims and updates single poll states (shard leases too) and deletes a finished
+        # job's; it reads and conditionally updates single token records (decisions and final
+        # statuses in transactions over both). Nothing scans.
+        for table in (job_store.table, job_store.poll_table):
+            grant_table_actions(table, workflow.create_job_function, ["dynamodb:UpdateItem"])
         grant_table_actions(job_store.table, poller.function, ["dynamodb:GetItem", "dynamodb:UpdateItem"])
-        grant_table_actions(job_store.table, poller.function, ["dynamodb:Query"], index_name=job_store.due_index_name)
+        grant_table_actions(
+            job_store.poll_table, poller.function, ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
+        )
+        grant_table_actions(
+            job_store.poll_table, poller.function, ["dynamodb:Query"], index_name=job_store.due_index_name
+        )
         simulated_api.function.grant_invoke(workflow.create_job_function)
         simulated_api.function.grant_invoke(poller.function)
         workflow.state_machine.grant_task_response(poller.function)
@@ -112,11 +122,13 @@ class CallbackStack(Stack):
         outputs = {
             "StateMachineArn": workflow.state_machine.state_machine_arn,
             "TaskTokensTableName": job_store.table.table_name,
+            "PollStateTableName": job_store.poll_table.table_name,
             "JobsTableName": simulated_api.table.table_name,
             "CreateJobFunctionName": workflow.create_job_function.function_name,
             "PollerFunctionName": poller.function.function_name,
             "SimulatedApiFunctionName": simulated_api.function.function_name,
-            "PollerScheduleName": poller.schedule.schedule_name,
+            "PollerScheduleName": poller.schedules[0].schedule_name,  # shard 0's (kept for older tools)
+            "PollerScheduleNames": Fn.join(",", [schedule.schedule_name for schedule in poller.schedules]),
             "DeadLetterQueueUrl": poller.dead_letter_queue.queue_url,
             "AlarmTopicArn": monitoring.topic.topic_arn,
         }

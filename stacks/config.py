@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -16,10 +15,13 @@ from aws_cdk import RemovalPolicy
 from aws_cdk.aws_dynamodb import TableEncryption
 from aws_cdk.aws_logs import RetentionDays
 
+from common.schedule import MAX_ATTEMPTS_CAP, PollSchedule, heartbeat_refresh
+
+__all__ = ["MAX_ATTEMPTS_CAP", "ConfigError", "StageConfig", "load_stage_config"]
+
 DEFAULT_STAGE: Final = "local"
 # Step Functions' limit on a state's input or output (and on the execution input).
 STATE_LIMIT_BYTES: Final = 262_144
-MAX_ATTEMPTS_CAP: Final = 1000
 LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
@@ -45,6 +47,17 @@ class StageConfig:
     schedule_rate_minutes: int
     schedule_clock_speed: float
     max_attempts: int
+    # A job's poll schedule (common/schedule.py), in schedule seconds like the rate: the first wait,
+    # the back-off factor and the longest wait between two polls of a job.
+    poll_interval_seconds: int
+    poll_backoff_factor: float
+    poll_max_interval_seconds: int
+    # Pending jobs are split over this many shards, each with its own schedule and at most one run.
+    poller_shards: int
+    # Client-side rate limits shared by all shards: this app's share of the account's SendTask*
+    # quota (500/s, 3,000 burst in the large regions; 300/s elsewhere), and the job API's limit.
+    send_task_rate_per_second: int
+    job_api_rate_per_second: int
     task_timeout_seconds: int
     heartbeat_timeout_seconds: int
     completion_polls_min: int
@@ -85,14 +98,22 @@ class StageConfig:
                 f"completion_polls_min ({self.completion_polls_min}) must not exceed "
                 f"completion_polls_max ({self.completion_polls_max})"
             )
-        # The poller heartbeats every waiting job once per scheduled run. A poller that dies holding
-        # a job's claim delays it until the claim lapses; then one more run may be late or fail.
-        min_heartbeat = self.claim_seconds + 2 * self.schedule_interval_seconds
-        if self.heartbeat_timeout_seconds < min_heartbeat:
+        factor = self.poll_backoff_factor
+        if isinstance(factor, bool) or not isinstance(factor, int | float) or not 1 <= factor <= 10:
+            raise ConfigError(f"poll_backoff_factor must be a number from 1 to 10, got {factor!r}")
+        if not self.schedule_rate_minutes * 60 <= self.poll_interval_seconds <= self.poll_max_interval_seconds:
             raise ConfigError(
-                f"heartbeat_timeout_seconds ({self.heartbeat_timeout_seconds}) must cover a lapsed claim "
-                f"(claim_seconds {self.claim_seconds}) plus two schedule intervals "
-                f"({self.schedule_interval_seconds:g} s each): at least {min_heartbeat:g} s"
+                f"poll_interval_seconds ({self.poll_interval_seconds}) must be from one schedule interval "
+                f"({self.schedule_rate_minutes * 60} s) to poll_max_interval_seconds ({self.poll_max_interval_seconds})"
+            )
+        # A poll owes a heartbeat once the last one is heartbeat_refresh old; a lapsed claim or a
+        # late run may delay it (common/schedule.py has the bound): some refresh must fit.
+        if self.heartbeat_refresh_seconds < 1:
+            lag, lease = self.poll_lag_seconds, self.claim_seconds
+            raise ConfigError(
+                f"heartbeat_timeout_seconds ({self.heartbeat_timeout_seconds}) leaves no time between heartbeats: "
+                f"it must exceed 2 x (schedule interval + poller run) = {2 * lag:g} s plus a lapsed claim "
+                f"(claim_seconds {lease}) by at least 2 s: at least {2 * lag + max(2, lease + 1):g} s"
             )
         if self.heartbeat_timeout_seconds >= self.task_timeout_seconds:
             raise ConfigError(
@@ -103,17 +124,14 @@ class StageConfig:
             raise ConfigError(
                 f"task_tokens_encryption must be AWS_MANAGED or CUSTOMER_MANAGED, got {self.task_tokens_encryption!r}"
             )
-        # Scheduled runs that can overlap (a run lasts up to the poller's timeout; one ending as
-        # the next fires counts), plus one run started by hand (`callbackctl poll`): a smaller
-        # reservation would throttle scheduled runs.
-        overlapping_runs = math.floor(self.poller_timeout_seconds / self.schedule_interval_seconds) + 1
+        # One run per shard at a time (a shard lease), plus one started by hand (`callbackctl poll`).
         reserved = self.poller_reserved_concurrency
         if reserved is not None and (
-            isinstance(reserved, bool) or not isinstance(reserved, int) or reserved < overlapping_runs + 1
+            isinstance(reserved, bool) or not isinstance(reserved, int) or reserved < self.poller_shards + 1
         ):
             raise ConfigError(
-                f"poller_reserved_concurrency must be None or at least {overlapping_runs + 1} ({overlapping_runs} "
-                f"scheduled runs can overlap, plus one started by hand), got {reserved!r}"
+                f"poller_reserved_concurrency must be None or at least {self.poller_shards + 1} (one run per "
+                f"shard, poller_shards {self.poller_shards}, plus one started by hand), got {reserved!r}"
             )
         for name in ("create_job_reserved_concurrency", "simulated_api_reserved_concurrency"):
             cap = getattr(self, name)
@@ -127,11 +145,12 @@ class StageConfig:
                 f"poller_timeout_seconds ({self.poller_timeout_seconds})"
             )
         # Attempts must run out before the task times out, or MaxAttemptsExceeded never happens.
-        polling_seconds = self.max_attempts * self.schedule_interval_seconds
-        if polling_seconds >= self.task_timeout_seconds:
+        if self.max_attempts > self.max_attempts_limit:
+            span = self.poll_schedule.polling_span(self.max_attempts)
             raise ConfigError(
-                f"max_attempts ({self.max_attempts}) x the schedule interval ({self.schedule_interval_seconds:g} s) "
-                f"= {polling_seconds:g} s must be less than task_timeout_seconds ({self.task_timeout_seconds})"
+                f"max_attempts ({self.max_attempts}) polls take up to {span:g} s with the poll schedule "
+                f"(poll_interval_seconds, poll_backoff_factor, poll_max_interval_seconds): they must end before "
+                f"task_timeout_seconds ({self.task_timeout_seconds}); at most {self.max_attempts_limit} fit"
             )
         if self.record_ttl_days * 86_400 <= self.task_timeout_seconds:
             raise ConfigError(
@@ -154,11 +173,40 @@ class StageConfig:
         return self.schedule_rate_minutes * 60 / self.schedule_clock_speed
 
     @property
+    def poll_lag_seconds(self) -> float:
+        """How late a due job may be reached: one schedule interval plus one poller run (real s)."""
+        return self.schedule_interval_seconds + self.poller_timeout_seconds
+
+    @property
+    def heartbeat_refresh_seconds(self) -> float:
+        """A poll owes a job a heartbeat once its last one is this old (real seconds)."""
+        return heartbeat_refresh(
+            heartbeat_timeout=self.heartbeat_timeout_seconds,
+            lag=self.poll_lag_seconds,
+            sending_lease=self.claim_seconds,
+        )
+
+    @property
+    def poll_schedule(self) -> PollSchedule:
+        """The schedule the functions get (real seconds)."""
+        speed = self.schedule_clock_speed
+        return PollSchedule(
+            initial=self.poll_interval_seconds / speed,
+            min_initial=self.schedule_interval_seconds,
+            cap=self.poll_max_interval_seconds / speed,
+            factor=float(self.poll_backoff_factor),
+            heartbeat_refresh=self.heartbeat_refresh_seconds,
+            lag=self.poll_lag_seconds,
+            task_timeout=float(self.task_timeout_seconds),
+            shards=self.poller_shards,
+            clock_speed=float(speed),
+        )
+
+    @property
     def max_attempts_limit(self) -> int:
         """The most status checks an execution may ask for: they must all happen before the task
-        times out (one per schedule interval), and never more than MAX_ATTEMPTS_CAP."""
-        fitting = math.ceil(self.task_timeout_seconds / self.schedule_interval_seconds) - 1
-        return max(1, min(MAX_ATTEMPTS_CAP, fitting))
+        times out (the poll schedule's back-off counted), and never more than MAX_ATTEMPTS_CAP."""
+        return self.poll_schedule.attempts_limit()
 
 
 _INT_FIELDS: Final = tuple(f.name for f in dataclasses.fields(StageConfig) if f.type == "int")
@@ -169,8 +217,14 @@ STAGES: Final[Mapping[str, StageConfig]] = {
         schedule_rate_minutes=1,
         schedule_clock_speed=1,
         max_attempts=10,
-        task_timeout_seconds=15 * 60,  # outlasts max_attempts x the schedule interval
-        heartbeat_timeout_seconds=4 * 60,  # a lapsed claim plus two intervals
+        poll_interval_seconds=60,
+        poll_backoff_factor=1.5,
+        poll_max_interval_seconds=180,
+        poller_shards=1,
+        send_task_rate_per_second=200,
+        job_api_rate_per_second=200,
+        task_timeout_seconds=30 * 60,  # outlasts max_attempts polls (backed off) and a late run
+        heartbeat_timeout_seconds=10 * 60,  # two late runs, a lapsed claim and a refresh
         completion_polls_min=2,
         completion_polls_max=3,
         removal_policy=RemovalPolicy.DESTROY,
@@ -191,16 +245,25 @@ STAGES: Final[Mapping[str, StageConfig]] = {
         stage="aws",
         schedule_rate_minutes=1,
         schedule_clock_speed=1,
-        max_attempts=60,
-        task_timeout_seconds=2 * 60 * 60,
-        heartbeat_timeout_seconds=5 * 60,
+        max_attempts=40,
+        poll_interval_seconds=60,
+        poll_backoff_factor=1.5,
+        poll_max_interval_seconds=600,
+        poller_shards=8,
+        # Half the account's SendTask* quota of the large regions (500/s): other workflows share it.
+        send_task_rate_per_second=250,
+        job_api_rate_per_second=200,
+        task_timeout_seconds=8 * 60 * 60,
+        # 30 minutes: one heartbeat per job every 12 minutes keeps 100,000 waiting jobs near
+        # 140 SendTaskHeartbeat/s (`callbackctl capacity`); a dead poller is noticed within 30 minutes.
+        heartbeat_timeout_seconds=30 * 60,
         completion_polls_min=2,
         completion_polls_max=5,
         removal_policy=RemovalPolicy.RETAIN,
         log_retention=RetentionDays.ONE_MONTH,
         task_tokens_encryption=TableEncryption.CUSTOMER_MANAGED,
         poller_concurrency=8,
-        poller_reserved_concurrency=5,
+        poller_reserved_concurrency=10,
         create_job_reserved_concurrency=None,
         simulated_api_reserved_concurrency=None,
         poller_timeout_seconds=60,
@@ -277,7 +340,7 @@ def _parse_override(key: str, field: str, raw: object) -> object:
         return str(raw).strip()
     if field == "pass_redrive_count":
         return _parse_bool(key, raw)
-    if field == "schedule_clock_speed":
+    if field in ("schedule_clock_speed", "poll_backoff_factor"):
         return _parse_number(key, raw)
     return _parse_int(key, raw)
 

@@ -1,4 +1,6 @@
-"""The task-token table: one record per job, found by the poller through a sparse GSI of due jobs."""
+"""The job tables: the task-token table (one record per job, written when it starts and when it
+ends) and the poll-state table (one small item per pending job, found by the poller through a GSI
+of due jobs, written on every poll). See lambda_src/common/records.py."""
 
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ from stacks.config import StageConfig
 DUE_INDEX_NAME: Final = "ByDue"
 DUE_SHARD_ATTRIBUTE: Final = "dueShard"
 DUE_AT_ATTRIBUTE: Final = "dueAt"
+# Projected into the index: the poller decides from them what a claim writes.
+DUE_INDEX_PROJECTION: Final = ("heartbeatAt", "intervalMs")
 TTL_ATTRIBUTE: Final = "expiresAt"
 
 
@@ -48,10 +52,14 @@ def standard_table(
 
 
 class JobStore(Construct):
-    """The task-token table (key `jobId`) and its `ByDue` index (`dueShard`, `dueAt`).
+    """The task-token table (key `jobId`), and the poll-state table (key `jobId`) with its `ByDue`
+    index (`dueShard`, `dueAt`).
 
-    Only pending records carry `dueShard`/`dueAt`, so the index is sparse: it holds the jobs the
-    poller still has to work, and a Query for `dueAt <= now` reads only the jobs that are due.
+    A job's poll state exists only while it is pending, and shard leases carry no `dueShard`, so
+    the index holds the jobs the poller still has to work, and a Query for `dueAt <= now` in one
+    shard reads only the jobs of that shard that are due. Keeping the token apart keeps the
+    write of every poll small: DynamoDB bills a write by the size of the whole item, and a task
+    token alone may be 2 KB.
 
     Its records hold task tokens: whoever holds one and may call `states:SendTask*` can resume
     the execution. With the stage's `task_tokens_encryption` CUSTOMER_MANAGED the table is
@@ -86,12 +94,25 @@ class JobStore(Construct):
                 "Encrypted with the account's AWS-managed key (aws/dynamodb) because the stage's "
                 "taskTokensEncryption says so (the local stage); the aws stage uses a customer-managed key.",
             )
-        self.table.add_global_secondary_index(
+        # No token in here: the account's AWS-managed key is enough (CKV_AWS_119 justified below).
+        self.poll_table = standard_table(
+            self,
+            "PollStateTable",
+            config=config,
+            partition_key="jobId",
+            time_to_live_attribute=TTL_ATTRIBUTE,
+        )
+        skip_check(
+            self.poll_table,
+            "CKV_AWS_119",
+            "Holds poll times, attempt counts and shard leases, never a task token (those are in the "
+            "task-token table, which the aws stage encrypts with a customer-managed key).",
+        )
+        self.poll_table.add_global_secondary_index(
             index_name=DUE_INDEX_NAME,
             partition_key=dynamodb.Attribute(name=DUE_SHARD_ATTRIBUTE, type=dynamodb.AttributeType.STRING),
             sort_key=dynamodb.Attribute(name=DUE_AT_ATTRIBUTE, type=dynamodb.AttributeType.NUMBER),
-            # Keys only: the index never holds the (up to 2 KB) task token; the claim returns the
-            # full record.
-            projection_type=dynamodb.ProjectionType.KEYS_ONLY,
+            projection_type=dynamodb.ProjectionType.INCLUDE,
+            non_key_attributes=list(DUE_INDEX_PROJECTION),
         )
         self.due_index_name = DUE_INDEX_NAME

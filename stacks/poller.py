@@ -25,10 +25,11 @@ DELIVERY_MAX_EVENT_AGE: Final = Duration.minutes(5)
 
 
 class PollerSchedule(Construct):
-    """The `poller` function, the schedule that invokes it with `{}`, and the schedule's DLQ.
+    """The `poller` function, one schedule per shard that invokes it with `{"shard": "n"}`, and
+    the schedules' DLQ.
 
     The poller's own async retries are off: the next scheduled run is the retry, and claims
-    make a repeated run harmless anyway. The stage's `poller_reserved_concurrency`, if set, both
+    and shard leases make a repeated run harmless anyway. The stage's `poller_reserved_concurrency`, if set, both
     caps the poller (a runaway caller cannot take the account's concurrency, nor flood the job
     API) and guarantees it (busy functions elsewhere in the account cannot throttle it).
     """
@@ -41,6 +42,7 @@ class PollerSchedule(Construct):
         config: StageConfig,
         code: lambda_.Code,
         task_tokens_table: dynamodb.ITable,
+        poll_table: dynamodb.ITable,
         due_index_name: str,
         simulated_api: lambda_.IFunction,
     ) -> None:
@@ -58,11 +60,14 @@ class PollerSchedule(Construct):
             reserved_concurrent_executions=config.poller_reserved_concurrency,
             environment={
                 "TASK_TOKENS_TABLE_NAME": task_tokens_table.table_name,
+                "POLL_STATE_TABLE_NAME": poll_table.table_name,
                 "DUE_INDEX_NAME": due_index_name,
                 "SIMULATED_API_FUNCTION_NAME": simulated_api.function_name,
                 "POLLER_CONCURRENCY": str(config.poller_concurrency),
                 "CLAIM_SECONDS": str(config.claim_seconds),
-                "POLL_INTERVAL_SECONDS": f"{config.schedule_interval_seconds:g}",
+                "POLL_SCHEDULE": config.poll_schedule.to_json(),
+                "SEND_TASK_RATE_PER_SECOND": str(config.send_task_rate_per_second),
+                "JOB_API_RATE_PER_SECOND": str(config.job_api_rate_per_second),
             },
         )
         self.dead_letter_queue = sqs.Queue(
@@ -92,20 +97,26 @@ class PollerSchedule(Construct):
                 },
             ),
         )
-        self.schedule = scheduler.Schedule(
-            self,
-            "Schedule",
-            description="Runs the poller over every due job",
-            schedule=scheduler.ScheduleExpression.rate(Duration.minutes(config.schedule_rate_minutes)),
-            target=scheduler_targets.LambdaInvoke(
-                self.function,
-                input=scheduler.ScheduleTargetInput.from_object({}),
-                retry_attempts=DELIVERY_RETRY_ATTEMPTS,
-                max_event_age=DELIVERY_MAX_EVENT_AGE,
-                dead_letter_queue=self.dead_letter_queue,
-                role=self.schedule_role,
-            ),
-        )
+        # One schedule per shard: each shard's run works only that shard's due jobs, so runs work
+        # in parallel and no run holds more than it can finish; a shard lease keeps a second run
+        # of the same shard out (lambda_src/poller/store.py).
+        self.schedules = [
+            scheduler.Schedule(
+                self,
+                "Schedule" if shard == 0 else f"Schedule{shard}",
+                description=f"Runs the poller over the due jobs of shard {shard} of {config.poller_shards}",
+                schedule=scheduler.ScheduleExpression.rate(Duration.minutes(config.schedule_rate_minutes)),
+                target=scheduler_targets.LambdaInvoke(
+                    self.function,
+                    input=scheduler.ScheduleTargetInput.from_object({"shard": str(shard)}),
+                    retry_attempts=DELIVERY_RETRY_ATTEMPTS,
+                    max_event_age=DELIVERY_MAX_EVENT_AGE,
+                    dead_letter_queue=self.dead_letter_queue,
+                    role=self.schedule_role,
+                ),
+            )
+            for shard in range(config.poller_shards)
+        ]
 
         acknowledge(
             default_policy(self.schedule_role),
@@ -116,17 +127,18 @@ class PollerSchedule(Construct):
         skip_check(
             self.function,
             "CKV_AWS_116",
-            "Invoked asynchronously by the schedule with {} and Lambda's retries off: the next scheduled "
-            "run is the retry and takes every pending job, so a failed event holds nothing to replay. "
+            "Invoked asynchronously by the shard schedules with {\"shard\": n} and Lambda's retries off: the "
+            "next scheduled run is the retry and takes every due job of its shard, so a failed event holds "
+            "nothing to replay. "
             "Failed runs raise PollerErrorsAlarm; undeliverable ones go to the schedule's dead-letter queue.",
         )
         if config.poller_reserved_concurrency is None:
             skip_check(
                 self.function,
                 "CKV_AWS_115",
-                "No reservation in this stage (pollerReservedConcurrency none): the local cloud fires the "
-                "schedule up to 30x faster and runs overlap by design, or the account's concurrency quota "
-                "allows no reservation. The aws stage reserves concurrency by default.",
+                "No reservation in this stage (pollerReservedConcurrency none): shard leases already keep "
+                "one run per shard, and the local cloud's small concurrency quota allows no reservation. "
+                "The aws stage reserves concurrency by default.",
             )
         skip_check(
             self.dead_letter_queue,

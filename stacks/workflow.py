@@ -68,6 +68,7 @@ class CallbackWorkflow(Construct):
         config: StageConfig,
         code: lambda_.Code,
         task_tokens_table: dynamodb.ITable,
+        poll_table: dynamodb.ITable,
         simulated_api: lambda_.IFunction,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -82,7 +83,9 @@ class CallbackWorkflow(Construct):
             reserved_concurrent_executions=config.create_job_reserved_concurrency,
             environment={
                 "TASK_TOKENS_TABLE_NAME": task_tokens_table.table_name,
+                "POLL_STATE_TABLE_NAME": poll_table.table_name,
                 "SIMULATED_API_FUNCTION_NAME": simulated_api.function_name,
+                "POLL_SCHEDULE": config.poll_schedule.to_json(),
                 "MAX_ATTEMPTS": str(config.max_attempts),
                 "MAX_ATTEMPTS_LIMIT": str(config.max_attempts_limit),
                 "MAX_INPUT_BYTES": str(config.max_input_bytes),

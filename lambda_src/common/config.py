@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+from common.schedule import PollSchedule
+
 
 class ConfigurationError(RuntimeError):
     """A required environment variable is missing or malformed."""
@@ -42,3 +44,12 @@ def env_float(name: str) -> float:
     if not value > 0:
         raise ConfigurationError(f"environment variable {name}={value} must be > 0")
     return value
+
+
+def env_poll_schedule(name: str = "POLL_SCHEDULE") -> PollSchedule:
+    """The stage's poll schedule, as JSON written by the stack (stacks/config.py)."""
+    raw = env_str(name)
+    try:
+        return PollSchedule.from_json(raw)
+    except (ValueError, TypeError) as err:
+        raise ConfigurationError(f"environment variable {name}={raw!r} is not a poll schedule: {err}") from None

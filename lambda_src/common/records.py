@@ -1,16 +1,20 @@
-"""The task-token record: one item per job in the task-token table, shared by create_job, the poller
-and the command-line tool. Its states and transitions are in docs/design.md ("The record").
+"""A job's two records, shared by create_job, the poller, the stack and the command-line tool.
+Their states and transitions are in docs/design.md ("The records").
 
-    POLLING --claim--> POLLING (claimed) --heartbeat/release--> POLLING
-                                         --decision--> SENDING --send ok--> COMPLETED | FAILED | MAX_ATTEMPTS
-    SENDING --claim (crash, lost reply, failed write)--> resend the stored decision
+The *token record* (task-token table, one item per job) holds the task token and what became of
+the job; it is written when the job starts, when a final decision is stored and when it is sent:
+
+    POLLING --decision--> SENDING --send ok--> COMPLETED | FAILED | MAX_ATTEMPTS
+    SENDING --found again (crash, lost reply, failed write)--> resend the stored decision
     any pending --token refused + DescribeExecution--> the execution's real end
                                                        (COMPLETED | FAILED | MAX_ATTEMPTS | EXPIRED | CANCELLED)
 
-A record is *pending* (POLLING or SENDING) while it carries `dueShard`/`dueAt`: those two make
-the sparse `ByDue` index, so the poller reads only jobs that are due, oldest due time first
-(the job whose heartbeat is most urgent), and never a finished one. A claim moves `dueAt` past
-the claim's end: the claim is the lease, and a crashed poller's jobs come due again by themselves.
+The *poll state* (poll-state table, one small item per pending job, deleted when the job ends)
+holds what changes on every poll: when the job is next due, its current interval, its attempts and
+its last heartbeat. `dueShard`/`dueAt` make the `ByDue` index, so the poller reads only jobs that
+are due, most overdue first. Claiming a due job is one write of this small item: it counts the
+attempt and moves `dueAt` to the next poll, which is also the claim's lease. A running job needs no
+second write; the token (up to 2 KB, billed with every write of its item) is never rewritten by a poll.
 """
 
 from __future__ import annotations
@@ -20,11 +24,16 @@ from typing import Any, Final, Literal, TypedDict
 
 from common.clock import iso
 
-TABLE_KEY: Final = "jobId"
-DUE_INDEX: Final = "ByDue"
-DUE_SHARD: Final = "dueShard"  # partition key of the ByDue index (present only while pending)
+TABLE_KEY: Final = "jobId"  # the key of both tables
+DUE_INDEX: Final = "ByDue"  # the poll-state table's index of pending jobs by due time
+DUE_SHARD: Final = "dueShard"  # partition key of the ByDue index: the job's shard
 DUE_AT: Final = "dueAt"  # sort key of the ByDue index: when the job is next due, epoch milliseconds
+HEARTBEAT_AT: Final = "heartbeatAt"  # last heartbeat (epoch ms), projected into ByDue
+INTERVAL: Final = "intervalMs"  # current wait between polls (ms), projected into ByDue
 TTL_ATTRIBUTE: Final = "expiresAt"
+# Shard leases live in the poll-state table too, keyed "shard#<n>"; without dueShard they never
+# appear in the ByDue index.
+SHARD_LEASE_PREFIX: Final = "shard#"
 
 Status = Literal["POLLING", "SENDING", "COMPLETED", "FAILED", "MAX_ATTEMPTS", "EXPIRED", "CANCELLED"]
 POLLING: Final = "POLLING"  # waiting for the job; polled, heartbeated
@@ -55,21 +64,32 @@ class TokenRecord(TypedDict, total=False):
     executionArn: str
     idempotencyKey: str  # what create_job gave the API: execution ARN + redrive count, hashed
     status: str
-    attemptCount: int  # status checks the API answered
     maxAttempts: int
     inputBytes: int  # size of the execution input, for the poller's state-size check
     jobName: str
     createdAt: str
     updatedAt: str
     expiresAt: int
-    dueShard: str
-    dueAt: int
-    claimOwner: str
     decision: StoredDecision
     finalDetail: str
 
 
-INT_FIELDS: Final = ("attemptCount", "maxAttempts", "inputBytes", "expiresAt", "dueAt")
+class PollState(TypedDict, total=False):
+    jobId: str
+    dueShard: str
+    dueAt: int  # next poll (epoch ms); after a claim, also the end of the claim's lease
+    intervalMs: int  # the current wait between polls (backed off, before jitter)
+    heartbeatAt: int  # the last heartbeat (epoch ms): sent, or about to be sent by the claim holder
+    attemptCount: int  # status checks the API answered
+    maxAttempts: int
+    inputBytes: int
+    claimOwner: str  # the poller run that last claimed the job
+    sending: bool  # a final decision is being sent: dueAt is the sending lease
+    createdAt: str
+    expiresAt: int
+
+
+INT_FIELDS: Final = ("attemptCount", "maxAttempts", "inputBytes", "expiresAt", "dueAt", "intervalMs", "heartbeatAt")
 
 
 def new_record(
@@ -83,36 +103,64 @@ def new_record(
     job_name: str | None,
     now: datetime,
     ttl_days: int,
-    shard: str = "0",
 ) -> TokenRecord:
-    """The record create_job writes for a job it started: pending and due at once."""
+    """The token record create_job writes for a job it started."""
     record = TokenRecord(
         jobId=job_id,
         taskToken=task_token,
         executionArn=execution_arn,
         idempotencyKey=idempotency_key,
         status=POLLING,
-        attemptCount=0,
         maxAttempts=max_attempts,
         inputBytes=input_bytes,
         createdAt=iso(now),
         updatedAt=iso(now),
-        expiresAt=int((now + timedelta(days=ttl_days)).timestamp()),
-        dueShard=shard,
-        dueAt=epoch_ms(now),
+        expiresAt=expires_at(now, ttl_days),
     )
     if job_name:
         record["jobName"] = job_name
     return record
 
 
+def new_poll_state(
+    *,
+    job_id: str,
+    shard: str,
+    first_wait_ms: int,
+    interval_ms: int,
+    max_attempts: int,
+    input_bytes: int,
+    now: datetime,
+    ttl_days: int,
+) -> PollState:
+    """The poll state create_job writes beside the token record: first due after one wait, its
+    heartbeat clock started now (the waiting task has just begun)."""
+    return PollState(
+        jobId=job_id,
+        dueShard=shard,
+        dueAt=epoch_ms(now) + first_wait_ms,
+        intervalMs=interval_ms,
+        heartbeatAt=epoch_ms(now),
+        attemptCount=0,
+        maxAttempts=max_attempts,
+        inputBytes=input_bytes,
+        createdAt=iso(now),
+        expiresAt=expires_at(now, ttl_days),
+    )
+
+
+def expires_at(now: datetime, ttl_days: int) -> int:
+    """When DynamoDB's time to live may delete a record (epoch seconds)."""
+    return int((now + timedelta(days=ttl_days)).timestamp())
+
+
 def epoch_ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
-def normalise(plain: dict[str, Any]) -> TokenRecord:
+def normalise(plain: dict[str, Any]) -> Any:
     """A record read from DynamoDB (numbers as Decimal) with its integer fields as int."""
     for key in INT_FIELDS:
         if key in plain:
             plain[key] = int(plain[key])
-    return plain  # type: ignore[return-value]
+    return plain

@@ -18,11 +18,21 @@ from typing import Any, TypedDict
 import boto3
 
 from common.clock import utc_now
-from common.config import env_int, env_str
+from common.config import env_int, env_poll_schedule, env_str
 from common.job_api import JobApiClient
 from common.log import get_logger, token_fingerprint
-from common.records import PENDING_STATUSES, POLLING, TABLE_KEY, TokenRecord, new_record
-from create_job.validation import InvalidJobInput, Limits, parse_job_request
+from common.records import (
+    HEARTBEAT_AT,
+    PENDING_STATUSES,
+    POLLING,
+    TABLE_KEY,
+    PollState,
+    TokenRecord,
+    new_poll_state,
+    new_record,
+)
+from common.schedule import PollSchedule, shard_of
+from create_job.validation import InvalidJobInput, JobRequest, Limits, parse_job_request
 
 logger = get_logger("create_job")
 
@@ -30,6 +40,8 @@ __all__ = ["InvalidJobInput", "JobCreator", "JobRecordFinal", "lambda_handler"]
 
 # Written again by a retry: the current token and the time it came.
 _REPLACED_ON_RETRY = ("taskToken", "updatedAt")
+# Written again by a retry in the poll state: a retried task starts a new heartbeat clock.
+_RESTARTED_ON_RETRY = (HEARTBEAT_AT,)
 
 
 class CreateJobEvent(TypedDict, total=False):
@@ -51,10 +63,12 @@ def idempotency_key(execution_arn: str, redrive_count: int) -> str:
 @dataclass(frozen=True, kw_only=True)
 class JobCreator:
     table: Any  # boto3 DynamoDB Table resource for task tokens
+    poll_table: Any  # boto3 DynamoDB Table resource for the poll state
     api: JobApiClient
     default_max_attempts: int
     record_ttl_days: int
     limits: Limits
+    schedule: PollSchedule
 
     def handle(self, event: Any) -> dict[str, str]:
         if not isinstance(event, dict):
@@ -70,7 +84,9 @@ class JobCreator:
         if isinstance(redrive_count, bool) or not isinstance(redrive_count, int) or redrive_count < 0:
             raise InvalidJobInput(f"redriveCount must be a non-negative integer, got {redrive_count!r}")
         request = parse_job_request(event.get("input"), self.limits)
+        max_attempts = self._max_attempts(request)
 
+        now = utc_now()
         key = idempotency_key(execution_arn, redrive_count)
         job = self.api.create_job(idempotency_key=key, simulate=request.simulate, payload=request.payload)
         job_id = str(job["jobId"])
@@ -79,18 +95,65 @@ class JobCreator:
             task_token=token,
             execution_arn=execution_arn,
             idempotency_key=key,
-            max_attempts=request.max_attempts or self.default_max_attempts,
+            max_attempts=max_attempts,
             input_bytes=request.input_bytes,
             job_name=request.job_name,
-            now=utc_now(),
+            now=now,
             ttl_days=self.record_ttl_days,
         )
+        interval = request.poll_interval or self.schedule.initial
+        state = new_poll_state(
+            job_id=job_id,
+            shard=shard_of(job_id, self.schedule.shards),
+            first_wait_ms=int(self.schedule.wait(interval) * 1000),
+            interval_ms=int(interval * 1000),
+            max_attempts=max_attempts,
+            input_bytes=request.input_bytes,
+            now=now,
+            ttl_days=self.record_ttl_days,
+        )
+        # The token record first: the poller finds a job through its poll state, and then needs
+        # its token. A crash between the two fails the task, and its retry writes both again.
         self._store(record)
+        self._schedule(state)
         logger.info(
             "job started, execution waiting" if job.get("created", True) else "retried task: same job, token replaced",
             extra={"jobId": job_id, "executionArn": execution_arn, "token": token_fingerprint(token)},
         )
         return {"jobId": job_id, "status": POLLING}
+
+    def _max_attempts(self, request: JobRequest) -> int:
+        """The execution's attempts, or the stage's default if they fit its poll interval."""
+        if request.max_attempts is not None:
+            return request.max_attempts
+        if request.poll_interval is not None:
+            fitting = self.schedule.attempts_limit(request.poll_interval)
+            if self.default_max_attempts > fitting:
+                raise InvalidJobInput(
+                    f"with pollIntervalSeconds {request.poll_interval * self.schedule.clock_speed:g} only {fitting} "
+                    f"status checks fit the task timeout, fewer than the stage's {self.default_max_attempts}: "
+                    "set maxAttempts too"
+                )
+        return self.default_max_attempts
+
+    def _schedule(self, state: PollState) -> None:
+        """Write the poll state; a retry keeps the job's schedule and attempts, and restarts its
+        heartbeat clock (the retried task is a new task)."""
+        names, values, assignments = {}, {}, []
+        for i, (attribute, value) in enumerate(state.items()):
+            if attribute == TABLE_KEY:
+                continue
+            names[f"#a{i}"], values[f":v{i}"] = attribute, value
+            if attribute in _RESTARTED_ON_RETRY:
+                assignments.append(f"#a{i} = :v{i}")
+            else:
+                assignments.append(f"#a{i} = if_not_exists(#a{i}, :v{i})")
+        self.poll_table.update_item(
+            Key={TABLE_KEY: state["jobId"]},
+            UpdateExpression="SET " + ", ".join(assignments),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
 
     def _store(self, record: TokenRecord) -> None:
         """Write the record, or on a retry replace only the token of the pending record."""
@@ -127,8 +190,10 @@ _creator: JobCreator | None = None
 def _default_creator() -> JobCreator:
     global _creator
     if _creator is None:
+        schedule = env_poll_schedule()
         _creator = JobCreator(
             table=boto3.resource("dynamodb").Table(env_str("TASK_TOKENS_TABLE_NAME")),
+            poll_table=boto3.resource("dynamodb").Table(env_str("POLL_STATE_TABLE_NAME")),
             api=JobApiClient(
                 lambda_client=boto3.client("lambda"), function_name=env_str("SIMULATED_API_FUNCTION_NAME")
             ),
@@ -137,7 +202,9 @@ def _default_creator() -> JobCreator:
             limits=Limits(
                 max_attempts=env_int("MAX_ATTEMPTS_LIMIT", minimum=1),
                 max_input_bytes=env_int("MAX_INPUT_BYTES", minimum=1),
+                schedule=schedule,
             ),
+            schedule=schedule,
         )
     return _creator
 

@@ -8,8 +8,9 @@ from typing import Any
 
 from common.errors import INVALID_JOB_INPUT
 from common.job_api import SIMULATED_OUTCOMES
+from common.schedule import PollSchedule
 
-ALLOWED_KEYS = {"jobName", "payload", "simulate", "maxAttempts"}
+ALLOWED_KEYS = {"jobName", "payload", "simulate", "maxAttempts", "pollIntervalSeconds"}
 ALLOWED_SIMULATE_KEYS = {"outcome", "completionPolls"}
 COMPLETION_POLLS_LIMIT = 100
 JOB_NAME_LIMIT = 128
@@ -29,6 +30,9 @@ class Limits:
 
     max_attempts: int
     max_input_bytes: int
+    # The stage's poll schedule: the first intervals an execution may ask for and how many
+    # attempts then fit. None: pollIntervalSeconds is refused.
+    schedule: PollSchedule | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -38,6 +42,7 @@ class JobRequest:
     simulate: dict[str, Any] = field(default_factory=dict)
     max_attempts: int | None = None
     input_bytes: int = 0
+    poll_interval: float | None = None  # the first wait between polls the execution asked for (real s)
 
 
 def json_size(value: Any) -> int:
@@ -90,14 +95,37 @@ def parse_job_request(raw: Any, limits: Limits) -> JobRequest:
         raise InvalidJobInput(f"simulate.outcome must be one of {', '.join(SIMULATED_OUTCOMES)}, got {outcome!r}")
     if "completionPolls" in simulate:
         _int_in_range(simulate["completionPolls"], "simulate.completionPolls", 1, COMPLETION_POLLS_LIMIT)
+    poll_interval, attempts_limit = _poll_interval(raw, limits)
     max_attempts = raw.get("maxAttempts")
     if max_attempts is not None:
         try:
-            max_attempts = _int_in_range(max_attempts, "maxAttempts", 1, limits.max_attempts)
+            max_attempts = _int_in_range(max_attempts, "maxAttempts", 1, attempts_limit)
         except InvalidJobInput as err:
             raise InvalidJobInput(
-                f"{err}: the stage's task timeout leaves room for at most {limits.max_attempts} status checks"
+                f"{err}: the stage's task timeout leaves room for at most {attempts_limit} status checks"
+                + (" at this pollIntervalSeconds" if poll_interval is not None else "")
             ) from None
     return JobRequest(
-        job_name=job_name, payload=payload, simulate=simulate, max_attempts=max_attempts, input_bytes=size
+        job_name=job_name,
+        payload=payload,
+        simulate=simulate,
+        max_attempts=max_attempts,
+        input_bytes=size,
+        poll_interval=poll_interval,
     )
+
+
+def _poll_interval(raw: dict[str, Any], limits: Limits) -> tuple[float | None, int]:
+    """The first poll interval the execution asked for (real seconds) and the attempts that fit."""
+    value = raw.get("pollIntervalSeconds")
+    if value is None:
+        return None, limits.max_attempts
+    if limits.schedule is None:
+        raise InvalidJobInput("pollIntervalSeconds is not supported by this stage")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidJobInput(f"pollIntervalSeconds must be a number of seconds, got {value!r}")
+    try:
+        interval = limits.schedule.requested_initial(value)
+    except ValueError as err:
+        raise InvalidJobInput(str(err)) from None
+    return interval, min(limits.max_attempts, limits.schedule.attempts_limit(interval))

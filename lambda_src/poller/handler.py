@@ -1,6 +1,7 @@
 """poller: run by EventBridge Scheduler; heartbeats, resumes or fails each waiting execution.
 
-Invoked with `{}` it works every due job; with `{"jobId": "..."}` only that job (by hand).
+Its schedules invoke it with `{"shard": "n"}` (one schedule per shard); `{}` works every shard in
+turn, `{"jobId": "..."}` only that job (by hand).
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from common.config import env_float, env_int, env_str
+from common.config import env_int, env_poll_schedule, env_str
 from common.job_api import JobApiClient
 from poller.metrics import emf_line
+from poller.ratelimit import RateLimiter
 from poller.service import Poller, UnknownJob, new_counts
-from poller.store import TokenStore
+from poller.store import JobTables
 
 __all__ = ["InvalidPollRequest", "Poller", "UnknownJob", "lambda_handler"]
 
@@ -45,10 +47,12 @@ def _default_poller() -> Poller:
     if _poller is None:
         concurrency = env_int("POLLER_CONCURRENCY", minimum=1)
         config = client_config(concurrency)
+        schedule = env_poll_schedule()
         _poller = Poller(
-            store=TokenStore(
+            tables=JobTables(
                 client=boto3.client("dynamodb", config=config),
-                table_name=env_str("TASK_TOKENS_TABLE_NAME"),
+                tokens_table=env_str("TASK_TOKENS_TABLE_NAME"),
+                poll_table=env_str("POLL_STATE_TABLE_NAME"),
                 due_index=env_str("DUE_INDEX_NAME"),
             ),
             api=JobApiClient(
@@ -57,8 +61,11 @@ def _default_poller() -> Poller:
             ),
             sfn=boto3.client("stepfunctions", config=config),
             concurrency=concurrency,
-            claim_seconds=env_int("CLAIM_SECONDS", minimum=1),
-            poll_interval_seconds=env_float("POLL_INTERVAL_SECONDS"),
+            schedule=schedule,
+            sending_lease_seconds=env_int("CLAIM_SECONDS", minimum=1),
+            # Each shard's run gets its share of the stage's rates: all shards together stay under them.
+            send_limiter=RateLimiter(rate_per_second=env_int("SEND_TASK_RATE_PER_SECOND", minimum=1) / schedule.shards),
+            api_limiter=RateLimiter(rate_per_second=env_int("JOB_API_RATE_PER_SECOND", minimum=1) / schedule.shards),
         )
     return _poller
 
@@ -67,32 +74,36 @@ class InvalidPollRequest(ValueError):
     """The poller was invoked with an event it does not understand."""
 
 
-USAGE = 'the poller takes {} (every due job) or {"jobId": "..."} (one job)'
+USAGE = 'the poller takes {} (every shard), {"shard": "n"} (one shard) or {"jobId": "..."} (one job)'
 
 
 def lambda_handler(event: Any, context: Any, poller: Poller | None = None) -> dict[str, Any]:
-    job_id = _parse(event)
+    job_id, shard = _parse(event)
     counts = new_counts()
     try:
-        return (poller or _default_poller()).run(job_id, deadline=_deadline(context), counts=counts)
+        return (poller or _default_poller()).run(job_id, shard=shard, deadline=_deadline(context), counts=counts)
     finally:
         # Also when the run raised: what it did until then still reaches the metrics.
         function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "poller")
         print(emf_line(counts, function_name=function_name, timestamp_ms=int(time.time() * 1000)), flush=True)
 
 
-def _parse(event: Any) -> str | None:
+def _parse(event: Any) -> tuple[str | None, str | None]:
     if event is None:
-        return None
+        return None, None
     if not isinstance(event, dict):
         raise InvalidPollRequest(f"{USAGE}; got {type(event).__name__}")
-    unknown = sorted(set(event) - {"jobId"})
+    unknown = sorted(set(event) - {"jobId", "shard"})
     if unknown:
         raise InvalidPollRequest(f"unknown field(s) {', '.join(unknown)}: {USAGE}")
-    job_id = event.get("jobId")
+    if len(event) > 1:
+        raise InvalidPollRequest(f"jobId and shard cannot be combined: {USAGE}")
+    job_id, shard = event.get("jobId"), event.get("shard")
     if job_id is not None and (not isinstance(job_id, str) or not job_id):
         raise InvalidPollRequest(f"jobId must be a non-empty string, got {job_id!r}")
-    return job_id
+    if shard is not None and (not isinstance(shard, str) or not shard.isdigit()):
+        raise InvalidPollRequest(f'shard must be a shard number as a string (e.g. "0"), got {shard!r}')
+    return job_id, shard
 
 
 def _deadline(context: Any) -> float | None:

@@ -1,25 +1,30 @@
-"""One poller run: claim each due job, check it, and heartbeat, resume or fail its execution.
+"""One poller run: claim each due job of a shard, check it, and heartbeat, resume or fail its execution.
 
 Exactly one SendTaskSuccess/SendTaskFailure per job, and a record that says what the execution did:
-- only the holder of a job's claim works on it, and every write after the claim is conditional on it;
-- a final decision is written (status SENDING) before it is sent, and the record is marked final
-  after the send; a record found in SENDING is resent the same decision, after DescribeExecution
+- only the holder of a job's claim works on it; the decision and the final status are written in
+  transactions conditional on that claim and on the token;
+- a final decision is written (token record SENDING) before it is sent, and the record is marked
+  final after the send; a job found SENDING is resent the same decision, after DescribeExecution
   shows the execution is still waiting (so a send whose final write failed is not repeated);
 - a token the execution refuses (TaskTimedOut, InvalidToken, TaskDoesNotExist) is reconciled with
   the execution's real end (DescribeExecution), and a job nobody waits for is cancelled at the API.
 
-Every waiting job gets its heartbeat, even when the status check fails (the heartbeat guards against
-a dead poller, the task timeout against a dead API); jobs are taken most overdue first.
+Scale (docs/design.md, "Scale"): a run works one shard at a time, under a lease, so runs never
+crowd one shard; it reads only due jobs; claiming a job is the poll's one write and sets the next
+poll time (backed off, common/schedule.py); a heartbeat goes out only when the last one is
+`heartbeat_refresh` old, also when the status check fails (the heartbeat guards against a dead
+poller, the task timeout against a dead API); SendTask* and job API calls stay under rate limits.
 """
 
 from __future__ import annotations
 
+import random
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -29,22 +34,28 @@ from common import records
 from common.clock import iso, utc_now
 from common.job_api import JobApiClient, JobApiError, JobNotFound
 from common.log import get_logger, token_fingerprint
-from common.records import TokenRecord, epoch_ms
+from common.records import PollState, TokenRecord, epoch_ms
+from common.schedule import PollSchedule
 from poller.decisions import TOKEN_GONE_ERRORS, Action, Decision, decide, job_lost, reconcile
-from poller.store import DueJobId, TokenStore
+from poller.ratelimit import RateLimiter
+from poller.store import DueJob, JobTables
 
 logger = get_logger("poller")
 
 # What a run counts. A job counts once in checked and once or twice below (a failed status check
 # counts in errors and, when its heartbeat went out, in heartbeats).
+#   polled: the job still runs and owed no heartbeat: the claim was the poll's only write
 #   reconciled: a resent or refused callback found the execution ended by our earlier callback
 #   skipped: claimed by another poller, final already, or its token was just replaced
 #   errors: a step failed; the job stays pending and comes due again
+#   throttled: a service answered "slow down"; the job comes due again
 #   deferred: due, but left for the next run because this one was out of time
-# What a scheduled run saw of the backlog (metrics gauges, see poller/metrics.py).
+#   busyShards: shards another run was working, left to it
+# What a run saw of the backlog (metrics gauges, see poller/metrics.py).
 RUN_GAUGES = ("dueJobs", "oldestJobAgeSeconds", "dueLagSeconds")
 RUN_COUNTS = (
     "checked",
+    "polled",
     "succeeded",
     "failed",
     "heartbeats",
@@ -53,10 +64,20 @@ RUN_COUNTS = (
     "reconciled",
     "skipped",
     "errors",
+    "throttled",
     "deferred",
+    "busyShards",
 )
 _FINAL_COUNT = {records.EXPIRED: "expired", records.CANCELLED: "cancelled"}
 _TRANSIENT = (ClientError, BotoCoreError)
+THROTTLING_ERRORS = frozenset(
+    {
+        "ThrottlingException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "ProvisionedThroughputExceededException",
+    }
+)
 
 
 class UnknownJob(LookupError):
@@ -69,18 +90,28 @@ def new_counts() -> Counter[str]:
 
 @dataclass(kw_only=True)
 class Poller:
-    store: TokenStore
+    tables: JobTables
     api: JobApiClient
     sfn: Any  # boto3 Step Functions client
     concurrency: int
-    claim_seconds: int
-    poll_interval_seconds: float  # real seconds between scheduled runs
+    schedule: PollSchedule
+    # How long a stored decision holds its job, and a run its shard (the stage's claim_seconds,
+    # which outlasts the function's timeout: a run that dies lets its shard go after it).
+    sending_lease_seconds: int
+    send_limiter: RateLimiter  # this run's share of the SendTask* rate
+    api_limiter: RateLimiter  # this run's share of the job API's rate
     clock: Callable[[], datetime] = utc_now
+    rng: random.Random = field(default_factory=random.Random)
 
     def run(
-        self, job_id: str | None = None, *, deadline: float | None = None, counts: Counter[str] | None = None
+        self,
+        job_id: str | None = None,
+        *,
+        shard: str | None = None,
+        deadline: float | None = None,
+        counts: Counter[str] | None = None,
     ) -> dict[str, int]:
-        """Work every due job (or the job job_id) and return the run's counts.
+        """Work the due jobs of `shard` (of every shard if None), or only the job job_id.
 
         deadline (time.monotonic() seconds): claim no job after it; the rest are counted as deferred
         and left due for the next run. counts, when given, is filled as the run goes (so a caller
@@ -89,23 +120,46 @@ class Poller:
         counts = new_counts() if counts is None else counts
         run = _Run(poller=self, owner=f"poller-{uuid.uuid4().hex[:12]}", started=self.clock())
         if job_id is not None:
-            if self.store.get(job_id) is None:
-                raise UnknownJob(f"no job {job_id!r} in the task-token table; list jobs with `callbackctl monitor`")
-            counts.update(run.process_safely(job_id, due_only=False))
+            counts.update(self._poll_one(run, job_id))
             counts["checked"] += 1
         else:
-            self._work(run, self.store.due(now_ms=epoch_ms(run.started)), deadline, counts)
+            shards = [shard] if shard is not None else [str(n) for n in range(self.schedule.shards)]
+            for one in shards:
+                self._work_shard(run, one, deadline, counts)
         summary = {name: counts[name] for name in RUN_COUNTS}
         if job_id is None:
             summary.update({name: counts[name] for name in RUN_GAUGES})
-        logger.info("poller run finished", extra={"summary": summary, "owner": run.owner})
+        logger.info("poller run finished", extra={"summary": summary, "owner": run.owner, "shard": shard})
         return summary
 
-    def _work(self, run: _Run, job_ids: Iterable[str], deadline: float | None, counts: Counter[str]) -> None:
+    def _poll_one(self, run: _Run, job_id: str) -> list[str]:
+        state = self.tables.poll_state(job_id)
+        if state is None:
+            if self.tables.token_record(job_id) is None:
+                raise UnknownJob(f"no job {job_id!r} in the task-token table; list jobs with `callbackctl monitor`")
+            return ["skipped"]  # final already: nothing to poll
+        due = DueJob(job_id, state["dueAt"], state.get("heartbeatAt", 0), state.get("intervalMs", 0))
+        return run.process_safely(due, due_only=False)
+
+    def _work_shard(self, run: _Run, shard: str, deadline: float | None, counts: Counter[str]) -> None:
+        now_ms = epoch_ms(self.clock())
+        if not self.tables.lease_shard(
+            shard, owner=run.owner, now_ms=now_ms, until_ms=now_ms + self.sending_lease_seconds * 1000
+        ):
+            logger.info("shard busy: another run works it", extra={"shard": shard})
+            counts["busyShards"] += 1
+            return
+        try:
+            self._work(run, self.tables.due(shard=shard, now_ms=epoch_ms(run.started)), deadline, counts)
+        finally:
+            self.tables.release_shard(shard, owner=run.owner)
+
+    def _work(self, run: _Run, due_jobs: Iterable[DueJob], deadline: float | None, counts: Counter[str]) -> None:
         """Feed due jobs to the workers as they free up: the index is read as fast as it is worked."""
         workers = max(1, self.concurrency)
         in_flight: set[Future[list[str]]] = set()
         started_ms = epoch_ms(run.started)
+        first = True
 
         def collect(done: set[Future[list[str]]]) -> None:
             for future in done:
@@ -116,19 +170,34 @@ class Poller:
 
         with ThreadPoolExecutor(max_workers=workers) as pool:
             try:
-                for index, job_id in enumerate(job_ids):
-                    if index == 0 and isinstance(job_id, DueJobId):  # the first is the most overdue
-                        counts["dueLagSeconds"] = max(0, started_ms - job_id.due_ms) // 1000
+                for due in due_jobs:
+                    if first:  # the first is the most overdue
+                        counts["dueLagSeconds"] = max(counts["dueLagSeconds"], max(0, started_ms - due.due_ms) // 1000)
+                        first = False
                     if deadline is not None and time.monotonic() > deadline:
                         counts["deferred"] += 1
                         continue
                     if len(in_flight) >= workers:
                         done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
                         collect(done)
-                    in_flight.add(pool.submit(run.process_safely, job_id))
+                    in_flight.add(pool.submit(run.process_safely, due))
             finally:
                 # Also when reading the due jobs failed: the jobs already submitted still count.
                 collect(set(in_flight))
+
+
+@dataclass(kw_only=True)
+class _Job:
+    """One claimed job: its poll state after the claim, and the heartbeat the claim recorded."""
+
+    state: PollState
+    heartbeat_owed: bool  # the claim recorded a heartbeat sent now: it must go out
+    previous_heartbeat_ms: int  # what to put back if it does not
+    record: TokenRecord | None = None  # the token record, read only when the job needs its token
+
+    @property
+    def job_id(self) -> str:
+        return self.state["jobId"]
 
 
 @dataclass(kw_only=True)
@@ -140,133 +209,191 @@ class _Run:
     started: datetime
     oldest_age_seconds: float = 0.0  # the longest any job this run claimed has waited
 
-    def process_safely(self, job_id: str, due_only: bool = True) -> list[str]:
+    def process_safely(self, due: DueJob, due_only: bool = True) -> list[str]:
         """One bad job never stops the batch."""
         try:
-            return self._process(job_id, due_only)
+            return self._process(due, due_only)
         except Exception:
-            logger.exception("job could not be processed", extra={"jobId": job_id})
+            logger.exception("job could not be processed", extra={"jobId": due.job_id})
             return ["errors"]
 
-    def _process(self, job_id: str, due_only: bool) -> list[str]:
+    def _process(self, due: DueJob, due_only: bool) -> list[str]:
+        schedule = self.poller.schedule
         now = self.poller.clock()
-        record = self.poller.store.claim(
-            job_id,
+        now_ms = epoch_ms(now)
+        refresh_ms = int(schedule.heartbeat_refresh * 1000)
+        owed = now_ms - due.heartbeat_ms >= refresh_ms
+        interval_s = schedule.next_interval(due.interval_ms / 1000) if due.interval_ms else schedule.initial
+        next_due = now_ms + int(schedule.wait(interval_s, self.poller.rng) * 1000)
+        # Never later than the next heartbeat this job will owe.
+        next_due = min(next_due, (now_ms if owed else due.heartbeat_ms) + refresh_ms)
+        state = self.poller.tables.claim(
+            due.job_id,
             owner=self.owner,
-            now_ms=epoch_ms(now),
-            lease_ms=self.poller.claim_seconds * 1000,
-            updated_at=iso(now),
+            now_ms=now_ms,
+            next_due_ms=max(next_due, now_ms + 1),
+            interval_ms=int(interval_s * 1000),
+            heartbeat=owed,
             due_only=due_only,
         )
-        if record is None:  # final already, or another poller holds it
+        if state is None:  # gone, or another run holds it
             return ["skipped"]
-        waited = (now - datetime.fromisoformat(record["createdAt"])).total_seconds() if "createdAt" in record else 0
+        job = _Job(state=state, heartbeat_owed=owed, previous_heartbeat_ms=due.heartbeat_ms)
+        waited = (now - datetime.fromisoformat(state["createdAt"])).total_seconds() if "createdAt" in state else 0
         self.oldest_age_seconds = max(self.oldest_age_seconds, waited)  # a race between threads only loses a max
         try:
-            if record["status"] == records.SENDING:
-                return self._resend(record)
-            return self._poll(record)
+            if state.get("sending"):
+                return self._resend(job)
+            return self._poll(job)
         except Exception:
-            # Whatever went wrong after the claim, give the job back now instead of leaving it
-            # locked until the claim lapses.
-            logger.exception("job could not be processed; job stays pending", extra={"jobId": job_id})
-            self._release(record)
+            # Whatever went wrong after the claim, give the job back for the next run instead of
+            # leaving it until its next poll, with its heartbeat owed again.
+            logger.exception("job could not be processed; job stays pending", extra={"jobId": job.job_id})
+            self._release(job)
             return ["errors"]
 
-    def _poll(self, record: TokenRecord) -> list[str]:
-        job_id = record["jobId"]
+    def _poll(self, job: _Job) -> list[str]:
+        job_id = job.job_id
         try:
+            self.poller.api_limiter.acquire()
             report = self.poller.api.check_status(job_id)
         except JobNotFound as err:
             decision = job_lost(job_id, err.message)
         except (JobApiError, *_TRANSIENT) as err:
+            if _code(err) in THROTTLING_ERRORS:
+                self.poller.api_limiter.throttled()
             logger.warning("status check failed; heartbeat only", extra={"jobId": job_id, "error": str(err)})
-            return ["errors", *self._heartbeat(record, refund_attempt=True)]
+            return ["errors", *self._heartbeat(job, check_failed=True)]
         else:
             decision = decide(
                 report,
-                attempt=record["attemptCount"],
-                max_attempts=record["maxAttempts"],
-                input_bytes=record.get("inputBytes", 0),
+                attempt=job.state["attemptCount"],
+                max_attempts=job.state["maxAttempts"],
+                input_bytes=job.state.get("inputBytes", 0),
             )
         if decision.action is Action.HEARTBEAT:
-            return self._heartbeat(record)
+            return self._heartbeat(job) if job.heartbeat_owed else ["polled"]
+        record = self._record(job)
+        if record is None:
+            return ["skipped"]
         stored = decision.stored()
-        if not self.poller.store.store_decision(record, owner=self.owner, decision=stored, updated_at=self._now()):
+        lease_until = epoch_ms(self.poller.clock()) + self.poller.sending_lease_seconds * 1000
+        if not self.poller.tables.store_decision(
+            record, owner=self.owner, decision=stored, updated_at=self._now(), lease_until_ms=lease_until
+        ):
             logger.warning("claim lost before the decision was stored", extra={"jobId": job_id})
             return ["skipped"]
-        return self._deliver(record, decision)
+        return self._deliver(job, record, decision)
 
-    def _resend(self, record: TokenRecord) -> list[str]:
+    def _record(self, job: _Job) -> TokenRecord | None:
+        """The job's token record, if it is still pending; a job whose record is final (a finish
+        whose delete was lost) or gone leaves the index."""
+        if job.record is None:
+            job.record = self.poller.tables.token_record(job.job_id)
+        record = job.record
+        if record is None or record.get("status") not in records.PENDING_STATUSES:
+            status = "missing" if record is None else record.get("status")
+            logger.warning(
+                "token record not pending; poll state removed", extra={"jobId": job.job_id, "status": status}
+            )
+            self.poller.tables.forget(job.job_id, owner=self.owner)
+            return None
+        return record
+
+    def _resend(self, job: _Job) -> list[str]:
         """A decision was stored but the record never became final: send it again, unless the
         execution already took it (the send went through, the final write did not)."""
+        record = self._record(job)
+        if record is None:
+            return ["skipped"]
+        if record.get("status") != records.SENDING:
+            # A retried task replaced the token after the decision: poll the job afresh.
+            return self._poll(job)
         status, error = self._execution_end(record)
         if status != "RUNNING":
-            return self._settle(record, status, error, refused="found SENDING")
+            return self._settle(job, record, status, error, refused="found SENDING")
         logger.info("resending a stored decision", extra=self._log(record))
-        return self._deliver(record, Decision.from_stored(record["decision"]))
+        return self._deliver(job, record, Decision.from_stored(record["decision"]))
 
-    def _heartbeat(self, record: TokenRecord, *, refund_attempt: bool = False) -> list[str]:
+    def _heartbeat(self, job: _Job, *, check_failed: bool = False) -> list[str]:
+        if not job.heartbeat_owed:
+            if check_failed:
+                self._release(job, due_ms=job.state["dueAt"], refund_attempt=True, restore_heartbeat=False)
+            return []
+        record = self._record(job)
+        if record is None:
+            return ["skipped"]
         try:
+            self.poller.send_limiter.acquire()
             self.poller.sfn.send_task_heartbeat(taskToken=record["taskToken"])
         except ClientError as err:
             if _code(err) in TOKEN_GONE_ERRORS:
-                return self._refused(record, _code(err), "HEARTBEAT")
+                return self._refused(job, record, _code(err), "HEARTBEAT")
+            if _code(err) in THROTTLING_ERRORS:
+                self.poller.send_limiter.throttled()
+                self._release(job, refund_attempt=check_failed)
+                return ["throttled"]
             raise
-        self._release(record, refund_attempt=refund_attempt)
+        if check_failed:
+            self._release(job, due_ms=job.state["dueAt"], refund_attempt=True, restore_heartbeat=False)
         return ["heartbeats"]
 
-    def _deliver(self, record: TokenRecord, decision: Decision) -> list[str]:
+    def _deliver(self, job: _Job, record: TokenRecord, decision: Decision) -> list[str]:
         token = record["taskToken"]
         log = {**self._log(record), "action": decision.action.value}
         try:
+            self.poller.send_limiter.acquire()
             if decision.action is Action.SUCCEED:
                 self.poller.sfn.send_task_success(taskToken=token, output=decision.output or "{}")
             else:
                 self.poller.sfn.send_task_failure(taskToken=token, error=decision.error, cause=decision.cause)
         except ClientError as err:
             if _code(err) in TOKEN_GONE_ERRORS:
-                return self._refused(record, _code(err), decision.action.value)
+                return self._refused(job, record, _code(err), decision.action.value)
+            throttled = _code(err) in THROTTLING_ERRORS
+            if throttled:
+                self.poller.send_limiter.throttled()
             logger.warning("send failed; the decision is resent next time", extra={**log, "error": _code(err)})
-            self._release(record)
-            return ["errors"]
+            self._release(job, restore_heartbeat=False)
+            return ["throttled" if throttled else "errors"]
         except BotoCoreError as err:
             logger.warning("send failed; the decision is resent next time", extra={**log, "error": str(err)})
-            self._release(record)
+            self._release(job, restore_heartbeat=False)
             return ["errors"]
         logger.info("callback sent", extra=log)
         assert decision.final_status is not None
-        if not self.poller.store.finish(
+        if not self.poller.tables.finish(
             record, owner=self.owner, status=decision.final_status, updated_at=self._now(), detail=decision.error or ""
         ):
             logger.error("claim lost before the final status was written", extra=log)
         return ["succeeded" if decision.action is Action.SUCCEED else "failed"]
 
-    def _refused(self, record: TokenRecord, code: str, what: str) -> list[str]:
+    def _refused(self, job: _Job, record: TokenRecord, code: str, what: str) -> list[str]:
         """The execution refused the token: find out how it ended and make the record say so."""
         status, error = self._execution_end(record)
-        return self._settle(record, status, error, refused=f"{code} on {what}")
+        return self._settle(job, record, status, error, refused=f"{code} on {what}")
 
-    def _settle(self, record: TokenRecord, status: str | None, error: str | None, *, refused: str) -> list[str]:
+    def _settle(
+        self, job: _Job, record: TokenRecord, status: str | None, error: str | None, *, refused: str
+    ) -> list[str]:
         job_id = record["jobId"]
         outcome = reconcile(status, error, refused)
         log = {**self._log(record), "detail": outcome.detail}
         if outcome.final_status is None:
-            current = self.poller.store.get(job_id)
+            current = self.poller.tables.token_record(job_id)
             if current is not None and current.get("taskToken") != record["taskToken"]:
                 logger.info("token replaced by a retried task; the new one is polled", extra=log)
-                # The claim is still ours, but the record holds the new token now: release that.
-                self._release(current)
             else:
                 logger.warning("execution still runs but refused its token", extra=log)
-                self._release(record)
+            self._release(job)
             return ["skipped"]
         if outcome.cancel_job:
             try:
+                self.poller.api_limiter.acquire()
                 self.poller.api.cancel_job(job_id)  # raises: the job stays pending and is retried
             except JobNotFound:
                 logger.info("job unknown to the job API: nothing to cancel", extra=log)
-        if not self.poller.store.finish(
+        if not self.poller.tables.finish(
             record, owner=self.owner, status=outcome.final_status, updated_at=self._now(), detail=outcome.detail
         ):
             logger.error("claim lost before the final status was written", extra=log)
@@ -283,18 +410,28 @@ class _Run:
             raise
         return described["status"], described.get("error")
 
-    def _release(self, record: TokenRecord, *, refund_attempt: bool = False) -> None:
-        """Give the job back, due at the next scheduled run."""
-        due = epoch_ms(self.started) + int(self.poller.poll_interval_seconds * 900)  # 90% of an interval on
+    def _release(
+        self,
+        job: _Job,
+        *,
+        due_ms: int | None = None,
+        refund_attempt: bool = False,
+        restore_heartbeat: bool = True,
+    ) -> None:
+        """Give the job back after a failed step: due at the next scheduled run (or due_ms), with
+        the heartbeat the claim recorded put back if it did not go out."""
+        if due_ms is None:
+            due_ms = epoch_ms(self.started) + int(self.poller.schedule.min_initial * 900)  # 90% of an interval on
+        heartbeat = job.previous_heartbeat_ms if restore_heartbeat and job.heartbeat_owed else None
         try:
-            released = self.poller.store.release(
-                record, owner=self.owner, due_ms=due, updated_at=self._now(), refund_attempt=refund_attempt
+            released = self.poller.tables.release(
+                job.job_id, owner=self.owner, due_ms=due_ms, refund_attempt=refund_attempt, heartbeat_ms=heartbeat
             )
         except _TRANSIENT:
-            logger.exception("could not release the claim; it lapses on its own", extra=self._log(record))
+            logger.exception("could not release the claim; the job comes due on its own", extra={"jobId": job.job_id})
             return
         if not released:
-            logger.warning("claim lapsed before release", extra=self._log(record))
+            logger.warning("claim lapsed before release", extra={"jobId": job.job_id})
 
     def _now(self) -> str:
         return iso(self.poller.clock())
@@ -304,5 +441,9 @@ class _Run:
         return {"jobId": record["jobId"], "token": token_fingerprint(record["taskToken"])}
 
 
-def _code(err: ClientError) -> str:
-    return str(err.response.get("Error", {}).get("Code", ""))
+def _code(err: Exception) -> str:
+    if isinstance(err, ClientError):
+        return str(err.response.get("Error", {}).get("Code", ""))
+    if isinstance(err, JobApiError):
+        return err.error_type
+    return ""

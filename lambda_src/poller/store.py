@@ -1,28 +1,42 @@
-"""The task-token table as the poller sees it: find due jobs, claim one, then release it, store a
-decision or finish it. Every write after the claim is conditional on the claim and on the token
-the poller holds, so a lapsed claim or a token replaced by a retried task never gets overwritten.
+"""The two job tables as the poller sees them (common/records.py): find due jobs, claim one (a single
+small write that also sets its next poll), read its token when it needs one, store a decision and
+finish it. A claim is the lease: it moves the job's due time past the work. The decision and the
+final status are transactions conditional on the claim (the poll state) and on the token the
+poller holds (the token record), so a lapsed claim or a token replaced by a retried task is never
+overwritten.
 
 Uses the low-level DynamoDB client, which (unlike boto3 resources) is safe to share across threads.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from common.records import DUE_AT, DUE_SHARD, POLLING, SENDING, StoredDecision, TokenRecord, normalise
+from common.records import (
+    DUE_AT,
+    DUE_SHARD,
+    HEARTBEAT_AT,
+    INTERVAL,
+    POLLING,
+    SENDING,
+    SHARD_LEASE_PREFIX,
+    TABLE_KEY,
+    PollState,
+    StoredDecision,
+    TokenRecord,
+    normalise,
+)
 
 _ser = TypeSerializer()
 _de = TypeDeserializer()
 
-# Every write after a claim: still ours, and still for the token we hold.
-_HELD = "claimOwner = :owner AND taskToken = :token"
 
-
-def _to_record(item: dict[str, Any]) -> TokenRecord:
+def _to_plain(item: dict[str, Any]) -> Any:
     return normalise({k: _de.deserialize(v) for k, v in item.items()})
 
 
@@ -30,133 +44,266 @@ def _values(values: dict[str, Any]) -> dict[str, Any]:
     return {k: _ser.serialize(v) for k, v in values.items()}
 
 
-class DueJobId(str):
-    """A due job's id that also carries its due time (epoch ms) from the index."""
+def _key(job_id: str) -> dict[str, Any]:
+    return _values({TABLE_KEY: job_id})
 
+
+@dataclass(frozen=True)
+class DueJob:
+    """A due job as the index lists it: its id, due time, last heartbeat (epoch ms) and current
+    interval between polls (ms)."""
+
+    job_id: str
     due_ms: int
-
-    def __new__(cls, job_id: str, due_ms: int) -> DueJobId:
-        value = super().__new__(cls, job_id)
-        value.due_ms = due_ms
-        return value
+    heartbeat_ms: int
+    interval_ms: int
 
 
 @dataclass(frozen=True, kw_only=True)
-class TokenStore:
+class JobTables:
     client: Any  # boto3 DynamoDB client
-    table_name: str
+    tokens_table: str
+    poll_table: str
     due_index: str
 
-    def due(self, *, now_ms: int, shards: tuple[str, ...] = ("0",), page_size: int = 500) -> Iterator[DueJobId]:
-        """Ids of the pending jobs due by now_ms, most overdue first, page by page as they are consumed.
+    def due(self, *, shard: str, now_ms: int, page_size: int = 500) -> Iterator[DueJob]:
+        """The shard's jobs due by now_ms, most overdue first, page by page as they are consumed.
 
-        A Query of the sparse ByDue index, which holds only pending records: never a Scan, never a
-        finished record, never a job whose claim (lease) is still running.
+        A Query of the ByDue index, which holds only pending jobs and their next poll time: a run
+        reads the jobs that are due, never every pending one.
         """
-        for shard in shards:
-            kwargs: dict[str, Any] = {
-                "TableName": self.table_name,
-                "IndexName": self.due_index,
-                "KeyConditionExpression": "#shard = :shard AND #due <= :now",
-                "ExpressionAttributeNames": {"#shard": DUE_SHARD, "#due": DUE_AT},
-                "ExpressionAttributeValues": _values({":shard": shard, ":now": now_ms}),
-                "Limit": page_size,
-            }
-            while True:
-                page = self.client.query(**kwargs)
-                for item in page.get("Items", []):
-                    yield DueJobId(item["jobId"]["S"], int(item[DUE_AT]["N"]))
-                if "LastEvaluatedKey" not in page:
-                    break
-                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        kwargs: dict[str, Any] = {
+            "TableName": self.poll_table,
+            "IndexName": self.due_index,
+            "KeyConditionExpression": "#shard = :shard AND #due <= :now",
+            "ExpressionAttributeNames": {"#shard": DUE_SHARD, "#due": DUE_AT},
+            "ExpressionAttributeValues": _values({":shard": shard, ":now": now_ms}),
+            "Limit": page_size,
+        }
+        while True:
+            page = self.client.query(**kwargs)
+            for item in page.get("Items", []):
+                yield DueJob(
+                    item[TABLE_KEY]["S"],
+                    int(item[DUE_AT]["N"]),
+                    int(item[HEARTBEAT_AT]["N"]) if HEARTBEAT_AT in item else 0,
+                    int(item[INTERVAL]["N"]) if INTERVAL in item else 0,
+                )
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def get(self, job_id: str) -> TokenRecord | None:
-        item = self.client.get_item(TableName=self.table_name, Key=_values({"jobId": job_id}), ConsistentRead=True)
-        return _to_record(item["Item"]) if "Item" in item else None
+    def get(self, job_id: str) -> dict[str, Any] | None:
+        """A job's two records as one view (token record, and poll state while pending), for
+        `callbackctl poll` and the tests; None if the job has no token record."""
+        record = self.token_record(job_id)
+        if record is None:
+            return None
+        state = self.poll_state(job_id) or {}
+        return {**state, **record}
+
+    def token_record(self, job_id: str) -> TokenRecord | None:
+        item = self.client.get_item(TableName=self.tokens_table, Key=_key(job_id), ConsistentRead=True)
+        return _to_plain(item["Item"]) if "Item" in item else None
+
+    def poll_state(self, job_id: str) -> PollState | None:
+        item = self.client.get_item(TableName=self.poll_table, Key=_key(job_id), ConsistentRead=True)
+        return _to_plain(item["Item"]) if "Item" in item else None
 
     def claim(
-        self, job_id: str, *, owner: str, now_ms: int, lease_ms: int, updated_at: str, due_only: bool = True
-    ) -> TokenRecord | None:
-        """Take a pending job for lease_ms and count the attempt; None if it is final or claimed.
+        self,
+        job_id: str,
+        *,
+        owner: str,
+        now_ms: int,
+        next_due_ms: int,
+        interval_ms: int | None,
+        heartbeat: bool,
+        due_only: bool = True,
+    ) -> PollState | None:
+        """Take a due job until next_due_ms (its next poll), count the attempt and, if `heartbeat`,
+        record a heartbeat sent now; None if it is gone or another run holds it.
 
-        The claim moves the job's due time to the end of the lease: a poller that dies holding it
-        lets it come due again by itself. due_only=False (a job polled by hand) takes a job that is
-        not due yet, as long as no live claim holds it.
+        One write of the small poll-state item: for a job that keeps running it is the only one.
+        due_only=False (a job polled by hand) also takes a job that is not due yet, unless its
+        final decision is being sent.
         """
         condition = f"attribute_exists({DUE_SHARD}) AND " + (
-            "#due <= :now" if due_only else "(attribute_not_exists(claimOwner) OR #due <= :now)"
+            "#due <= :now" if due_only else "(#due <= :now OR attribute_not_exists(sending))"
         )
+        update = "SET claimOwner = :owner, #due = :next"
+        values: dict[str, Any] = {":owner": owner, ":next": next_due_ms, ":now": now_ms, ":one": 1}
+        if interval_ms is not None:
+            update += f", {INTERVAL} = :interval"
+            values[":interval"] = interval_ms
+        if heartbeat:
+            update += ", #hb = :now"
         try:
             response = self.client.update_item(
-                TableName=self.table_name,
-                Key=_values({"jobId": job_id}),
-                UpdateExpression="SET claimOwner = :owner, #due = :until, updatedAt = :at ADD attemptCount :one",
+                TableName=self.poll_table,
+                Key=_key(job_id),
+                UpdateExpression=update + " ADD attemptCount :one",
                 ConditionExpression=condition,
-                ExpressionAttributeNames={"#due": DUE_AT},
-                ExpressionAttributeValues=_values(
-                    {":owner": owner, ":until": now_ms + lease_ms, ":at": updated_at, ":one": 1, ":now": now_ms}
-                ),
+                ExpressionAttributeNames={"#due": DUE_AT, **({"#hb": HEARTBEAT_AT} if heartbeat else {})},
+                ExpressionAttributeValues=_values(values),
                 ReturnValues="ALL_NEW",
             )
         except self.client.exceptions.ConditionalCheckFailedException:
             return None
-        return _to_record(response["Attributes"])
+        state: PollState = _to_plain(response["Attributes"])
+        return state
 
     def release(
-        self, record: TokenRecord, *, owner: str, due_ms: int, updated_at: str, refund_attempt: bool = False
+        self,
+        job_id: str,
+        *,
+        owner: str,
+        due_ms: int,
+        refund_attempt: bool = False,
+        heartbeat_ms: int | None = None,
     ) -> bool:
-        """Give the job back, due again at due_ms. refund_attempt: the status check got no answer,
-        so this poll does not count against the job's attempts. False if the claim was lost."""
-        update = "SET #due = :due, updatedAt = :at REMOVE claimOwner"
-        values: dict[str, Any] = {":due": due_ms, ":at": updated_at}
+        """Give a job back after a step failed, due again at due_ms. refund_attempt: the status
+        check got no answer, so the poll does not count; heartbeat_ms: the heartbeat the claim
+        recorded did not go out, so put back the last one that did. False if the claim was lost."""
+        update = "SET #due = :due"
+        names = {"#due": DUE_AT}
+        values: dict[str, Any] = {":due": due_ms, ":owner": owner}
+        if heartbeat_ms is not None:
+            update += ", #hb = :hb"
+            names["#hb"] = HEARTBEAT_AT
+            values[":hb"] = heartbeat_ms
         if refund_attempt:
             update += " ADD attemptCount :minus"
             values[":minus"] = -1
-        return self._held(record, owner=owner, update=update, values=values, names={"#due": DUE_AT})
-
-    def store_decision(self, record: TokenRecord, *, owner: str, decision: StoredDecision, updated_at: str) -> bool:
-        """Write the final decision before sending it (status SENDING): whoever finds the record
-        next, after a crash, a lost reply or a failed write, sends the same decision again."""
-        return self._held(
-            record,
-            owner=owner,
-            update="SET #s = :sending, decision = :decision, updatedAt = :at",
-            values={":sending": SENDING, ":decision": decision, ":at": updated_at, ":polling": POLLING},
-            names={"#s": "status"},
-            also="#s = :polling",
-        )
-
-    def finish(self, record: TokenRecord, *, owner: str, status: str, updated_at: str, detail: str) -> bool:
-        """Record the final status (finalDetail: the error sent, or how the execution ended): the job
-        leaves the due index, its claim ends, and the stored decision (with its output) is dropped."""
-        return self._held(
-            record,
-            owner=owner,
-            update="SET #s = :final, updatedAt = :at, finalDetail = :detail REMOVE claimOwner, #shard, #due, decision",
-            values={":final": status, ":at": updated_at, ":detail": detail},
-            names={"#s": "status", "#shard": DUE_SHARD, "#due": DUE_AT},
-        )
-
-    def _held(
-        self,
-        record: TokenRecord,
-        *,
-        owner: str,
-        update: str,
-        values: dict[str, Any],
-        names: dict[str, str],
-        also: str | None = None,
-    ) -> bool:
-        condition = _HELD if also is None else f"{_HELD} AND {also}"
         try:
             self.client.update_item(
-                TableName=self.table_name,
-                Key=_values({"jobId": record["jobId"]}),
+                TableName=self.poll_table,
+                Key=_key(job_id),
                 UpdateExpression=update,
-                ConditionExpression=condition,
+                ConditionExpression="claimOwner = :owner",
                 ExpressionAttributeNames=names,
-                ExpressionAttributeValues=_values({**values, ":owner": owner, ":token": record["taskToken"]}),
+                ExpressionAttributeValues=_values(values),
             )
         except self.client.exceptions.ConditionalCheckFailedException:
             return False
+        return True
+
+    def store_decision(
+        self, record: TokenRecord, *, owner: str, decision: StoredDecision, updated_at: str, lease_until_ms: int
+    ) -> bool:
+        """Write the final decision before sending it (token record SENDING), and hold the job
+        until lease_until_ms: whoever finds it next, after a crash, a lost reply or a failed write,
+        sends the same decision again. One transaction, conditional on the claim and the token."""
+        return self._transact(
+            [
+                {
+                    "Update": {
+                        "TableName": self.poll_table,
+                        "Key": _key(record["jobId"]),
+                        "UpdateExpression": "SET #due = :until, sending = :true",
+                        "ConditionExpression": "claimOwner = :owner",
+                        "ExpressionAttributeNames": {"#due": DUE_AT},
+                        "ExpressionAttributeValues": _values(
+                            {":until": lease_until_ms, ":true": True, ":owner": owner}
+                        ),
+                    }
+                },
+                {
+                    "Update": {
+                        "TableName": self.tokens_table,
+                        "Key": _key(record["jobId"]),
+                        "UpdateExpression": "SET #s = :sending, decision = :decision, updatedAt = :at",
+                        "ConditionExpression": "taskToken = :token AND #s = :polling",
+                        "ExpressionAttributeNames": {"#s": "status"},
+                        "ExpressionAttributeValues": _values(
+                            {
+                                ":sending": SENDING,
+                                ":decision": decision,
+                                ":at": updated_at,
+                                ":token": record["taskToken"],
+                                ":polling": POLLING,
+                            }
+                        ),
+                    }
+                },
+            ]
+        )
+
+    def finish(self, record: TokenRecord, *, owner: str, status: str, updated_at: str, detail: str) -> bool:
+        """Record the final status (finalDetail: the error sent, or how the execution ended) and
+        delete the poll state: the job leaves the index and the stored decision (with its output)
+        is dropped. One transaction, conditional on the claim and the token."""
+        return self._transact(
+            [
+                {
+                    "Delete": {
+                        "TableName": self.poll_table,
+                        "Key": _key(record["jobId"]),
+                        "ConditionExpression": "claimOwner = :owner",
+                        "ExpressionAttributeValues": _values({":owner": owner}),
+                    }
+                },
+                {
+                    "Update": {
+                        "TableName": self.tokens_table,
+                        "Key": _key(record["jobId"]),
+                        "UpdateExpression": "SET #s = :final, updatedAt = :at, finalDetail = :detail REMOVE decision",
+                        "ConditionExpression": "taskToken = :token",
+                        "ExpressionAttributeNames": {"#s": "status"},
+                        "ExpressionAttributeValues": _values(
+                            {":final": status, ":at": updated_at, ":detail": detail, ":token": record["taskToken"]}
+                        ),
+                    }
+                },
+            ]
+        )
+
+    def forget(self, job_id: str, *, owner: str) -> bool:
+        """Delete the poll state of a job whose token record is already final (a finish whose
+        delete was lost, or a record gone): the job leaves the index."""
+        try:
+            self.client.delete_item(
+                TableName=self.poll_table,
+                Key=_key(job_id),
+                ConditionExpression="claimOwner = :owner",
+                ExpressionAttributeValues=_values({":owner": owner}),
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def lease_shard(self, shard: str, *, owner: str, now_ms: int, until_ms: int) -> bool:
+        """Take the shard for one run: at most one run works a shard at a time. A run that dies
+        keeps it until until_ms (its function's timeout)."""
+        try:
+            self.client.update_item(
+                TableName=self.poll_table,
+                Key=_key(SHARD_LEASE_PREFIX + shard),
+                UpdateExpression="SET claimOwner = :owner, leaseUntil = :until",
+                ConditionExpression="attribute_not_exists(leaseUntil) OR leaseUntil <= :now",
+                ExpressionAttributeValues=_values({":owner": owner, ":until": until_ms, ":now": now_ms}),
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def release_shard(self, shard: str, *, owner: str) -> None:
+        # If the condition fails, the lease lapsed and another run holds the shard now.
+        with contextlib.suppress(self.client.exceptions.ConditionalCheckFailedException):
+            self.client.update_item(
+                TableName=self.poll_table,
+                Key=_key(SHARD_LEASE_PREFIX + shard),
+                UpdateExpression="REMOVE leaseUntil",
+                ConditionExpression="claimOwner = :owner",
+                ExpressionAttributeValues=_values({":owner": owner}),
+            )
+
+    def _transact(self, items: list[dict[str, Any]]) -> bool:
+        try:
+            self.client.transact_write_items(TransactItems=items)
+        except self.client.exceptions.TransactionCanceledException as err:
+            reasons = [r.get("Code") for r in err.response.get("CancellationReasons", [])]
+            if "ConditionalCheckFailed" in reasons:
+                return False
+            raise
         return True

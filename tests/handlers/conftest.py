@@ -19,19 +19,34 @@ from moto import mock_aws
 from common.job_api import JobApiClient
 from create_job.handler import JobCreator
 from create_job.validation import Limits
+from common.schedule import PollSchedule
+from poller.ratelimit import RateLimiter
 from poller.service import Poller
-from poller.store import TokenStore
+from poller.store import JobTables
 from simulated_api.handler import JobsTable
 from simulated_api.handler import lambda_handler as simulated_api_handler
 
 from .fakes import REGION, Clock, FakeStepFunctions, session, shared_dynamodb
 
 TOKENS_TABLE = "TaskTokens"
+POLL_TABLE = "PollState"
 JOBS_TABLE = "Jobs"
 DUE_INDEX = "ByDue"
-LIMITS = Limits(max_attempts=1000, max_input_bytes=131_072)  # the largest input a stage allows
 CLAIM_SECONDS = 60
 INTERVAL_SECONDS = 60.0
+# The handler tests' schedule: a poll every minute, no back-off, a heartbeat on every poll (as the
+# local stage at its slowest). Back-off and heartbeat refresh have their own tests with their own.
+SCHEDULE = PollSchedule(
+    initial=INTERVAL_SECONDS,
+    min_initial=INTERVAL_SECONDS,
+    cap=INTERVAL_SECONDS,
+    factor=1.0,
+    heartbeat_refresh=1.0,
+    lag=120.0,
+    task_timeout=100_000.0,
+    shards=1,
+)
+LIMITS = Limits(max_attempts=1000, max_input_bytes=131_072, schedule=SCHEDULE)  # the largest a stage allows
 
 
 @pytest.fixture(autouse=True)
@@ -61,7 +76,7 @@ class _Recorder(logging.Handler):
 def _log_problem(record: logging.LogRecord) -> str | None:
     fields = {k: v for k, v in record.__dict__.items() if k not in _RECORD_ATTRIBUTES}
     line = f"{record.name} {record.levelname} {record.getMessage()!r} {fields}"
-    if "summary" in fields:  # the poller's run summary is about no one job
+    if "summary" in fields or set(fields) == {"shard"}:  # a run's summary, a shard's lease: about no one job
         return None
     if not isinstance(fields.get("jobId"), str) or not fields["jobId"]:
         return f"names no job: {line}"
@@ -101,6 +116,12 @@ def ddb(aws: None) -> Any:
     client.create_table(
         TableName=TOKENS_TABLE,
         BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "jobId", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "jobId", "KeyType": "HASH"}],
+    )
+    client.create_table(
+        TableName=POLL_TABLE,
+        BillingMode="PAY_PER_REQUEST",
         AttributeDefinitions=[
             {"AttributeName": "jobId", "AttributeType": "S"},
             {"AttributeName": "dueShard", "AttributeType": "S"},
@@ -114,7 +135,7 @@ def ddb(aws: None) -> Any:
                     {"AttributeName": "dueShard", "KeyType": "HASH"},
                     {"AttributeName": "dueAt", "KeyType": "RANGE"},
                 ],
-                "Projection": {"ProjectionType": "KEYS_ONLY"},
+                "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["heartbeatAt", "intervalMs"]},
             }
         ],
     )
@@ -130,6 +151,11 @@ def ddb(aws: None) -> Any:
 @pytest.fixture
 def tokens_table(ddb: Any) -> Any:
     return shared_dynamodb().Table(TOKENS_TABLE)
+
+
+@pytest.fixture
+def poll_table(ddb: Any) -> Any:
+    return shared_dynamodb().Table(POLL_TABLE)
 
 
 @pytest.fixture
@@ -171,22 +197,30 @@ def api(api_lambda: InProcessLambda) -> JobApiClient:
 
 
 @pytest.fixture
-def creator(tokens_table: Any, api: JobApiClient) -> JobCreator:
-    return JobCreator(table=tokens_table, api=api, default_max_attempts=5, record_ttl_days=7, limits=LIMITS)
+def creator(tokens_table: Any, poll_table: Any, api: JobApiClient) -> JobCreator:
+    return JobCreator(
+        table=tokens_table,
+        poll_table=poll_table,
+        api=api,
+        default_max_attempts=5,
+        record_ttl_days=7,
+        limits=LIMITS,
+        schedule=SCHEDULE,
+    )
 
 
 # The poller side.
 
 
 @pytest.fixture
-def store(ddb: Any) -> TokenStore:
+def store(ddb: Any) -> JobTables:
     client = session().client("dynamodb")
 
     def no_scans(**_: Any) -> None:
         raise AssertionError("the poller must Query the due index, never Scan the table")
 
     client.meta.events.register("before-call.dynamodb.Scan", no_scans)
-    return TokenStore(client=client, table_name=TOKENS_TABLE, due_index=DUE_INDEX)
+    return JobTables(client=client, tokens_table=TOKENS_TABLE, poll_table=POLL_TABLE, due_index=DUE_INDEX)
 
 
 @pytest.fixture
@@ -196,21 +230,27 @@ def sfn(aws: None) -> FakeStepFunctions:
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    """The poller's clock, one first interval ahead of real time: jobs create_job writes (at real
+    time) are due at once."""
+    ahead = Clock()
+    ahead.advance(SCHEDULE.initial)
+    return ahead
 
 
 @pytest.fixture
-def make_poller(store: TokenStore, api: JobApiClient, sfn: FakeStepFunctions, clock: Clock) -> Callable[..., Poller]:
+def make_poller(store: JobTables, api: JobApiClient, sfn: FakeStepFunctions, clock: Clock) -> Callable[..., Poller]:
     """A poller on the shared table, API, Step Functions double and clock; keywords override."""
 
     def make(**overrides: Any) -> Poller:
         settings: dict[str, Any] = {
-            "store": store,
+            "tables": store,
             "api": api,
             "sfn": sfn.client,
             "concurrency": 4,
-            "claim_seconds": CLAIM_SECONDS,
-            "poll_interval_seconds": INTERVAL_SECONDS,
+            "schedule": SCHEDULE,
+            "sending_lease_seconds": CLAIM_SECONDS,
+            "send_limiter": RateLimiter(rate_per_second=10_000),
+            "api_limiter": RateLimiter(rate_per_second=10_000),
             "clock": clock,
         }
         settings.update(overrides)

@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeou
 
 from common.clock import utc_now
 from common.errors import CAUSE_LIMIT, ERROR_LIMIT, STATE_SIZE_LIMIT_BYTES
-from poller.store import TokenStore
+from poller.store import DueJob, JobTables
 
 REGION = "us-east-1"
 SENDS = ("SendTaskSuccess", "SendTaskFailure")
@@ -257,21 +257,40 @@ def fail_dynamodb_calls(
     return failed
 
 
+def _updates(params: dict[str, Any]) -> list[str]:
+    """The update expressions of an UpdateItem or of a TransactWriteItems' updates."""
+    if "TransactItems" in params:
+        return [item["Update"].get("UpdateExpression", "") for item in params["TransactItems"] if "Update" in item]
+    return [params.get("UpdateExpression", "")]
+
+
 def is_finish(params: dict[str, Any]) -> bool:
-    """The poller's write that makes a record final."""
-    return "finalDetail" in params.get("UpdateExpression", "")
+    """The poller's write that makes a record final (a TransactWriteItems)."""
+    return any("finalDetail" in update for update in _updates(params))
+
+
+def is_decision(params: dict[str, Any]) -> bool:
+    """The poller's write that stores a decision before sending it (a TransactWriteItems)."""
+    return any("decision = :decision" in update for update in _updates(params))
 
 
 def is_release(params: dict[str, Any]) -> bool:
-    return "REMOVE claimOwner" in params.get("UpdateExpression", "") and not is_finish(params)
+    """The poller's write that gives a job back after a failed step."""
+    return params.get("UpdateExpression", "").startswith("SET #due = :due") and not is_finish(params)
 
 
-class SmallPages(TokenStore):
-    """The poller's store with a page size small enough that a run reads several pages of due jobs."""
+def is_claim(params: dict[str, Any]) -> bool:
+    return params.get("UpdateExpression", "").startswith("SET claimOwner = :owner, #due = :next")
 
-    def due(self, *, now_ms: int, shards: tuple[str, ...] = ("0",), page_size: int = 2) -> Iterator[str]:
-        return super().due(now_ms=now_ms, shards=shards, page_size=page_size)
+
+class SmallPages(JobTables):
+    """The poller's tables with a page size small enough that a run reads several pages of due jobs."""
+
+    def due(self, *, shard: str, now_ms: int, page_size: int = 2) -> Iterator[DueJob]:
+        return super().due(shard=shard, now_ms=now_ms, page_size=page_size)
 
     @classmethod
-    def of(cls, store: TokenStore) -> SmallPages:
-        return cls(client=store.client, table_name=store.table_name, due_index=store.due_index)
+    def of(cls, store: JobTables) -> SmallPages:
+        return cls(
+            client=store.client, tokens_table=store.tokens_table, poll_table=store.poll_table, due_index=store.due_index
+        )

@@ -21,7 +21,7 @@ from create_job.handler import JobCreator, JobRecordFinal, idempotency_key, lamb
 from create_job.validation import InvalidJobInput, Limits
 from poller.service import Poller
 
-from .conftest import LIMITS, InProcessLambda
+from .conftest import LIMITS, SCHEDULE, InProcessLambda
 from .fakes import FakeStepFunctions, session
 
 EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:Workflow:run-1"
@@ -238,6 +238,8 @@ def test_the_stage_limits_reach_validation(tokens_table: Any, api: JobApiClient)
 
 _ENV = {
     "TASK_TOKENS_TABLE_NAME": "TaskTokens",
+    "POLL_STATE_TABLE_NAME": "PollState",
+    "POLL_SCHEDULE": SCHEDULE.to_json(),
     "SIMULATED_API_FUNCTION_NAME": "api-fn",
     "MAX_ATTEMPTS": "10",
     "MAX_ATTEMPTS_LIMIT": "59",
@@ -257,9 +259,9 @@ def fresh_creator(monkeypatch: pytest.MonkeyPatch, aws: None) -> Callable[[], Jo
 
 def test_the_default_creator_reads_its_limits_from_the_environment(fresh_creator: Callable[[], JobCreator]) -> None:
     creator = fresh_creator()
-    assert creator.limits == Limits(max_attempts=59, max_input_bytes=65_536)
-    assert (creator.default_max_attempts, creator.record_ttl_days) == (10, 7)
-    assert creator.table.name == "TaskTokens"
+    assert creator.limits == Limits(max_attempts=59, max_input_bytes=65_536, schedule=SCHEDULE)
+    assert (creator.default_max_attempts, creator.record_ttl_days, creator.schedule) == (10, 7, SCHEDULE)
+    assert (creator.table.name, creator.poll_table.name) == ("TaskTokens", "PollState")
     assert creator.api.function_name == "api-fn"
     assert creator.api.lambda_client.meta.service_model.service_name == "lambda"
     assert fresh_creator() is creator  # built once per Lambda container

@@ -15,7 +15,7 @@ from botocore.stub import ANY, Stubber
 from common.job_api import JobApiClient, JobApiError
 from common.records import TokenRecord, epoch_ms
 from poller.service import Poller, UnknownJob
-from poller.store import TokenStore
+from poller.store import JobTables
 from simulated_api.handler import JobsTable
 
 from .conftest import CLAIM_SECONDS, INTERVAL_SECONDS, InProcessLambda, Job
@@ -43,7 +43,7 @@ def plain_sfn(aws: None) -> Any:
 
 
 def test_completed_job_sends_task_success_with_the_result(
-    make_poller: Callable[..., Poller], plain_sfn: Any, new_job: Callable[..., Job], store: TokenStore
+    make_poller: Callable[..., Poller], plain_sfn: Any, new_job: Callable[..., Job], store: JobTables
 ) -> None:
     job = new_job({"completionPolls": 1})
     with Stubber(plain_sfn) as stub:
@@ -58,7 +58,7 @@ def test_completed_job_sends_task_success_with_the_result(
 
 
 def test_failed_job_sends_task_failure_job_failed(
-    make_poller: Callable[..., Poller], plain_sfn: Any, new_job: Callable[..., Job], store: TokenStore
+    make_poller: Callable[..., Poller], plain_sfn: Any, new_job: Callable[..., Job], store: JobTables
 ) -> None:
     job = new_job({"outcome": "FAIL", "completionPolls": 1})
     with Stubber(plain_sfn) as stub:
@@ -78,7 +78,7 @@ def test_failed_job_sends_task_failure_job_failed(
 
 
 def test_running_job_gets_a_heartbeat_and_comes_due_at_the_next_run(
-    make_poller: Callable[..., Poller], plain_sfn: Any, new_job: Callable[..., Job], store: TokenStore, clock: Clock
+    make_poller: Callable[..., Poller], plain_sfn: Any, new_job: Callable[..., Job], store: JobTables, clock: Clock
 ) -> None:
     job = new_job({"completionPolls": 3})
     poller = make_poller(sfn=plain_sfn)
@@ -100,7 +100,7 @@ def test_running_job_gets_a_heartbeat_and_comes_due_at_the_next_run(
 
 
 def test_attempts_exhausted_sends_max_attempts_exceeded_once(
-    poller: Poller, sfn: FakeStepFunctions, new_job: Callable[..., Job], store: TokenStore, clock: Clock
+    poller: Poller, sfn: FakeStepFunctions, new_job: Callable[..., Job], store: JobTables, clock: Clock
 ) -> None:
     job = new_job({"outcome": "NEVER_FINISH"}, max_attempts=2)
     assert poller.run()["heartbeats"] == 1
@@ -122,7 +122,7 @@ def test_a_refused_send_is_resent_from_the_stored_decision_without_a_new_status_
     poller: Poller,
     sfn: FakeStepFunctions,
     new_job: Callable[..., Job],
-    store: TokenStore,
+    store: JobTables,
     clock: Clock,
     api_lambda: InProcessLambda,
     capsys: pytest.CaptureFixture[str],
@@ -145,7 +145,7 @@ def test_a_refused_send_is_resent_from_the_stored_decision_without_a_new_status_
 
 
 def test_one_bad_job_never_stops_the_batch(
-    poller: Poller, sfn: FakeStepFunctions, new_job: Callable[..., Job], store: TokenStore, clock: Clock
+    poller: Poller, sfn: FakeStepFunctions, new_job: Callable[..., Job], store: JobTables, clock: Clock
 ) -> None:
     jobs = [new_job({"completionPolls": 1}) for _ in range(5)]
     bad = jobs[2]
@@ -162,7 +162,7 @@ def test_one_bad_job_never_stops_the_batch(
 
 
 def test_an_unexpected_error_after_the_claim_releases_it_at_once(
-    make_poller: Callable[..., Poller], sfn: FakeStepFunctions, new_job: Callable[..., Job], store: TokenStore
+    make_poller: Callable[..., Poller], sfn: FakeStepFunctions, new_job: Callable[..., Job], store: JobTables
 ) -> None:
     job = new_job({"completionPolls": 1})
 
@@ -178,7 +178,7 @@ def test_an_unexpected_error_after_the_claim_releases_it_at_once(
 
 
 def test_poll_one_job_by_id_even_before_it_is_due(
-    poller: Poller, sfn: FakeStepFunctions, new_job: Callable[..., Job], store: TokenStore
+    poller: Poller, sfn: FakeStepFunctions, new_job: Callable[..., Job], store: JobTables
 ) -> None:
     job = new_job({"completionPolls": 2})
     other = new_job({"completionPolls": 1})
@@ -192,7 +192,7 @@ def test_poll_one_job_by_id_even_before_it_is_due(
 
 
 def test_poll_by_id_leaves_a_job_another_poller_holds(
-    poller: Poller, sfn: FakeStepFunctions, new_job: Callable[..., Job], store: TokenStore, clock: Clock
+    poller: Poller, sfn: FakeStepFunctions, new_job: Callable[..., Job], store: JobTables, clock: Clock
 ) -> None:
     job = new_job({"completionPolls": 1})
     now_ms = epoch_ms(clock())
@@ -200,7 +200,7 @@ def test_poll_by_id_leaves_a_job_another_poller_holds(
     assert poller.run(job.job_id)["skipped"] == 1 and sfn.calls == []
 
 
-def test_the_claim_of_a_crashed_poller_lapses(new_job: Callable[..., Job], store: TokenStore) -> None:
+def test_the_claim_of_a_crashed_poller_lapses(new_job: Callable[..., Job], store: JobTables) -> None:
     job = new_job({"completionPolls": 1})
     now_ms = epoch_ms(Clock()())
 
@@ -238,7 +238,7 @@ def test_non_json_answer_from_the_job_api_is_a_readable_error() -> None:
 
 
 def test_a_result_too_large_with_the_input_fails_the_job_with_result_too_large(
-    poller: Poller, sfn: FakeStepFunctions, new_job: Callable[..., Job], store: TokenStore
+    poller: Poller, sfn: FakeStepFunctions, new_job: Callable[..., Job], store: JobTables
 ) -> None:
     """The result (which echoes the 131 kB payload) fits SendTaskSuccess alone, not the state with the input."""
     job = new_job({"completionPolls": 1}, payload={"blob": "x" * 131_000})
@@ -256,7 +256,7 @@ def test_a_result_too_large_with_the_input_fails_the_job_with_result_too_large(
 
 
 def test_a_long_failure_reason_is_cut_to_the_cause_limit(
-    poller: Poller, sfn: FakeStepFunctions, new_job: Callable[..., Job], jobs_table: JobsTable, store: TokenStore
+    poller: Poller, sfn: FakeStepFunctions, new_job: Callable[..., Job], jobs_table: JobsTable, store: JobTables
 ) -> None:
     job = new_job({"completionPolls": 5})
     jobs_table.table.update_item(
@@ -273,7 +273,7 @@ def test_a_long_failure_reason_is_cut_to_the_cause_limit(
 
 
 def test_a_job_cancelled_at_the_api_fails_the_execution(
-    poller: Poller, sfn: FakeStepFunctions, new_job: Callable[..., Job], jobs_table: JobsTable, store: TokenStore
+    poller: Poller, sfn: FakeStepFunctions, new_job: Callable[..., Job], jobs_table: JobsTable, store: JobTables
 ) -> None:
     job = new_job({"completionPolls": 5})
     jobs_table.cancel(job.job_id)
@@ -285,7 +285,7 @@ def test_a_job_cancelled_at_the_api_fails_the_execution(
 
 
 def test_a_job_unknown_to_the_api_fails_the_execution(
-    poller: Poller, sfn: FakeStepFunctions, new_job: Callable[..., Job], jobs_table: JobsTable, store: TokenStore
+    poller: Poller, sfn: FakeStepFunctions, new_job: Callable[..., Job], jobs_table: JobsTable, store: JobTables
 ) -> None:
     job = new_job({"completionPolls": 5})
     jobs_table.table.delete_item(Key={"jobId": job.job_id})
@@ -299,7 +299,7 @@ def test_a_job_unknown_to_the_api_fails_the_execution(
 
 
 def test_each_status_check_counts_one_attempt(
-    poller: Poller, new_job: Callable[..., Job], store: TokenStore, clock: Clock, api_lambda: InProcessLambda
+    poller: Poller, new_job: Callable[..., Job], store: JobTables, clock: Clock, api_lambda: InProcessLambda
 ) -> None:
     job = new_job({"completionPolls": 3}, max_attempts=3)
     for expected in (1, 2):
@@ -348,7 +348,7 @@ def test_a_job_without_a_result_still_resumes_the_execution(
 def test_a_released_job_is_due_nine_tenths_of_an_interval_after_the_run_started(
     make_poller: Callable[..., Poller],
     new_job: Callable[..., Job],
-    store: TokenStore,
+    store: JobTables,
     clock: Clock,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -362,7 +362,7 @@ def test_a_released_job_is_due_nine_tenths_of_an_interval_after_the_run_started(
 
 
 def test_a_release_that_does_not_get_through_leaves_the_job_to_its_lease(
-    poller: Poller, new_job: Callable[..., Job], store: TokenStore, sfn: FakeStepFunctions, clock: Clock
+    poller: Poller, new_job: Callable[..., Job], store: JobTables, sfn: FakeStepFunctions, clock: Clock
 ) -> None:
     """The heartbeat went out; the write that gives the job back failed: the heartbeat still counts, and
     the job comes back when the claim lapses instead of at the next run."""
@@ -378,7 +378,7 @@ def test_a_release_that_does_not_get_through_leaves_the_job_to_its_lease(
     assert poller.run()["heartbeats"] == 1
 
 
-def test_a_release_keeps_the_attempt_unless_told_to_refund_it(new_job: Callable[..., Job], store: TokenStore) -> None:
+def test_a_release_keeps_the_attempt_unless_told_to_refund_it(new_job: Callable[..., Job], store: JobTables) -> None:
     job = new_job({"completionPolls": 3})
     now_ms = epoch_ms(Clock()())
 

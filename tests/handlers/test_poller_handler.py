@@ -3,6 +3,7 @@ the Lambda context, its configuration from the environment and its AWS client se
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -25,9 +26,9 @@ from poller.handler import (
 )
 from poller.metrics import METRICS, emf_line
 from poller.service import Poller
-from poller.store import TokenStore
+from poller.store import JobTables
 
-from .conftest import DUE_INDEX, TOKENS_TABLE, Job
+from .conftest import DUE_INDEX, POLL_TABLE, SCHEDULE, TOKENS_TABLE, Job
 from .fakes import Clock, FakeStepFunctions, SmallPages, fail_dynamodb_calls, session
 
 
@@ -40,8 +41,11 @@ def _emf_lines(out: str) -> list[dict[str, Any]]:
     [
         ({"jobId": 5}, "jobId must be a non-empty string, got 5"),
         ({"jobId": ""}, "jobId must be a non-empty string, got ''"),
-        ({"jobID": "x", "id": "y"}, r"^unknown field\(s\) id, jobID: the poller takes \{\} \(every due job\)"),
-        ([1], r"^the poller takes \{\} \(every due job\) or \{\"jobId\": \"...\"\} \(one job\); got list$"),
+        ({"jobID": "x", "id": "y"}, r"^unknown field\(s\) id, jobID: the poller takes \{\} \(every shard\)"),
+        ([1], r"^the poller takes \{\} \(every shard\), .* or \{\"jobId\": \"...\"\} \(one job\); got list$"),
+        ({"shard": 1}, r"^shard must be a shard number as a string"),
+        ({"shard": "one"}, r"^shard must be a shard number as a string"),
+        ({"shard": "0", "jobId": "j"}, r"^jobId and shard cannot be combined"),
         ("j-1", "; got str$"),
     ],
 )
@@ -131,7 +135,7 @@ def test_a_run_for_one_job_reports_no_backlog_under_the_default_function_name(
 
 def test_the_metrics_line_is_printed_with_what_a_failing_run_did(
     make_poller: Callable[..., Poller],
-    store: TokenStore,
+    store: JobTables,
     new_job: Callable[..., Job],
     sfn: FakeStepFunctions,
     capfd: pytest.CaptureFixture[str],
@@ -151,9 +155,13 @@ def test_the_metrics_line_is_printed_with_what_a_failing_run_did(
 class _SpyPoller:
     def __init__(self) -> None:
         self.deadlines: list[float | None] = []
+        self.shards: list[str | None] = []
 
-    def run(self, job_id: str | None = None, *, deadline: float | None = None, counts: Any = None) -> dict[str, int]:
+    def run(
+        self, job_id: str | None = None, *, shard: str | None = None, deadline: float | None = None, counts: Any = None
+    ) -> dict[str, int]:
         self.deadlines.append(deadline)
+        self.shards.append(shard)
         return {}
 
 
@@ -187,6 +195,13 @@ def test_without_a_lambda_context_there_is_no_deadline() -> None:
     assert spy.deadlines == [None]
 
 
+def test_a_shard_schedule_runs_its_shard_only() -> None:
+    spy = _SpyPoller()
+    lambda_handler({"shard": "3"}, None, poller=spy)  # type: ignore[arg-type]
+    lambda_handler({}, None, poller=spy)  # type: ignore[arg-type]
+    assert spy.shards == ["3", None]
+
+
 def test_a_run_with_a_second_left_still_works_its_jobs(poller: Poller, new_job: Callable[..., Job]) -> None:
     new_job({"completionPolls": 1})
     summary = lambda_handler({}, _Context(1_000), poller=poller)
@@ -201,7 +216,10 @@ _ENV = {
     "DUE_INDEX_NAME": DUE_INDEX,
     "SIMULATED_API_FUNCTION_NAME": "simulated-api",
     "CLAIM_SECONDS": "120",
-    "POLL_INTERVAL_SECONDS": "60",
+    "POLL_STATE_TABLE_NAME": POLL_TABLE,
+    "POLL_SCHEDULE": SCHEDULE.to_json(),
+    "SEND_TASK_RATE_PER_SECOND": "250",
+    "JOB_API_RATE_PER_SECOND": "100",
 }
 
 
@@ -231,18 +249,33 @@ def test_the_default_poller_takes_its_settings_from_the_environment(environment:
     assert lambda_handler({}, None)["checked"] == 0
     built = poller_handler._poller
     assert built is not None
-    assert (built.concurrency, built.claim_seconds, built.poll_interval_seconds) == (4, 120, 60.0)
-    assert (built.store.table_name, built.store.due_index) == (TOKENS_TABLE, DUE_INDEX)
+    assert (built.concurrency, built.sending_lease_seconds, built.schedule) == (4, 120, SCHEDULE)
+    assert (built.tables.tokens_table, built.tables.poll_table, built.tables.due_index) == (
+        TOKENS_TABLE,
+        POLL_TABLE,
+        DUE_INDEX,
+    )
     assert built.api.function_name == "simulated-api"
+    # Each shard's run takes its share of the stage's rates (SCHEDULE has one shard).
+    assert (built.send_limiter.rate_per_second, built.api_limiter.rate_per_second) == (250, 100)
 
 
 def test_the_smallest_settings_are_taken(environment: _RecordingBoto3, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in {"POLLER_CONCURRENCY": "1", "CLAIM_SECONDS": "1", "POLL_INTERVAL_SECONDS": "0.5"}.items():
+    four_shards = dataclasses.replace(SCHEDULE, shards=4)
+    settings = {
+        "POLLER_CONCURRENCY": "1",
+        "CLAIM_SECONDS": "1",
+        "POLL_SCHEDULE": four_shards.to_json(),
+        "SEND_TASK_RATE_PER_SECOND": "1",
+        "JOB_API_RATE_PER_SECOND": "2",
+    }
+    for name, value in settings.items():
         monkeypatch.setenv(name, value)
     lambda_handler({}, None)
     built = poller_handler._poller
     assert built is not None
-    assert (built.concurrency, built.claim_seconds, built.poll_interval_seconds) == (1, 1, 0.5)
+    assert (built.concurrency, built.sending_lease_seconds, built.schedule) == (1, 1, four_shards)
+    assert (built.send_limiter.rate_per_second, built.api_limiter.rate_per_second) == (0.25, 0.5)
 
 
 def test_every_client_gives_up_within_the_safety_margin(environment: _RecordingBoto3) -> None:
@@ -271,8 +304,9 @@ def test_a_missing_environment_variable_is_named(
 @pytest.mark.parametrize(
     ("name", "value", "message"),
     [
-        ("POLL_INTERVAL_SECONDS", "0", "POLL_INTERVAL_SECONDS=0.0 must be > 0"),
-        ("POLL_INTERVAL_SECONDS", "soon", "POLL_INTERVAL_SECONDS='soon' is not a number"),
+        ("POLL_SCHEDULE", "soon", "POLL_SCHEDULE='soon' is not a poll schedule"),
+        ("POLL_SCHEDULE", '{"initial": 60}', "is not a poll schedule: .*missing"),
+        ("SEND_TASK_RATE_PER_SECOND", "0", "SEND_TASK_RATE_PER_SECOND=0 must be >= 1"),
         ("CLAIM_SECONDS", "0", "CLAIM_SECONDS=0 must be >= 1"),
         ("POLLER_CONCURRENCY", "0", "POLLER_CONCURRENCY=0 must be >= 1"),
         ("POLLER_CONCURRENCY", "four", "POLLER_CONCURRENCY='four' is not an integer"),

@@ -13,7 +13,7 @@ import pytest
 from common.records import TokenRecord
 from create_job.handler import JobCreator
 from poller.service import Poller
-from poller.store import TokenStore
+from poller.store import JobTables
 from simulated_api.handler import JobsTable
 
 from .conftest import CLAIM_SECONDS, INTERVAL_SECONDS, InProcessLambda, Job
@@ -35,13 +35,13 @@ def _retry_task(creator: JobCreator, sfn: FakeStepFunctions, job: Job, simulate:
     return new_token
 
 
-def _record(store: TokenStore, job: Job) -> TokenRecord:
+def _record(store: JobTables, job: Job) -> TokenRecord:
     record = store.get(job.job_id)
     assert record is not None
     return record
 
 
-def _assert_final(store: TokenStore, job: Job, status: str) -> TokenRecord:
+def _assert_final(store: JobTables, job: Job, status: str) -> TokenRecord:
     """The record is final and out of the poller's way: no due time, no claim, no stored decision."""
     record = _record(store, job)
     assert record["status"] == status
@@ -59,7 +59,7 @@ def test_a_failed_final_write_after_the_send_is_settled_without_a_second_send(
     poller: Poller,
     sfn: FakeStepFunctions,
     new_job: Callable[..., Job],
-    store: TokenStore,
+    store: JobTables,
     clock: Clock,
     api_lambda: InProcessLambda,
     simulate: dict[str, Any],
@@ -88,7 +88,7 @@ def test_a_failed_final_write_after_the_send_is_settled_without_a_second_send(
 
 
 def test_with_the_table_down_after_the_send_the_claim_lapses_and_the_next_run_settles(
-    poller: Poller, sfn: FakeStepFunctions, new_job: Callable[..., Job], store: TokenStore, clock: Clock
+    poller: Poller, sfn: FakeStepFunctions, new_job: Callable[..., Job], store: JobTables, clock: Clock
 ) -> None:
     """Neither the final write nor the release gets through: the lease (the claim) brings the job back."""
     job = new_job({"completionPolls": 1})
@@ -106,7 +106,7 @@ def test_with_the_table_down_after_the_send_the_claim_lapses_and_the_next_run_se
 
 
 def test_a_lost_reply_is_settled_from_the_execution_not_sent_twice(
-    poller: Poller, sfn: FakeStepFunctions, new_job: Callable[..., Job], store: TokenStore, clock: Clock
+    poller: Poller, sfn: FakeStepFunctions, new_job: Callable[..., Job], store: JobTables, clock: Clock
 ) -> None:
     job = new_job({"completionPolls": 1})
     sfn.inject("SendTaskSuccess", "lost_reply")  # the service took it; the answer never came
@@ -120,7 +120,7 @@ def test_a_lost_reply_is_settled_from_the_execution_not_sent_twice(
 
 
 def test_a_send_that_never_arrived_is_resent_once(
-    poller: Poller, sfn: FakeStepFunctions, new_job: Callable[..., Job], store: TokenStore, clock: Clock
+    poller: Poller, sfn: FakeStepFunctions, new_job: Callable[..., Job], store: JobTables, clock: Clock
 ) -> None:
     job = new_job({"outcome": "FAIL", "completionPolls": 1})
     sfn.inject("SendTaskFailure", "unreachable")
@@ -136,14 +136,14 @@ def test_a_send_that_never_arrived_is_resent_once(
 # The poller died between storing the decision and sending it.
 
 
-class CrashAfterStoringTheDecision(TokenStore):
+class CrashAfterStoringTheDecision(JobTables):
     def store_decision(self, record: TokenRecord, **kwargs: Any) -> bool:
         stored = super().store_decision(record, **kwargs)
         raise Crash("the poller died after storing its decision")
         return stored  # pragma: no cover
 
 
-def _crashing(store: TokenStore) -> TokenStore:
+def _crashing(store: JobTables) -> JobTables:
     return CrashAfterStoringTheDecision(client=store.client, table_name=store.table_name, due_index=store.due_index)
 
 
@@ -151,7 +151,7 @@ def test_a_crash_before_the_send_is_resent_from_the_stored_decision_once(
     make_poller: Callable[..., Poller],
     sfn: FakeStepFunctions,
     new_job: Callable[..., Job],
-    store: TokenStore,
+    store: JobTables,
     clock: Clock,
     api_lambda: InProcessLambda,
 ) -> None:
@@ -178,7 +178,7 @@ def test_a_task_retried_while_sending_gets_the_stored_decision_on_its_new_token(
     sfn: FakeStepFunctions,
     new_job: Callable[..., Job],
     creator: JobCreator,
-    store: TokenStore,
+    store: JobTables,
     clock: Clock,
 ) -> None:
     job = new_job({"completionPolls": 1})
@@ -208,7 +208,7 @@ def test_a_refused_heartbeat_ends_the_record_as_the_execution_ended_and_cancels_
     poller: Poller,
     sfn: FakeStepFunctions,
     new_job: Callable[..., Job],
-    store: TokenStore,
+    store: JobTables,
     jobs_table: JobsTable,
     api_lambda: InProcessLambda,
     end: str | None,
@@ -236,7 +236,7 @@ def test_a_refused_success_of_a_stopped_execution_cancels_the_record_not_the_fin
     poller: Poller,
     sfn: FakeStepFunctions,
     new_job: Callable[..., Job],
-    store: TokenStore,
+    store: JobTables,
     jobs_table: JobsTable,
     code: str,
 ) -> None:
@@ -251,7 +251,7 @@ def test_a_refused_success_of_a_stopped_execution_cancels_the_record_not_the_fin
 
 
 def test_a_stopped_execution_of_a_job_the_api_lost_is_still_settled(
-    poller: Poller, sfn: FakeStepFunctions, new_job: Callable[..., Job], store: TokenStore, jobs_table: JobsTable
+    poller: Poller, sfn: FakeStepFunctions, new_job: Callable[..., Job], store: JobTables, jobs_table: JobsTable
 ) -> None:
     """Nothing to cancel at the API is no reason to keep the record pending (and erroring) forever."""
     job = new_job({"completionPolls": 5})
@@ -268,7 +268,7 @@ def test_a_refused_cancel_keeps_the_record_pending_until_the_job_is_cancelled(
     make_poller: Callable[..., Poller],
     sfn: FakeStepFunctions,
     new_job: Callable[..., Job],
-    store: TokenStore,
+    store: JobTables,
     clock: Clock,
     api: Any,
 ) -> None:
@@ -294,7 +294,7 @@ def test_a_token_replaced_by_a_retried_task_is_released_and_the_new_token_polled
     sfn: FakeStepFunctions,
     new_job: Callable[..., Job],
     creator: JobCreator,
-    store: TokenStore,
+    store: JobTables,
     clock: Clock,
     api: Any,
 ) -> None:
@@ -322,7 +322,7 @@ def test_a_token_replaced_by_a_retried_task_is_released_and_the_new_token_polled
 
 
 def test_a_sending_record_of_an_execution_stopped_meanwhile_is_cancelled_not_resent(
-    poller: Poller, sfn: FakeStepFunctions, new_job: Callable[..., Job], store: TokenStore, clock: Clock
+    poller: Poller, sfn: FakeStepFunctions, new_job: Callable[..., Job], store: JobTables, clock: Clock
 ) -> None:
     job = new_job({"completionPolls": 1})
     sfn.inject("SendTaskSuccess", "unreachable")
@@ -339,7 +339,7 @@ def test_a_poller_holding_a_replaced_token_sends_it_nothing(
     sfn: FakeStepFunctions,
     new_job: Callable[..., Job],
     creator: JobCreator,
-    store: TokenStore,
+    store: JobTables,
     clock: Clock,
     api: Any,
 ) -> None:
@@ -374,7 +374,7 @@ def test_a_refused_failure_of_an_execution_that_already_took_it_is_settled_as_se
     poller: Poller,
     sfn: FakeStepFunctions,
     new_job: Callable[..., Job],
-    store: TokenStore,
+    store: JobTables,
     jobs_table: JobsTable,
     api_lambda: InProcessLambda,
     capsys: pytest.CaptureFixture[str],
@@ -397,7 +397,7 @@ def test_a_running_execution_that_refuses_its_token_keeps_the_job_pending(
     poller: Poller,
     sfn: FakeStepFunctions,
     new_job: Callable[..., Job],
-    store: TokenStore,
+    store: JobTables,
     clock: Clock,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -422,7 +422,7 @@ def test_a_poller_that_lost_its_claim_while_settling_leaves_the_record_to_the_ot
     make_poller: Callable[..., Poller],
     sfn: FakeStepFunctions,
     new_job: Callable[..., Job],
-    store: TokenStore,
+    store: JobTables,
     clock: Clock,
     api: Any,
     capsys: pytest.CaptureFixture[str],

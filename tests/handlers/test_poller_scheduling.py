@@ -15,13 +15,13 @@ import pytest
 import poller.service as poller_service
 from common.records import epoch_ms
 from poller.service import Poller
-from poller.store import TokenStore
+from poller.store import JobTables
 
 from .conftest import CLAIM_SECONDS, INTERVAL_SECONDS, Job
 from .fakes import Clock, FakeStepFunctions, SmallPages
 
 
-def _count_queries(store: TokenStore) -> list[dict[str, Any]]:
+def _count_queries(store: JobTables) -> list[dict[str, Any]]:
     queries: list[dict[str, Any]] = []
     store.client.meta.events.register(
         "before-parameter-build.dynamodb.Query", lambda params, **_: queries.append(dict(params))
@@ -36,7 +36,7 @@ def _set_due(tokens_table: Any, job: Job, due_ms: int) -> None:
 
 
 def test_the_due_index_lists_pending_due_jobs_oldest_first_across_pages(
-    new_job: Callable[..., Job], store: TokenStore, tokens_table: Any, poller: Poller, clock: Clock
+    new_job: Callable[..., Job], store: JobTables, tokens_table: Any, poller: Poller, clock: Clock
 ) -> None:
     now_ms = epoch_ms(clock())
     jobs = [new_job({"completionPolls": 5}) for _ in range(7)]
@@ -54,7 +54,7 @@ def test_the_due_index_lists_pending_due_jobs_oldest_first_across_pages(
 
 
 def test_a_run_reads_every_page_of_due_jobs(
-    make_poller: Callable[..., Poller], new_job: Callable[..., Job], store: TokenStore, sfn: FakeStepFunctions
+    make_poller: Callable[..., Poller], new_job: Callable[..., Job], store: JobTables, sfn: FakeStepFunctions
 ) -> None:
     jobs = [new_job({"completionPolls": 1}) for _ in range(5)]
     paged = SmallPages.of(store)
@@ -75,7 +75,7 @@ def test_a_short_deadline_takes_the_most_overdue_jobs_and_defers_the_rest(
     ticking_deadline: None,
     make_poller: Callable[..., Poller],
     new_job: Callable[..., Job],
-    store: TokenStore,
+    store: JobTables,
     tokens_table: Any,
     sfn: FakeStepFunctions,
     clock: Clock,
@@ -97,7 +97,7 @@ def test_a_short_deadline_takes_the_most_overdue_jobs_and_defers_the_rest(
 
 
 def test_a_run_out_of_time_claims_nothing_and_counts_every_page_as_deferred(
-    make_poller: Callable[..., Poller], new_job: Callable[..., Job], store: TokenStore, sfn: FakeStepFunctions
+    make_poller: Callable[..., Poller], new_job: Callable[..., Job], store: JobTables, sfn: FakeStepFunctions
 ) -> None:
     import time
 
@@ -115,7 +115,7 @@ def test_through_an_api_outage_every_job_keeps_its_heartbeat_and_its_attempts(
     monkeypatch: pytest.MonkeyPatch,
     poller: Poller,
     new_job: Callable[..., Job],
-    store: TokenStore,
+    store: JobTables,
     sfn: FakeStepFunctions,
     clock: Clock,
 ) -> None:
@@ -145,7 +145,7 @@ def test_through_an_api_outage_every_job_keeps_its_heartbeat_and_its_attempts(
 
 
 def test_two_pollers_at_once_send_exactly_once_per_job(
-    make_poller: Callable[..., Poller], new_job: Callable[..., Job], store: TokenStore, sfn: FakeStepFunctions, api: Any
+    make_poller: Callable[..., Poller], new_job: Callable[..., Job], store: JobTables, sfn: FakeStepFunctions, api: Any
 ) -> None:
     """Poller B runs in full while poller A holds a claim mid-run, after A read the due jobs: B must not
     see A's claimed job, and A must skip the jobs B finished."""
@@ -181,7 +181,7 @@ def test_two_pollers_at_once_send_exactly_once_per_job(
 def test_a_poller_whose_claim_lapsed_mid_job_writes_and_sends_nothing(
     make_poller: Callable[..., Poller],
     new_job: Callable[..., Job],
-    store: TokenStore,
+    store: JobTables,
     sfn: FakeStepFunctions,
     clock: Clock,
     api: Any,
@@ -206,7 +206,7 @@ def test_a_poller_whose_claim_lapsed_mid_job_writes_and_sends_nothing(
 def test_a_poller_whose_claim_lapsed_during_a_check_still_heartbeats_and_leaves_the_job(
     make_poller: Callable[..., Poller],
     new_job: Callable[..., Job],
-    store: TokenStore,
+    store: JobTables,
     sfn: FakeStepFunctions,
     clock: Clock,
     api: Any,
@@ -236,7 +236,7 @@ def test_a_poller_whose_claim_lapsed_during_a_check_still_heartbeats_and_leaves_
 
 
 def test_every_read_of_a_record_is_consistent(
-    poller: Poller, new_job: Callable[..., Job], store: TokenStore, sfn: FakeStepFunctions
+    poller: Poller, new_job: Callable[..., Job], store: JobTables, sfn: FakeStepFunctions
 ) -> None:
     """The poller reads a record right after create_job or another poller wrote it."""
     reads: list[dict[str, Any]] = []
