@@ -34,14 +34,14 @@ JOBS_TABLE = "Jobs"
 DUE_INDEX = "ByDue"
 CLAIM_SECONDS = 60
 INTERVAL_SECONDS = 60.0
-# The handler tests' schedule: a poll every minute, no back-off, a heartbeat on every poll (as the
-# local stage at its slowest). Back-off and heartbeat refresh have their own tests with their own.
+# The handler tests' schedule: a poll every minute, no back-off, a heartbeat on every poll (owed
+# once the last one is a minute old). Back-off and heartbeat refresh have their own tests with their own.
 SCHEDULE = PollSchedule(
     initial=INTERVAL_SECONDS,
     min_initial=INTERVAL_SECONDS,
-    cap=INTERVAL_SECONDS,
+    cap=2 * INTERVAL_SECONDS,  # an execution may ask for a first interval of up to two minutes
     factor=1.0,
-    heartbeat_refresh=1.0,
+    heartbeat_refresh=INTERVAL_SECONDS,
     lag=120.0,
     task_timeout=100_000.0,
     shards=1,

@@ -17,6 +17,7 @@ from botocore.stub import Stubber
 import create_job.handler as create_job_handler
 from common.config import ConfigurationError
 from common.job_api import JobApiClient, JobApiError
+from common.schedule import PollSchedule
 from create_job.handler import JobCreator, JobRecordFinal, idempotency_key, lambda_handler
 from create_job.validation import InvalidJobInput, Limits
 from poller.service import Poller
@@ -41,7 +42,9 @@ def _jobs(api_lambda: InProcessLambda) -> list[dict[str, Any]]:
     return api_lambda.jobs.table.scan(ConsistentRead=True)["Items"]
 
 
-def test_stores_the_token_record_for_the_poller(creator: JobCreator, tokens_table: Any) -> None:
+def test_stores_the_token_record_and_the_poll_state_for_the_poller(
+    creator: JobCreator, tokens_table: Any, poll_table: Any
+) -> None:
     before_ms = int(time.time() * 1000)
     out = lambda_handler(_event({"jobName": "nightly", "maxAttempts": 4}), None, creator=creator)
     after_ms = int(time.time() * 1000)
@@ -51,16 +54,23 @@ def test_stores_the_token_record_for_the_poller(creator: JobCreator, tokens_tabl
     assert record["executionArn"] == EXECUTION
     assert record["idempotencyKey"] == hashlib.sha256(f"{EXECUTION}#0".encode()).hexdigest()
     assert record["status"] == "POLLING"
-    assert record["attemptCount"] == 0
     assert record["maxAttempts"] == 4
     assert record["inputBytes"] == len(b'{"jobName":"nightly","maxAttempts":4}')
     assert record["jobName"] == "nightly"
     assert record["createdAt"].endswith("Z")
-    # Pending and due at once: in the ByDue index, shard "0", due now.
-    assert record["dueShard"] == "0" and before_ms <= int(record["dueAt"]) <= after_ms
-    assert "claimOwner" not in record and "decision" not in record
+    # The token record holds nothing a poll changes: no schedule, no attempts, no claim.
+    assert not {"dueShard", "dueAt", "attemptCount", "claimOwner", "decision"} & set(record)
     # TTL: about 7 days ahead, in epoch seconds.
     assert before_ms // 1000 + 7 * 86400 - 5 <= int(record["expiresAt"]) <= after_ms // 1000 + 7 * 86400 + 5
+    state = poll_table.get_item(Key={"jobId": out["jobId"]})["Item"]
+    # Pending: in the ByDue index, shard "0" (the only one), first due one jittered interval on.
+    interval_ms = int(SCHEDULE.initial * 1000)
+    assert state["dueShard"] == "0" and before_ms + 0.9 * interval_ms <= int(state["dueAt"]) <= after_ms + interval_ms
+    assert (state["intervalMs"], state["attemptCount"], state["maxAttempts"]) == (interval_ms, 0, 4)
+    assert state["inputBytes"] == record["inputBytes"]
+    # The heartbeat clock starts with the task; no claim yet.
+    assert before_ms <= int(state["heartbeatAt"]) <= after_ms and "claimOwner" not in state
+    assert int(state["expiresAt"]) == int(record["expiresAt"])
 
 
 def test_default_max_attempts_comes_from_config(creator: JobCreator, tokens_table: Any) -> None:
@@ -82,16 +92,18 @@ def test_passes_the_idempotency_key_simulation_settings_and_payload_to_the_api(
     ]
 
 
-def test_invokes_the_api_function_synchronously_with_exact_parameters(tokens_table: Any) -> None:
+def test_invokes_the_api_function_synchronously_with_exact_parameters(tokens_table: Any, poll_table: Any) -> None:
     """The exact Lambda Invoke call, checked with botocore's Stubber."""
     lambda_client = session().client("lambda")
     body = b'{"jobId": "job-1", "status": "IN_PROGRESS", "completionPolls": 2, "created": true}'
     creator = JobCreator(
         table=tokens_table,
+        poll_table=poll_table,
         api=JobApiClient(lambda_client=lambda_client, function_name="api-fn"),
         default_max_attempts=3,
         record_ttl_days=1,
         limits=LIMITS,
+        schedule=SCHEDULE,
     )
     key = hashlib.sha256(f"{EXECUTION}#0".encode()).hexdigest()
     with Stubber(lambda_client) as stub:
@@ -219,13 +231,15 @@ def test_bad_events_fail_with_a_named_readable_error_before_anything_starts(
     assert api_lambda.calls == [] and _records(tokens_table) == []
 
 
-def test_the_stage_limits_reach_validation(tokens_table: Any, api: JobApiClient) -> None:
+def test_the_stage_limits_reach_validation(tokens_table: Any, poll_table: Any, api: JobApiClient) -> None:
     creator = JobCreator(
         table=tokens_table,
+        poll_table=poll_table,
         api=api,
         default_max_attempts=3,
         record_ttl_days=1,
         limits=Limits(max_attempts=3, max_input_bytes=100),
+        schedule=SCHEDULE,
     )
     assert creator.handle(_event({"maxAttempts": 3}))["status"] == "POLLING"
     with pytest.raises(InvalidJobInput, match="at most 3 status checks"):
@@ -289,3 +303,50 @@ def test_a_missing_environment_variable_is_named(
     monkeypatch.delenv(name)
     with pytest.raises(ConfigurationError, match=f"environment variable {name} is not set"):
         lambda_handler(_event({}), None)
+
+
+def test_an_execution_may_ask_for_its_own_first_poll_interval(
+    creator: JobCreator, poll_table: Any, tokens_table: Any
+) -> None:
+    out = creator.handle(_event({"pollIntervalSeconds": 90.5}))
+    state = poll_table.get_item(Key={"jobId": out["jobId"]})["Item"]
+    assert state["intervalMs"] == 90_500
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (59, r"pollIntervalSeconds must be from 60 to 120, got 59"),
+        (120.5, r"pollIntervalSeconds must be from 60 to 120, got 120.5"),
+        ("60", r"pollIntervalSeconds must be a number of seconds, got '60'"),
+        (True, r"pollIntervalSeconds must be a number of seconds, got True"),
+    ],
+)
+def test_a_poll_interval_outside_the_stage_range_is_refused(creator: JobCreator, value: Any, message: str) -> None:
+    with pytest.raises(InvalidJobInput, match=message):
+        creator.handle(_event({"pollIntervalSeconds": value}))
+
+
+def test_a_longer_first_interval_leaves_room_for_fewer_attempts(
+    tokens_table: Any, poll_table: Any, api: JobApiClient
+) -> None:
+    """With back-off, an execution that asks to be polled less often gets fewer attempts in its
+    task timeout; asking for more than fit is named, and so is a stage default that no longer fits."""
+    schedule = PollSchedule(
+        initial=60, min_initial=60, cap=600, factor=2.0, heartbeat_refresh=300, lag=0, task_timeout=1000, shards=1
+    )
+    assert (schedule.attempts_limit(60), schedule.attempts_limit(300)) == (4, 2)  # 60+120+240+480 < 1000 < 300+600+...
+    creator = JobCreator(
+        table=tokens_table,
+        poll_table=poll_table,
+        api=api,
+        default_max_attempts=3,
+        record_ttl_days=1,
+        limits=Limits(max_attempts=4, max_input_bytes=1000, schedule=schedule),
+        schedule=schedule,
+    )
+    assert creator.handle(_event({"pollIntervalSeconds": 300, "maxAttempts": 2}))["status"] == "POLLING"
+    with pytest.raises(InvalidJobInput, match="at most 2 status checks at this pollIntervalSeconds"):
+        creator.handle(_event({"pollIntervalSeconds": 300, "maxAttempts": 3}))
+    with pytest.raises(InvalidJobInput, match="only 2 status checks fit the task timeout, fewer than the stage's 3"):
+        creator.handle(_event({"pollIntervalSeconds": 300}))

@@ -4,6 +4,7 @@ calls with Stubber, counted calls with the Step Functions double."""
 from __future__ import annotations
 
 import io
+import random
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -13,12 +14,12 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from common.job_api import JobApiClient, JobApiError
-from common.records import TokenRecord, epoch_ms
+from common.records import PollState, epoch_ms
 from poller.service import Poller, UnknownJob
 from poller.store import JobTables
 from simulated_api.handler import JobsTable
 
-from .conftest import CLAIM_SECONDS, INTERVAL_SECONDS, InProcessLambda, Job
+from .conftest import INTERVAL_SECONDS, SCHEDULE, InProcessLambda, Job
 from .fakes import Clock, FakeStepFunctions, fail_dynamodb_calls, is_release, session
 
 
@@ -53,8 +54,9 @@ def test_completed_job_sends_task_success_with_the_result(
     assert summary["succeeded"] == 1 and summary["checked"] == 1
     record = store.get(job.job_id)
     assert record is not None
-    assert record["status"] == "COMPLETED" and record["attemptCount"] == 1
+    assert record["status"] == "COMPLETED"
     assert _pending_fields(record) == set()  # out of the due index, claim ended, stored output dropped
+    assert store.poll_state(job.job_id) is None  # the poll state goes with the job
 
 
 def test_failed_job_sends_task_failure_job_failed(
@@ -89,9 +91,10 @@ def test_running_job_gets_a_heartbeat_and_comes_due_at_the_next_run(
         stub.assert_no_pending_responses()
         record = store.get(job.job_id)
         assert record is not None
-        assert record["status"] == "POLLING" and record["attemptCount"] == 1 and "claimOwner" not in record
-        # Released, due 90% of an interval after the run started: before the next scheduled run.
-        assert started_ms + 0.9 * INTERVAL_SECONDS * 1000 <= record["dueAt"] <= started_ms + INTERVAL_SECONDS * 1000
+        assert record["status"] == "POLLING" and record["attemptCount"] == 1
+        # The claim set the next poll, one wait (the interval, shortened by up to 10%) on: it is the
+        # claim's lease too, so the job needs no second write.
+        assert started_ms + 0.9 * INTERVAL_SECONDS * 1000 <= record["dueAt"] <= started_ms + INTERVAL_SECONDS * 1000 + 500
         assert poller.run()["checked"] == 0  # not due again within the same interval
         clock.advance(INTERVAL_SECONDS)
         stub.add_response("send_task_heartbeat", {}, {"taskToken": job.token})
@@ -129,9 +132,9 @@ def test_a_refused_send_is_resent_from_the_stored_decision_without_a_new_status_
 ) -> None:
     job = new_job({"completionPolls": 1})
     sfn.inject("SendTaskSuccess", "refuse", code="ThrottlingException")
-    assert poller.run()["errors"] == 1
+    assert poller.run()["throttled"] == 1
     record = store.get(job.job_id)
-    assert record is not None and record["status"] == "SENDING" and "claimOwner" not in record
+    assert record is not None and record["status"] == "SENDING" and record["sending"] is True
     assert record["attemptCount"] == 1  # the API answered: the attempt counts (only an unanswered check is refunded)
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"level"')]
     [warning] = [line for line in lines if line["level"] != "INFO"]  # a transient failure, not an error
@@ -153,7 +156,8 @@ def test_one_bad_job_never_stops_the_batch(
     summary = poller.run()
     assert summary["succeeded"] == 4 and summary["errors"] == 1 and summary["checked"] == 5
     record = store.get(bad.job_id)
-    assert record is not None and record["status"] == "SENDING" and "claimOwner" not in record  # released
+    assert record is not None and record["status"] == "SENDING"
+    assert record["dueAt"] <= epoch_ms(clock()) + 0.9 * INTERVAL_SECONDS * 1000  # released to the next run
     clock.advance(INTERVAL_SECONDS)
     assert poller.run()["succeeded"] == 1
     assert {job.token: sfn.count("SendTaskSuccess", token=job.token, accepted=True) for job in jobs} == {
@@ -172,7 +176,7 @@ def test_an_unexpected_error_after_the_claim_releases_it_at_once(
 
     assert make_poller(api=BrokenApi()).run()["errors"] == 1
     record = store.get(job.job_id)
-    assert record is not None and record["status"] == "POLLING" and "claimOwner" not in record
+    assert record is not None and record["status"] == "POLLING" and record["attemptCount"] == 1
     assert make_poller().run()["checked"] == 0  # released to the next interval, not locked for a lease
     assert sfn.calls == []
 
@@ -191,26 +195,33 @@ def test_poll_one_job_by_id_even_before_it_is_due(
         poller.run("missing")
 
 
-def test_poll_by_id_leaves_a_job_another_poller_holds(
+def test_poll_by_id_leaves_a_job_whose_decision_another_poller_is_sending(
     poller: Poller, sfn: FakeStepFunctions, new_job: Callable[..., Job], store: JobTables, clock: Clock
 ) -> None:
     job = new_job({"completionPolls": 1})
     now_ms = epoch_ms(clock())
-    assert store.claim(job.job_id, owner="other", now_ms=now_ms, lease_ms=60_000, updated_at="t") is not None
+    claim = {"now_ms": now_ms, "next_due_ms": now_ms + 60_000, "interval_ms": None, "heartbeat": False}
+    assert store.claim(job.job_id, owner="other", **claim) is not None
+    record = store.token_record(job.job_id)
+    assert record is not None
+    decision: Any = {"action": "SUCCEED", "finalStatus": "COMPLETED", "output": "{}"}
+    assert store.store_decision(record, owner="other", decision=decision, updated_at="t", lease_until_ms=now_ms + 60_000)
     assert poller.run(job.job_id)["skipped"] == 1 and sfn.calls == []
 
 
-def test_the_claim_of_a_crashed_poller_lapses(new_job: Callable[..., Job], store: JobTables) -> None:
+def test_the_claim_of_a_crashed_poller_lapses(new_job: Callable[..., Job], store: JobTables, clock: Clock) -> None:
     job = new_job({"completionPolls": 1})
-    now_ms = epoch_ms(Clock()())
+    now_ms = epoch_ms(clock())
 
-    def claim(owner: str, at_ms: int) -> TokenRecord | None:
-        return store.claim(job.job_id, owner=owner, now_ms=at_ms, lease_ms=CLAIM_SECONDS * 1000, updated_at="t")
+    def claim(owner: str, at_ms: int) -> PollState | None:
+        return store.claim(
+            job.job_id, owner=owner, now_ms=at_ms, next_due_ms=at_ms + 60_000, interval_ms=None, heartbeat=False
+        )
 
     assert claim("crashed", now_ms) is not None
     assert claim("other", now_ms + 59_999) is None
-    assert list(store.due(now_ms=now_ms + 59_999)) == []  # a claimed job is not due
-    assert list(store.due(now_ms=now_ms + 60_000)) == [job.job_id]
+    assert list(store.due(shard="0", now_ms=now_ms + 59_999)) == []  # a claimed job is not due
+    assert [due.job_id for due in store.due(shard="0", now_ms=now_ms + 60_000)] == [job.job_id]
     reclaimed = claim("other", now_ms + 60_000)
     assert reclaimed is not None and reclaimed["attemptCount"] == 2 and reclaimed["claimOwner"] == "other"
 
@@ -345,50 +356,61 @@ def test_a_job_without_a_result_still_resumes_the_execution(
     assert [c.params for c in sfn.sends()] == [{"taskToken": job.token, "output": "{}"}]
 
 
-def test_a_released_job_is_due_nine_tenths_of_an_interval_after_the_run_started(
+def test_a_polled_job_is_due_one_jittered_wait_after_its_claim(
     make_poller: Callable[..., Poller],
     new_job: Callable[..., Job],
     store: JobTables,
     clock: Clock,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """Due just before the next scheduled run, whatever the run's own length."""
+    """The claim sets the next poll: the interval, shortened at random by up to 10% so that jobs
+    started together spread out."""
     job = new_job({"completionPolls": 3})
     started = clock()  # a clock that stands still for the run
-    assert make_poller(clock=lambda: started).run()["heartbeats"] == 1
-    assert store.get(job.job_id)["dueAt"] == epoch_ms(started) + 54_000  # type: ignore[index]
+    assert make_poller(clock=lambda: started, rng=random.Random(7)).run()["heartbeats"] == 1
+    wait_ms = int(SCHEDULE.wait(INTERVAL_SECONDS, random.Random(7)) * 1000)
+    assert 54_000 <= wait_ms < 60_000
+    assert store.get(job.job_id)["dueAt"] == epoch_ms(started) + wait_ms  # type: ignore[index]
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"level"')]
     assert [line["message"] for line in lines if line["level"] != "INFO"] == []  # a plain heartbeat: nothing to warn of
 
 
-def test_a_release_that_does_not_get_through_leaves_the_job_to_its_lease(
-    poller: Poller, new_job: Callable[..., Job], store: JobTables, sfn: FakeStepFunctions, clock: Clock
+def test_a_release_that_does_not_get_through_leaves_the_job_to_its_next_poll(
+    make_poller: Callable[..., Poller], new_job: Callable[..., Job], store: JobTables, clock: Clock
 ) -> None:
-    """The heartbeat went out; the write that gives the job back failed: the heartbeat still counts, and
-    the job comes back when the claim lapses instead of at the next run."""
-    job = new_job({"completionPolls": 3})
+    """A step failed and the write that gives the job back for the next run failed too: the job
+    comes back at the next poll its claim set, not later."""
+    new_job({"completionPolls": 3})
+
+    class BrokenApi:
+        def check_status(self, job_id: str) -> Any:
+            raise KeyError("something nobody expected")
+
     failed = fail_dynamodb_calls(store.client, "UpdateItem", is_release, times=1)
-    summary = poller.run()
-    assert (summary["heartbeats"], summary["errors"], len(failed)) == (1, 0, 1)
-    assert sfn.count("SendTaskHeartbeat", accepted=True) == 1
-    assert "claimOwner" in store.get(job.job_id)  # type: ignore[operator]
-    clock.advance(CLAIM_SECONDS - 1)
-    assert poller.run()["checked"] == 0
-    clock.advance(1)
-    assert poller.run()["heartbeats"] == 1
+    started = clock()
+    summary = make_poller(api=BrokenApi(), clock=lambda: started).run()
+    assert (summary["errors"], len(failed)) == (1, 1)
+    clock.advance(53)
+    assert make_poller().run()["checked"] == 0
+    clock.advance(INTERVAL_SECONDS - 53)
+    assert make_poller().run()["heartbeats"] == 1
 
 
-def test_a_release_keeps_the_attempt_unless_told_to_refund_it(new_job: Callable[..., Job], store: JobTables) -> None:
+def test_a_release_keeps_the_attempt_unless_told_to_refund_it(
+    new_job: Callable[..., Job], store: JobTables, clock: Clock
+) -> None:
     job = new_job({"completionPolls": 3})
-    now_ms = epoch_ms(Clock()())
+    now_ms = epoch_ms(clock())
 
-    def claimed(owner: str) -> TokenRecord:
-        record = store.claim(job.job_id, owner=owner, now_ms=now_ms, lease_ms=0, updated_at="t")
-        assert record is not None
-        return record
+    def claimed(owner: str) -> str:
+        state = store.claim(
+            job.job_id, owner=owner, now_ms=now_ms, next_due_ms=now_ms, interval_ms=None, heartbeat=False
+        )
+        assert state is not None
+        return state["jobId"]
 
-    assert store.release(claimed("a"), owner="a", due_ms=now_ms, updated_at="t") is True
+    assert store.release(claimed("a"), owner="a", due_ms=now_ms) is True
     assert store.get(job.job_id)["attemptCount"] == 1  # type: ignore[index]
-    assert store.release(claimed("b"), owner="b", due_ms=now_ms, updated_at="t", refund_attempt=True) is True
+    assert store.release(claimed("b"), owner="b", due_ms=now_ms, refund_attempt=True) is True
     assert store.get(job.job_id)["attemptCount"] == 1  # type: ignore[index]
-    assert store.release(claimed("c"), owner="other", due_ms=now_ms, updated_at="t") is False  # not the owner
+    assert store.release(claimed("c"), owner="other", due_ms=now_ms) is False  # not the owner
