@@ -80,12 +80,14 @@ class Chaos:
         """A poller run is killed mid-batch (its process on the local cloud, else it times out)."""
 
         def fault(arns: list[str], result: ScenarioResult) -> None:
-            set_schedule_state(self.target, self.info.poller_schedule, "DISABLED")
+            for schedule in self.info.poller_schedules:
+                set_schedule_state(self.target, schedule, "DISABLED")
             try:
                 self.seen.wait_for_records(arns)
                 result.notes.append(self._kill_a_poller_run())
             finally:
-                set_schedule_state(self.target, self.info.poller_schedule, "ENABLED")
+                for schedule in self.info.poller_schedules:
+                    set_schedule_state(self.target, schedule, "ENABLED")
 
         plan = [({"simulate": {"completionPolls": 1}}, SUCCEEDS)] * count
         return self._run("poller-killed", plan, timeout=180, fault=fault)

@@ -50,6 +50,15 @@ def snapshot(target: Target, info: StackInfo, *, recent: int = 8) -> dict[str, A
             names=names,
         )
     ]
+    # A pending job's attempts are in its poll state (shard leases there carry no attempts).
+    attempts = {
+        str(i["jobId"]["S"]): i["attemptCount"]
+        for i in scan_items(target, info.poll_state_table, projection="jobId, attemptCount")
+        if "attemptCount" in i
+    }
+    for token in tokens:
+        if str(token.get("jobId")) in attempts:
+            token["attemptCount"] = plain({"n": attempts[str(token["jobId"])]})["n"]
     jobs = [plain(i) for i in scan_items(target, info.jobs_table, projection="jobId, #s", names=names)]
     sfn = target.client("stepfunctions")
     executions = sfn.list_executions(stateMachineArn=info.state_machine_arn, maxResults=100)["executions"]

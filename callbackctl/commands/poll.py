@@ -38,12 +38,14 @@ def poll_job(target: Target, job_id: str) -> dict[str, Any]:
         body = answer.body if isinstance(answer.body, dict) else {}
         raise CommandFailed(f"poller failed: {body.get('errorType')}: {body.get('errorMessage')}")
     after = get_item(target, info.task_tokens_table, key) or record
+    # Attempts live in the poll state while the job is pending, in the token record once it ended.
+    state = get_item(target, info.poll_state_table, key) or after
     return {
         "jobId": job_id,
         "summary": answer.body,
         "statusBefore": record["status"]["S"],
         "statusAfter": after["status"]["S"],
-        "attemptCount": int(after["attemptCount"]["N"]),
+        "attemptCount": int(state.get("attemptCount", {"N": "0"})["N"]),
         "maxAttempts": int(after["maxAttempts"]["N"]),
     }
 

@@ -34,7 +34,7 @@ class CleanupResult:
 
 def _end_waiting(target: Target, info: StackInfo, tasks: Tasks) -> list[str]:
     """SendTaskFailure "Cleanup" through each waiting job's own token; return the ARNs it ended."""
-    keys = polling_keys(target, info.task_tokens_table)
+    keys = polling_keys(target, info.poll_state_table, shards=info.shards)
     waiting = waiting_executions(
         target, info.task_tokens_table, keys, progress=tasks("reading waiting jobs", len(keys))
     )
@@ -114,6 +114,7 @@ def cleanup(target: Target, info: StackInfo, *, tasks: Tasks = _no_progress) -> 
     result.ended_waiting_executions = len(_end_waiting(target, info, tasks))
     _stop_running(target, info, tasks, result)
     result.deleted_token_records = _empty(target, info.task_tokens_table, "emptying the task-token table", tasks)
+    _empty(target, info.poll_state_table, "emptying the poll-state table", tasks)
     result.deleted_jobs = _empty(target, info.jobs_table, "emptying the jobs table", tasks)
     _purge_dead_letters(target, info, result)
     return result

@@ -14,12 +14,23 @@ from callbackctl.errors import TargetUnreachable
 class StackInfo:
     state_machine_arn: str
     task_tokens_table: str
+    poll_state_table: str
     jobs_table: str
     create_job_function: str
     poller_function: str
     simulated_api_function: str
-    poller_schedule: str
+    poller_schedule: str  # shard 0's
+    poller_schedules_joined: str  # every shard's schedule, comma-separated
     dead_letter_queue_url: str
+
+    @property
+    def poller_schedules(self) -> tuple[str, ...]:
+        """One schedule per shard, in shard order."""
+        return tuple(name for name in self.poller_schedules_joined.split(",") if name)
+
+    @property
+    def shards(self) -> tuple[str, ...]:
+        return tuple(str(n) for n in range(len(self.poller_schedules)))
 
     def functions(self) -> dict[str, str]:
         """The stack's functions by the short names the command line accepts."""
@@ -33,11 +44,13 @@ class StackInfo:
 _OUTPUT_KEYS = {
     "StateMachineArn": "state_machine_arn",
     "TaskTokensTableName": "task_tokens_table",
+    "PollStateTableName": "poll_state_table",
     "JobsTableName": "jobs_table",
     "CreateJobFunctionName": "create_job_function",
     "PollerFunctionName": "poller_function",
     "SimulatedApiFunctionName": "simulated_api_function",
     "PollerScheduleName": "poller_schedule",
+    "PollerScheduleNames": "poller_schedules_joined",
     "DeadLetterQueueUrl": "dead_letter_queue_url",
 }
 

@@ -92,8 +92,8 @@ def empty_table(target: Target, table: str, *, workers: int = 4, progress: Progr
 def polling_keys(
     target: Target, table: str, index: str = "ByDue", shards: Sequence[str] = ("0",)
 ) -> list[dict[str, Any]]:
-    """The keys of every job still pending (POLLING or SENDING) in the task-token table: the sparse
-    due index holds exactly those (lambda_src/common/records.py)."""
+    """The keys of every job still pending (POLLING or SENDING): the poll-state table's due index
+    holds exactly those, shard by shard (lambda_src/common/records.py)."""
     client = target.client("dynamodb")
     keys: list[dict[str, Any]] = []
     for shard in shards:

@@ -72,6 +72,7 @@ class TokenRecord(TypedDict, total=False):
     expiresAt: int
     decision: StoredDecision
     finalDetail: str
+    attemptCount: int  # written when the record becomes final: the status checks it took
 
 
 class PollState(TypedDict, total=False):

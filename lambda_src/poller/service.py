@@ -363,7 +363,12 @@ class _Run:
         logger.info("callback sent", extra=log)
         assert decision.final_status is not None
         if not self.poller.tables.finish(
-            record, owner=self.owner, status=decision.final_status, updated_at=self._now(), detail=decision.error or ""
+            record,
+            owner=self.owner,
+            status=decision.final_status,
+            updated_at=self._now(),
+            detail=decision.error or "",
+            attempts=job.state.get("attemptCount", 0),
         ):
             logger.error("claim lost before the final status was written", extra=log)
         return ["succeeded" if decision.action is Action.SUCCEED else "failed"]
@@ -394,7 +399,12 @@ class _Run:
             except JobNotFound:
                 logger.info("job unknown to the job API: nothing to cancel", extra=log)
         if not self.poller.tables.finish(
-            record, owner=self.owner, status=outcome.final_status, updated_at=self._now(), detail=outcome.detail
+            record,
+            owner=self.owner,
+            status=outcome.final_status,
+            updated_at=self._now(),
+            detail=outcome.detail,
+            attempts=job.state.get("attemptCount", 0),
         ):
             logger.error("claim lost before the final status was written", extra=log)
         logger.info("record settled by the execution's end", extra={**log, "status": outcome.final_status})

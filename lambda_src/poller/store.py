@@ -229,10 +229,12 @@ class JobTables:
             ]
         )
 
-    def finish(self, record: TokenRecord, *, owner: str, status: str, updated_at: str, detail: str) -> bool:
+    def finish(
+        self, record: TokenRecord, *, owner: str, status: str, updated_at: str, detail: str, attempts: int
+    ) -> bool:
         """Record the final status (finalDetail: the error sent, or how the execution ended) and
-        delete the poll state: the job leaves the index and the stored decision (with its output)
-        is dropped. One transaction, conditional on the claim and the token."""
+        the attempts it took, and delete the poll state: the job leaves the index and the stored
+        decision (with its output) is dropped. One transaction, conditional on the claim and the token."""
         return self._transact(
             [
                 {
@@ -247,11 +249,20 @@ class JobTables:
                     "Update": {
                         "TableName": self.tokens_table,
                         "Key": _key(record["jobId"]),
-                        "UpdateExpression": "SET #s = :final, updatedAt = :at, finalDetail = :detail REMOVE decision",
+                        "UpdateExpression": (
+                            "SET #s = :final, updatedAt = :at, finalDetail = :detail, attemptCount = :attempts "
+                            "REMOVE decision"
+                        ),
                         "ConditionExpression": "taskToken = :token",
                         "ExpressionAttributeNames": {"#s": "status"},
                         "ExpressionAttributeValues": _values(
-                            {":final": status, ":at": updated_at, ":detail": detail, ":token": record["taskToken"]}
+                            {
+                                ":final": status,
+                                ":at": updated_at,
+                                ":detail": detail,
+                                ":attempts": attempts,
+                                ":token": record["taskToken"],
+                            }
                         ),
                     }
                 },

@@ -22,18 +22,21 @@ from callbackctl.deployment import StackInfo, Target, deploy, resolve_target, se
 from common.log import token_fingerprint
 
 CLOCK_SPEED = 20  # rate(1 minute) fires every 3 s
-# A poller run lasts at most 10 s and holds its claims 12 s: a heartbeat timeout of 20 s covers a
-# lapsed claim plus two schedule intervals (the stage check), so timeout paths still end in seconds.
-HEARTBEAT_SECONDS = 20
-POLLER_TIMEOUT_SECONDS = 10
-CLAIM_SECONDS = 12
+# A poller run lasts at most 6 s and a stored decision holds its job 8 s: a heartbeat timeout of
+# 30 s leaves a heartbeat refresh of 4 s after two late runs and a lapsed claim (the stage check,
+# common/schedule.py), so timeout paths still end in seconds. Two shards: the fan-out is exercised.
+HEARTBEAT_SECONDS = 30
+POLLER_TIMEOUT_SECONDS = 6
+CLAIM_SECONDS = 8
 TASK_TIMEOUT_SECONDS = 300
+SHARDS = 2
 DEPLOY_CONTEXT = {
     "scheduleClockSpeed": str(CLOCK_SPEED),
     "heartbeatTimeoutSeconds": str(HEARTBEAT_SECONDS),
     "pollerTimeoutSeconds": str(POLLER_TIMEOUT_SECONDS),
     "claimSeconds": str(CLAIM_SECONDS),
     "taskTimeoutSeconds": str(TASK_TIMEOUT_SECONDS),
+    "pollerShards": str(SHARDS),
 }
 
 
@@ -82,10 +85,11 @@ def target(local_cloud: Target, stack: StackInfo) -> Target:
 
 @pytest.fixture
 def paused_schedule(target: Target, stack: StackInfo) -> Iterator[Callable[[], None]]:
-    """Disable the poller schedule for the test; call the returned function to resume it early."""
+    """Disable the poller's schedules for the test; call the returned function to resume them early."""
 
     def set_state(state: str) -> None:
-        set_schedule_state(target, stack.poller_schedule, state)
+        for schedule in stack.poller_schedules:
+            set_schedule_state(target, schedule, state)
 
     set_state("DISABLED")
     # A poller run fired just before the pause may still be on its way: let it pass before the

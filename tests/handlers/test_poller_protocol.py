@@ -5,19 +5,21 @@ reconciliation with DescribeExecution). Every test counts the Step Functions cal
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from common.records import TokenRecord
+from common.records import TokenRecord, epoch_ms
+from common.schedule import shard_of
 from create_job.handler import JobCreator
 from poller.service import Poller
 from poller.store import JobTables
 from simulated_api.handler import JobsTable
 
-from .conftest import CLAIM_SECONDS, INTERVAL_SECONDS, InProcessLambda, Job
-from .fakes import Clock, Crash, FakeStepFunctions, fail_dynamodb_calls, is_finish, is_release
+from .conftest import CLAIM_SECONDS, INTERVAL_SECONDS, SCHEDULE, InProcessLambda, Job
+from .fakes import Clock, Crash, FakeStepFunctions, fail_dynamodb_calls, is_decision, is_finish, is_release
 
 # A job, what the poller sends for it, and the record's final status.
 OUTCOMES = [
@@ -42,13 +44,38 @@ def _record(store: JobTables, job: Job) -> TokenRecord:
 
 
 def _assert_final(store: JobTables, job: Job, status: str) -> TokenRecord:
-    """The record is final and out of the poller's way: no due time, no claim, no stored decision."""
+    """The record is final and out of the poller's way: its poll state (due time, claim) is deleted,
+    its stored decision dropped."""
     record = _record(store, job)
     assert record["status"] == status
-    assert {"dueShard", "dueAt", "claimOwner", "decision"}.isdisjoint(record)
+    assert store.poll_state(job.job_id) is None
+    assert {"dueShard", "dueAt", "claimOwner", "decision", "sending"}.isdisjoint(record)
     assert isinstance(record["updatedAt"], str) and record["updatedAt"] >= record["createdAt"]  # when it ended
-    assert job.job_id not in set(store.due(now_ms=2**53))
+    due = store.due(shard=shard_of(job.job_id, SCHEDULE.shards), now_ms=2**53)
+    assert job.job_id not in {d.job_id for d in due}
     return record
+
+
+# A released job is due at the next scheduled run, 0.9 interval after the run started; a claim (with
+# the jitter off) sets the next poll a whole interval after the claim: the two cannot be confused.
+RELEASE_DELAY_MS = int(0.9 * INTERVAL_SECONDS * 1000)
+
+
+class NoJitter(random.Random):
+    """The poller's random source with the jitter off: a claim sets the next poll one full interval on."""
+
+    def random(self) -> float:
+        return 0.0
+
+
+def _assert_released(store: JobTables, job: Job, run_between: tuple[int, int]) -> dict[str, Any]:
+    """The run gave the job back (after a failed step) for the next run, rather than leaving it
+    to its claim (the next poll, a full interval on) or to a sending lease."""
+    state = store.poll_state(job.job_id)
+    assert state is not None
+    before_ms, after_ms = run_between
+    assert before_ms + RELEASE_DELAY_MS <= state["dueAt"] <= after_ms + RELEASE_DELAY_MS
+    return dict(state)
 
 
 # The send went through, the record did not say so.
@@ -68,13 +95,15 @@ def test_a_failed_final_write_after_the_send_is_settled_without_a_second_send(
     final_status: str,
 ) -> None:
     job = new_job(simulate, **options)
-    failed_finishes = fail_dynamodb_calls(store.client, "UpdateItem", is_finish, times=1)
+    failed_finishes = fail_dynamodb_calls(store.client, "TransactWriteItems", is_finish, times=1)
+    before_ms = epoch_ms(clock())
     first = poller.run()
     assert first["errors"] == 1 and len(failed_finishes) == 1
     assert sfn.count(operation, accepted=True) == 1
     record = _record(store, job)
     assert record["status"] == "SENDING" and record["decision"]["finalStatus"] == final_status
-    assert "claimOwner" not in record  # released: due at the next run
+    # Released: due at the next run, not held for the sending lease; still marked as sending.
+    assert _assert_released(store, job, (before_ms, epoch_ms(clock())))["sending"] is True
 
     clock.advance(INTERVAL_SECONDS)
     second = poller.run()
@@ -92,11 +121,14 @@ def test_with_the_table_down_after_the_send_the_claim_lapses_and_the_next_run_se
 ) -> None:
     """Neither the final write nor the release gets through: the lease (the claim) brings the job back."""
     job = new_job({"completionPolls": 1})
-    finishes = fail_dynamodb_calls(store.client, "UpdateItem", is_finish, times=1)
+    finishes = fail_dynamodb_calls(store.client, "TransactWriteItems", is_finish, times=1)
     releases = fail_dynamodb_calls(store.client, "UpdateItem", is_release, times=1)
+    before_ms = epoch_ms(clock())
     assert poller.run()["errors"] == 1 and (len(finishes), len(releases)) == (1, 1)
     record = _record(store, job)
-    assert record["status"] == "SENDING" and "claimOwner" in record
+    assert record["status"] == "SENDING" and "claimOwner" in record and record["sending"] is True
+    # Held by the sending lease the stored decision took.
+    assert before_ms + CLAIM_SECONDS * 1000 <= record["dueAt"] <= epoch_ms(clock()) + CLAIM_SECONDS * 1000
     clock.advance(CLAIM_SECONDS - 10)
     assert poller.run()["checked"] == 0  # the lease still runs
     clock.advance(11)
@@ -144,7 +176,9 @@ class CrashAfterStoringTheDecision(JobTables):
 
 
 def _crashing(store: JobTables) -> JobTables:
-    return CrashAfterStoringTheDecision(client=store.client, table_name=store.table_name, due_index=store.due_index)
+    return CrashAfterStoringTheDecision(
+        client=store.client, tokens_table=store.tokens_table, poll_table=store.poll_table, due_index=store.due_index
+    )
 
 
 def test_a_crash_before_the_send_is_resent_from_the_stored_decision_once(
@@ -156,13 +190,18 @@ def test_a_crash_before_the_send_is_resent_from_the_stored_decision_once(
     api_lambda: InProcessLambda,
 ) -> None:
     job = new_job({"completionPolls": 1})
+    before_ms = epoch_ms(clock())
     with pytest.raises(Crash):
-        make_poller(store=_crashing(store)).run()
+        make_poller(tables=_crashing(store)).run()
     record = _record(store, job)
-    assert record["status"] == "SENDING" and "claimOwner" in record and sfn.calls == []
+    assert record["status"] == "SENDING" and record["sending"] is True and sfn.calls == []
     stored_output = record["decision"]["output"]
-
-    assert make_poller().run()["checked"] == 0  # the dead poller's lease still runs
+    # The dead poller's sending lease holds the job: not due before it ends.
+    assert record["dueAt"] >= before_ms + CLAIM_SECONDS * 1000
+    shard = shard_of(job.job_id, SCHEDULE.shards)
+    assert list(store.due(shard=shard, now_ms=before_ms + (CLAIM_SECONDS - 1) * 1000)) == []
+    # (and its shard lease too: a run now finds the shard busy)
+    assert make_poller().run()["checked"] == 0
     clock.advance(CLAIM_SECONDS + 1)
     assert make_poller().run()["succeeded"] == 1
     assert [c.operation for c in sfn.calls] == ["DescribeExecution", "SendTaskSuccess"]
@@ -183,9 +222,10 @@ def test_a_task_retried_while_sending_gets_the_stored_decision_on_its_new_token(
 ) -> None:
     job = new_job({"completionPolls": 1})
     with pytest.raises(Crash):
-        make_poller(store=_crashing(store)).run()
+        make_poller(tables=_crashing(store)).run()
     new_token = _retry_task(creator, sfn, job, {"completionPolls": 1})
-    assert _record(store, job)["status"] == "SENDING"
+    record = _record(store, job)
+    assert (record["status"], record["sending"], record["taskToken"]) == ("SENDING", True, new_token)
     clock.advance(CLAIM_SECONDS + 1)
     assert make_poller().run()["succeeded"] == 1
     assert [c.token for c in sfn.sends()] == [new_token]
@@ -289,17 +329,16 @@ def test_a_refused_cancel_keeps_the_record_pending_until_the_job_is_cancelled(
     _assert_final(store, job, "CANCELLED")
 
 
-def test_a_token_replaced_by_a_retried_task_is_released_and_the_new_token_polled(
+def test_a_token_replaced_during_the_check_is_the_one_heartbeated(
     make_poller: Callable[..., Poller],
     sfn: FakeStepFunctions,
     new_job: Callable[..., Job],
     creator: JobCreator,
     store: JobTables,
-    clock: Clock,
     api: Any,
 ) -> None:
-    """The task is retried while the poller checks the job: its heartbeat to the old token is refused,
-    the execution still runs: the record stays pending, released, and the new token gets the next call."""
+    """The task is retried while the poller checks the job: the poller reads the token only when it
+    needs it, after the check, so the new token gets the heartbeat and the old one nothing."""
     job = new_job({"completionPolls": 3})
     new_tokens: list[str] = []
 
@@ -310,11 +349,50 @@ def test_a_token_replaced_by_a_retried_task_is_released_and_the_new_token_polled
 
     summary = make_poller(api=RetryDuringCheck()).run()
     [new_token] = new_tokens
+    assert (summary["heartbeats"], summary["skipped"], summary["errors"]) == (1, 0, 0)
+    assert sfn.count("SendTaskHeartbeat", token=new_token, accepted=True) == 1
+    assert job.token not in sfn.tokens_called()
+    assert _record(store, job)["status"] == "POLLING"
+
+
+def _retry_before(
+    client: Any, operation: str, retry: Callable[[], str], when: Callable[[dict[str, Any]], bool] = bool
+) -> list[str]:
+    """Retry the task once, just before the client's first call of operation (whose parameters
+    match `when`); returns the new token when it has happened."""
+    new_tokens: list[str] = []
+
+    def retry_once(params: dict[str, Any], **_: Any) -> None:
+        if not new_tokens and when(params):
+            new_tokens.append(retry())
+
+    client.meta.events.register(f"before-parameter-build.{operation}", retry_once)
+    return new_tokens
+
+
+def test_a_token_replaced_by_a_retried_task_is_released_and_the_new_token_polled(
+    make_poller: Callable[..., Poller],
+    sfn: FakeStepFunctions,
+    new_job: Callable[..., Job],
+    creator: JobCreator,
+    store: JobTables,
+    clock: Clock,
+) -> None:
+    """The task is retried after the poller read the token, before its heartbeat: the heartbeat to the
+    old token is refused, the execution still runs: the record stays pending, released, and the new
+    token gets the next call."""
+    job = new_job({"completionPolls": 3})
+    new_tokens = _retry_before(
+        sfn.client, "sfn.SendTaskHeartbeat", lambda: _retry_task(creator, sfn, job, {"completionPolls": 3})
+    )
+    before_ms = epoch_ms(clock())
+    summary = make_poller(rng=NoJitter()).run()
+    [new_token] = new_tokens
     assert summary["skipped"] == 1 and summary["errors"] == 0
     assert sfn.count("SendTaskHeartbeat", token=job.token, accepted=False) == 1
     record = _record(store, job)
     assert record["status"] == "POLLING" and record["taskToken"] == new_token
-    assert "claimOwner" not in record  # released, not left to the lease
+    _assert_released(store, job, (before_ms, epoch_ms(clock())))  # released, not left to the claim
     clock.advance(INTERVAL_SECONDS)
     assert make_poller().run()["heartbeats"] == 1
     assert sfn.count("SendTaskHeartbeat", token=new_token, accepted=True) == 1
@@ -343,17 +421,17 @@ def test_a_poller_holding_a_replaced_token_sends_it_nothing(
     clock: Clock,
     api: Any,
 ) -> None:
-    """The job completes while the task is retried: the poller that read the old token may not store
-    or send its decision (its writes are conditional on the token); the next run answers the new one."""
+    """The job completes while the task is retried, after the poller read the old token: it may not
+    store or send its decision (the decision's write is conditional on the token); the next run
+    answers the new one."""
     job = new_job({"completionPolls": 1})
-    new_tokens: list[str] = []
-
-    class RetryDuringCheck:
-        def check_status(self, job_id: str) -> Any:
-            new_tokens.append(_retry_task(creator, sfn, job, {"completionPolls": 1}))
-            return api.check_status(job_id)
-
-    assert make_poller(api=RetryDuringCheck()).run()["skipped"] == 1
+    new_tokens = _retry_before(
+        store.client,
+        "dynamodb.TransactWriteItems",
+        lambda: _retry_task(creator, sfn, job, {"completionPolls": 1}),
+        when=is_decision,
+    )
+    assert make_poller().run()["skipped"] == 1
     [new_token] = new_tokens
     assert sfn.calls == []
     record = _record(store, job)
@@ -395,6 +473,7 @@ def test_a_refused_failure_of_an_execution_that_already_took_it_is_settled_as_se
 
 def test_a_running_execution_that_refuses_its_token_keeps_the_job_pending(
     poller: Poller,
+    make_poller: Callable[..., Poller],
     sfn: FakeStepFunctions,
     new_job: Callable[..., Job],
     store: JobTables,
@@ -404,12 +483,15 @@ def test_a_running_execution_that_refuses_its_token_keeps_the_job_pending(
     """Not a replaced token, not an ended execution: nothing to settle. The job is released, keeps
     its attempt, is polled again at the next run, and the refusal is logged as a warning."""
     job = new_job({"completionPolls": 2})
+    heartbeat_before = store.poll_state(job.job_id)["heartbeatAt"]  # type: ignore[index]
     sfn.inject("SendTaskHeartbeat", "refuse", code="InvalidToken")
-    summary = poller.run()
+    before_ms = epoch_ms(clock())
+    summary = make_poller(rng=NoJitter()).run()
     assert (summary["skipped"], summary["heartbeats"], summary["errors"]) == (1, 0, 0)
     record = _record(store, job)
     assert (record["status"], record["attemptCount"], record["taskToken"]) == ("POLLING", 1, job.token)
-    assert "claimOwner" not in record
+    state = _assert_released(store, job, (before_ms, epoch_ms(clock())))
+    assert state["heartbeatAt"] == heartbeat_before  # the refused heartbeat is owed again
     [line] = [line for line in _log_lines(capsys.readouterr().out, job) if line["level"] == "WARNING"]
     assert line["message"] == "execution still runs but refused its token"
     assert line["detail"] == "InvalidToken on HEARTBEAT; execution RUNNING"
