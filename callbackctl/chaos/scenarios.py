@@ -29,6 +29,7 @@ MALFORMED_INPUTS: tuple[Any, ...] = (
     {"maxAttempts": "3"},
     {"colour": "red"},
     {"maxAttempts": 100_000},
+    {"pollIntervalSeconds": 1},
     {"payload": {"blob": "x" * 70_000}},
 )
 

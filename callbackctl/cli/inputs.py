@@ -14,7 +14,7 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     "success": {"simulate": {"outcome": "SUCCEED"}},
     "failure": {"simulate": {"outcome": "FAIL", "completionPolls": 2}},
     "max-attempts": {"simulate": {"outcome": "NEVER_FINISH"}, "maxAttempts": 3},
-    "never-finish": {"simulate": {"outcome": "NEVER_FINISH"}, "maxAttempts": 14},  # the local stage's limit
+    "never-finish": {"simulate": {"outcome": "NEVER_FINISH"}, "maxAttempts": 10},  # the local stage's limit
     "bad-input": {"simulate": {"outcome": "EXPLODE"}},
 }
 MAX_INPUT_BYTES = 256 * 1024  # Step Functions' limit for an execution input

@@ -69,7 +69,7 @@ def test_job_failure_and_attempts_exhausted_end_in_the_failed_state(target: Targ
 def test_heartbeat_timeout_ends_in_timed_out_and_the_poller_marks_the_record_expired(
     target: Target, stack: StackInfo, paused_schedule
 ) -> None:
-    arn = start(target, stack, {"simulate": {"outcome": "NEVER_FINISH"}, "maxAttempts": 90})
+    arn = start(target, stack, {"simulate": {"outcome": "NEVER_FINISH"}, "maxAttempts": 30})
     job_id = wait_for(lambda: job_id_of(target, arn), timeout=30, what="create_job to store the token")
     # No poller runs: no heartbeats reach the task, so it times out after HEARTBEAT_SECONDS.
     done = _finished(target, arn, timeout=HEARTBEAT_SECONDS + 45)
