@@ -22,12 +22,13 @@ from callbackctl.deployment import StackInfo, Target, deploy, resolve_target, se
 from common.log import token_fingerprint
 
 CLOCK_SPEED = 20  # rate(1 minute) fires every 3 s
-# A poller run lasts at most 6 s and a stored decision holds its job 8 s: a heartbeat timeout of
-# 30 s leaves a heartbeat refresh of 4 s after two late runs and a lapsed claim (the stage check,
-# common/schedule.py), so timeout paths still end in seconds. Two shards: the fan-out is exercised.
-HEARTBEAT_SECONDS = 30
-POLLER_TIMEOUT_SECONDS = 6
-CLAIM_SECONDS = 8
+# A poller run lasts at most 10 s and a stored decision holds its job 12 s: a heartbeat timeout of
+# 60 s leaves a heartbeat refresh of 17 s after two late runs and a lapsed claim (the stage check,
+# common/schedule.py). A shorter timeout means a shorter refresh, so more heartbeats than a burst
+# on two cores can send. Two shards: the fan-out is exercised.
+HEARTBEAT_SECONDS = 60
+POLLER_TIMEOUT_SECONDS = 10
+CLAIM_SECONDS = 12
 TASK_TIMEOUT_SECONDS = 300
 SHARDS = 2
 DEPLOY_CONTEXT = {
