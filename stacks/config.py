@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -91,7 +92,7 @@ class StageConfig:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{field} must be a positive integer, got {value!r}")
         speed = self.schedule_clock_speed
-        if isinstance(speed, bool) or not isinstance(speed, int | float) or not speed > 0:
+        if isinstance(speed, bool) or not isinstance(speed, int | float) or not 0 < speed < math.inf:
             raise ConfigError(f"schedule_clock_speed must be a positive number, got {speed!r}")
         if self.completion_polls_min > self.completion_polls_max:
             raise ConfigError(
@@ -248,14 +249,16 @@ STAGES: Final[Mapping[str, StageConfig]] = {
         max_attempts=40,
         poll_interval_seconds=60,
         poll_backoff_factor=1.5,
-        poll_max_interval_seconds=600,
+        # Longer than the heartbeat refresh (780 s): a long job is checked once per heartbeat.
+        poll_max_interval_seconds=900,
         poller_shards=8,
         # Half the account's SendTask* quota of the large regions (500/s): other workflows share it.
         send_task_rate_per_second=250,
-        job_api_rate_per_second=200,
+        # The external API's limit: `callbackctl capacity` shows 100,000 waiting 2-hour jobs need ~200/s.
+        job_api_rate_per_second=500,
         task_timeout_seconds=8 * 60 * 60,
-        # 30 minutes: one heartbeat per job every 12 minutes keeps 100,000 waiting jobs near
-        # 140 SendTaskHeartbeat/s (`callbackctl capacity`); a dead poller is noticed within 30 minutes.
+        # 30 minutes: one heartbeat per job every 13 minutes keeps 100,000 waiting jobs near
+        # 130 SendTaskHeartbeat/s (`callbackctl capacity`); a dead poller is noticed within 30 minutes.
         heartbeat_timeout_seconds=30 * 60,
         completion_polls_min=2,
         completion_polls_max=5,

@@ -74,16 +74,16 @@ class PollSchedule:
         """The longest time `attempts` polls of one job can take from its start, late runs included."""
         interval, total = initial or self.initial, 0.0
         for _ in range(attempts):
-            total += interval
+            total += min(interval, self.heartbeat_refresh)  # a poll never waits past a heartbeat it owes
             interval = self.next_interval(interval)
         return total + self.lag
 
     def attempts_limit(self, initial: float | None = None) -> int:
-        """The most status checks that all happen before the task times out (at least 1)."""
+        """The most status checks that all happen before the task times out (0: not even one)."""
         attempts = 0
         while attempts < MAX_ATTEMPTS_CAP and self.polling_span(attempts + 1, initial) < self.task_timeout:
             attempts += 1
-        return max(1, attempts)
+        return attempts
 
     def requested_initial(self, schedule_seconds: float) -> float:
         """An execution's `pollIntervalSeconds` (schedule seconds, as the stage settings) in real

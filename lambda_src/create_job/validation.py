@@ -128,4 +128,9 @@ def _poll_interval(raw: dict[str, Any], limits: Limits) -> tuple[float | None, i
         interval = limits.schedule.requested_initial(value)
     except ValueError as err:
         raise InvalidJobInput(str(err)) from None
-    return interval, min(limits.max_attempts, limits.schedule.attempts_limit(interval))
+    fitting = limits.schedule.attempts_limit(interval)
+    if fitting < 1:
+        raise InvalidJobInput(
+            f"pollIntervalSeconds {value:g} leaves no time for a status check before the task times out"
+        )
+    return interval, min(limits.max_attempts, fitting)
