@@ -80,30 +80,66 @@ def test_simulated_api_environment(template_json: dict[str, Any]) -> None:
     }
 
 
+# The local stage's poll schedule in real seconds (stacks/config.py, common/schedule.py): first
+# wait 60 s, backed off by 1.5 up to 180 s; a heartbeat owed after 180 s; late runs up to 120 s.
+LOCAL_POLL_SCHEDULE = {
+    "initial": 60.0,
+    "min_initial": 60.0,
+    "cap": 180.0,
+    "factor": 1.5,
+    "heartbeat_refresh": 180.0,
+    "lag": 120.0,
+    "task_timeout": 1800.0,
+    "shards": 1,
+    "clock_speed": 1.0,
+}
+
+
 def test_create_job_environment(template_json: dict[str, Any]) -> None:
-    assert _environment(template_json, "Workflow/CreateJobFunction") == {
+    variables = _environment(template_json, "Workflow/CreateJobFunction")
+    assert json.loads(variables.pop("POLL_SCHEDULE")) == LOCAL_POLL_SCHEDULE
+    assert variables == {
         "LOG_LEVEL": "DEBUG",
         "STAGE": "local",
         "TASK_TOKENS_TABLE_NAME": {"Ref": logical_id(template_json, "JobStore/TaskTokensTable")},
+        "POLL_STATE_TABLE_NAME": {"Ref": logical_id(template_json, "JobStore/PollStateTable")},
         "SIMULATED_API_FUNCTION_NAME": {"Ref": logical_id(template_json, "SimulatedApi/Function")},
         "MAX_ATTEMPTS": "10",
-        "MAX_ATTEMPTS_LIMIT": "14",  # 15 polls a minute apart would reach the 15-minute task timeout
+        # 10 backed-off polls (60, 90, 135, then 180 s) and a late run end by 1665 s; 11 would
+        # reach the 30-minute task timeout.
+        "MAX_ATTEMPTS_LIMIT": "10",
         "MAX_INPUT_BYTES": "65536",
         "RECORD_TTL_DAYS": "1",
     }
 
 
 def test_poller_environment(template_json: dict[str, Any]) -> None:
-    assert _environment(template_json, "Poller/Function") == {
+    variables = _environment(template_json, "Poller/Function")
+    assert json.loads(variables.pop("POLL_SCHEDULE")) == LOCAL_POLL_SCHEDULE
+    assert variables == {
         "LOG_LEVEL": "DEBUG",
         "STAGE": "local",
         "TASK_TOKENS_TABLE_NAME": {"Ref": logical_id(template_json, "JobStore/TaskTokensTable")},
+        "POLL_STATE_TABLE_NAME": {"Ref": logical_id(template_json, "JobStore/PollStateTable")},
         "DUE_INDEX_NAME": "ByDue",
         "SIMULATED_API_FUNCTION_NAME": {"Ref": logical_id(template_json, "SimulatedApi/Function")},
         "POLLER_CONCURRENCY": "4",
         "CLAIM_SECONDS": "75",
-        "POLL_INTERVAL_SECONDS": "60",
+        "SEND_TASK_RATE_PER_SECOND": "200",
+        "JOB_API_RATE_PER_SECOND": "200",
     }
+
+
+@pytest.mark.parametrize("path", ["Workflow/CreateJobFunction", "Poller/Function"])
+def test_poll_schedule_is_one_the_functions_can_read(
+    template_json: dict[str, Any], monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    """The variable parses with the functions' own reader into the stage's schedule."""
+    from common.config import env_poll_schedule
+    from stacks.config import load_stage_config
+
+    monkeypatch.setenv("POLL_SCHEDULE", _environment(template_json, path)["POLL_SCHEDULE"])
+    assert env_poll_schedule() == load_stage_config("local").poll_schedule
 
 
 def test_timeouts_and_memory(template_json: dict[str, Any]) -> None:

@@ -6,16 +6,20 @@ from typing import Any
 
 import pytest
 
+from .conftest import Synth
 from .template_helpers import get_att, logical_id, resources
 
 OUTPUTS = {
     "StateMachineArn": ("Ref", "Workflow/StateMachine"),
     "TaskTokensTableName": ("Ref", "JobStore/TaskTokensTable"),
+    "PollStateTableName": ("Ref", "JobStore/PollStateTable"),
     "JobsTableName": ("Ref", "SimulatedApi/JobsTable"),
     "CreateJobFunctionName": ("Ref", "Workflow/CreateJobFunction"),
     "PollerFunctionName": ("Ref", "Poller/Function"),
     "SimulatedApiFunctionName": ("Ref", "SimulatedApi/Function"),
-    "PollerScheduleName": ("Ref", "Poller/Schedule"),
+    "PollerScheduleName": ("Ref", "Poller/Schedule"),  # shard 0's, for older tools
+    # Every shard's schedule, comma-joined: the local stage's one shard makes it a single name.
+    "PollerScheduleNames": ("Ref", "Poller/Schedule"),
     "DeadLetterQueueUrl": ("Ref", "Poller/DeadLetterQueue"),
     "AlarmTopicArn": ("Ref", "Monitoring/AlarmTopic"),
 }
@@ -31,6 +35,15 @@ def test_outputs_point_at_the_right_resources(
 ) -> None:
     intrinsic, path = expected
     assert template_json["Outputs"][key]["Value"] == {intrinsic: logical_id(template_json, path)}
+
+
+def test_the_aws_stage_outputs_every_shards_schedule_in_shard_order(aws_synth: Synth) -> None:
+    outputs = aws_synth.template["Outputs"]
+    assert set(outputs) == set(OUTPUTS)
+    schedules = [logical_id(aws_synth.template, "Poller/Schedule" + (str(n) if n else "")) for n in range(8)]
+    assert outputs["PollerScheduleNames"]["Value"] == {"Fn::Join": [",", [{"Ref": s} for s in schedules]]}
+    assert outputs["PollerScheduleName"]["Value"] == {"Ref": schedules[0]}
+    assert outputs["PollStateTableName"]["Value"] == {"Ref": logical_id(aws_synth.template, "JobStore/PollStateTable")}
 
 
 def _alarm(template_json: dict[str, Any], path: str) -> dict[str, Any]:
@@ -138,7 +151,7 @@ def test_oldest_waiting_job_alarm_fires_before_its_execution_times_out(template_
         "OldestJobAgeSeconds",
         "Maximum",
     )
-    assert alarm["Threshold"] == 0.8 * 900  # 80% of the local stage's task timeout
+    assert alarm["Threshold"] == 0.8 * 1800  # 80% of the local stage's task timeout
     assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
 
 

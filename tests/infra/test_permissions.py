@@ -118,6 +118,7 @@ def _expected_grants(stage: str) -> dict[str, dict[str, set[str]]]:
             "Workflow/CreateJobFunctionLogGroup": LOG_WRITE,
             "*": XRAY_WRITE,
             "JobStore/TaskTokensTable": {"dynamodb:UpdateItem"},
+            "JobStore/PollStateTable": {"dynamodb:UpdateItem"},
             "SimulatedApi/Function": INVOKE,
             "SimulatedApi/Function:*": INVOKE,
             **token_key,
@@ -126,7 +127,8 @@ def _expected_grants(stage: str) -> dict[str, dict[str, set[str]]]:
             "Poller/FunctionLogGroup": LOG_WRITE,
             "*": XRAY_WRITE,
             "JobStore/TaskTokensTable": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
-            "JobStore/TaskTokensTable/index/ByDue": {"dynamodb:Query"},
+            "JobStore/PollStateTable": {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
+            "JobStore/PollStateTable/index/ByDue": {"dynamodb:Query"},
             "arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
             "Select(6, Split(:, Workflow/StateMachine)):*": {"states:DescribeExecution"},
             "SimulatedApi/Function": INVOKE,
@@ -179,6 +181,7 @@ def _j(value: Any) -> str:
 def ids(template_json: dict[str, Any]) -> dict[str, str]:
     return {
         "tokens": logical_id(template_json, "JobStore/TaskTokensTable"),
+        "poll": logical_id(template_json, "JobStore/PollStateTable"),
         "jobs": logical_id(template_json, "SimulatedApi/JobsTable"),
         "api": logical_id(template_json, "SimulatedApi/Function"),
         "create_job": logical_id(template_json, "Workflow/CreateJobFunction"),
@@ -212,27 +215,61 @@ def test_only_the_poller_may_answer_task_tokens(template_json: dict[str, Any], i
         assert not [a for a, _ in _grants(template_json, path) if a.startswith("states:")]
 
 
-def _token_table_grants(grants: set[tuple[str, str]], table_id: str) -> set[tuple[str, str]]:
+def _table_grants(grants: set[tuple[str, str]], table_id: str) -> set[tuple[str, str]]:
     return {(action, target) for action, target in grants if table_id in target}
 
 
-def test_create_job_may_only_upsert_one_token_record(template_json: dict[str, Any], ids: dict[str, str]) -> None:
+def test_create_job_may_only_upsert_one_token_record_and_one_poll_state(
+    template_json: dict[str, Any], ids: dict[str, str]
+) -> None:
     grants = _grants(template_json, "Workflow/CreateJobFunction")
-    assert _token_table_grants(grants, ids["tokens"]) == {("dynamodb:UpdateItem", _j(get_att(ids["tokens"])))}
+    assert _table_grants(grants, ids["tokens"]) == {("dynamodb:UpdateItem", _j(get_att(ids["tokens"])))}
+    assert _table_grants(grants, ids["poll"]) == {("dynamodb:UpdateItem", _j(get_att(ids["poll"])))}
     assert ("lambda:InvokeFunction", _j(get_att(ids["api"]))) in grants
     assert not [t for _, t in grants if ids["jobs"] in t]  # not the simulated API's own table
 
 
-def test_poller_reads_due_keys_and_updates_single_records(template_json: dict[str, Any], ids: dict[str, str]) -> None:
+def test_poller_reads_due_jobs_and_updates_single_records(template_json: dict[str, Any], ids: dict[str, str]) -> None:
     grants = _grants(template_json, "Poller/Function")
-    table = _j(get_att(ids["tokens"]))
-    assert _token_table_grants(grants, ids["tokens"]) == {
-        ("dynamodb:GetItem", table),
-        ("dynamodb:UpdateItem", table),
-        ("dynamodb:Query", _j(with_suffix(ids["tokens"], "/index/ByDue"))),
+    tokens, poll = _j(get_att(ids["tokens"])), _j(get_att(ids["poll"]))
+    # The token record: read, and conditionally updated (decisions and final statuses, in
+    # transactions with the poll state). Never deleted: it keeps what became of the job.
+    assert _table_grants(grants, ids["tokens"]) == {
+        ("dynamodb:GetItem", tokens),
+        ("dynamodb:UpdateItem", tokens),
+    }
+    # The poll state: claimed and released one item at a time (shard leases too), deleted when
+    # the job ends; due jobs come from the ByDue index only. TransactWriteItems needs no action
+    # of its own: each of its items is authorised as the UpdateItem or DeleteItem it is.
+    assert _table_grants(grants, ids["poll"]) == {
+        ("dynamodb:GetItem", poll),
+        ("dynamodb:UpdateItem", poll),
+        ("dynamodb:DeleteItem", poll),
+        ("dynamodb:Query", _j(with_suffix(ids["poll"], "/index/ByDue"))),
     }
     assert ("lambda:InvokeFunction", _j(get_att(ids["api"]))) in grants
     assert not [t for _, t in grants if ids["jobs"] in t]
+
+
+def test_nobody_scans_or_batch_reads_the_job_tables(template_json: dict[str, Any], ids: dict[str, str]) -> None:
+    """Due jobs come from a Query of one shard's index, never a Scan; nothing reads or writes the
+    job tables in bulk, and nothing may query the task tokens table (it has no index)."""
+    bulk = {"dynamodb:Scan", "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:PutItem"}
+    for logical in resources(template_json, "AWS::IAM::Role"):
+        for action, target in allowed(role_statements(template_json, logical)):
+            text = json.dumps(target)
+            if ids["tokens"] in text or ids["poll"] in text:
+                assert action not in bulk, (_path(template_json, logical), action, text)
+            if ids["tokens"] in text:
+                assert action != "dynamodb:Query", (_path(template_json, logical), text)
+    # The only Scan in the stack is the simulated API's, on its own table.
+    scans = {
+        (_path(template_json, logical), _resource_name(template_json, target))
+        for logical in resources(template_json, "AWS::IAM::Role")
+        for action, target in allowed(role_statements(template_json, logical))
+        if action == "dynamodb:Scan"
+    }
+    assert scans == {("SimulatedApi/FunctionRole", "SimulatedApi/JobsTable")}
 
 
 def test_poller_may_describe_only_this_state_machines_executions(
@@ -248,7 +285,7 @@ def test_poller_may_describe_only_this_state_machines_executions(
 def test_simulated_api_only_uses_its_jobs_table(template_json: dict[str, Any], ids: dict[str, str]) -> None:
     grants = _grants(template_json, "SimulatedApi/Function")
     assert ("dynamodb:UpdateItem", _j(get_att(ids["jobs"]))) in grants
-    assert not [t for _, t in grants if ids["tokens"] in t]
+    assert not [t for _, t in grants if ids["tokens"] in t or ids["poll"] in t]
     assert not [a for a, _ in grants if a.startswith("lambda:")]
 
 

@@ -140,7 +140,7 @@ def test_standard_state_machine_with_logs_tracing_and_a_timeout(baseline: Baseli
     assert props["TracingConfiguration"] == {"Enabled": True}
     assert props["LoggingConfiguration"]["Level"] == "ALL"
     assert props["LoggingConfiguration"]["IncludeExecutionData"] is False
-    assert _definition(baseline.template)["TimeoutSeconds"] == 900 + 300
+    assert _definition(baseline.template)["TimeoutSeconds"] == 1800 + 300
 
 
 def test_outputs_name_what_the_benchmark_reads(baseline: BaselineSynth) -> None:

@@ -9,7 +9,8 @@ from aws_cdk import RemovalPolicy
 from aws_cdk.aws_dynamodb import TableEncryption
 from aws_cdk.aws_logs import RetentionDays
 
-from stacks.config import STAGES, ConfigError, StageConfig, load_stage_config
+from common.schedule import PollSchedule
+from stacks.config import MAX_ATTEMPTS_CAP, STAGES, ConfigError, StageConfig, load_stage_config
 
 
 def test_default_stage_is_local() -> None:
@@ -24,10 +25,18 @@ def test_unknown_stage_names_the_valid_ones() -> None:
 def test_local_stage_is_quick_and_disposable() -> None:
     config = load_stage_config("local")
     assert (config.schedule_rate_minutes, config.max_attempts) == (1, 10)
-    assert config.task_timeout_seconds == 15 * 60
-    assert config.heartbeat_timeout_seconds == 4 * 60
+    assert config.task_timeout_seconds == 30 * 60
+    assert config.heartbeat_timeout_seconds == 10 * 60
     assert (config.poller_timeout_seconds, config.claim_seconds) == (60, 75)
     assert (config.completion_polls_min, config.completion_polls_max) == (2, 3)
+    # Polled a minute after the start, then backed off by 1.5 up to 3 minutes; one shard.
+    assert (config.poll_interval_seconds, config.poll_backoff_factor, config.poll_max_interval_seconds) == (
+        60,
+        1.5,
+        180,
+    )
+    assert config.poller_shards == 1
+    assert (config.send_task_rate_per_second, config.job_api_rate_per_second) == (200, 200)
     assert config.removal_policy == RemovalPolicy.DESTROY
     assert config.log_retention == RetentionDays.ONE_WEEK
     # AWS-managed key and no reservation: what the local cloud runs without surprises.
@@ -37,13 +46,86 @@ def test_local_stage_is_quick_and_disposable() -> None:
 
 def test_aws_stage_keeps_data_and_waits_longer() -> None:
     config = load_stage_config("aws")
-    assert (config.schedule_rate_minutes, config.max_attempts) == (1, 60)
-    assert config.task_timeout_seconds == 2 * 60 * 60
-    assert config.heartbeat_timeout_seconds == 5 * 60
+    assert (config.schedule_rate_minutes, config.max_attempts) == (1, 40)
+    assert config.task_timeout_seconds == 8 * 60 * 60
+    assert config.heartbeat_timeout_seconds == 30 * 60
+    assert (config.poller_timeout_seconds, config.claim_seconds) == (60, 120)
+    assert (config.poll_interval_seconds, config.poll_backoff_factor, config.poll_max_interval_seconds) == (
+        60,
+        1.5,
+        600,
+    )
+    assert config.poller_shards == 8
+    # Half the account's 500/s SendTask* quota; the job API's own limit.
+    assert (config.send_task_rate_per_second, config.job_api_rate_per_second) == (250, 200)
     assert config.removal_policy == RemovalPolicy.RETAIN
     assert config.log_level == "INFO"
     assert config.task_tokens_encryption == TableEncryption.CUSTOMER_MANAGED
-    assert config.poller_reserved_concurrency == 5
+    # One run per shard plus one started by hand, and one to spare.
+    assert config.poller_reserved_concurrency == 10
+
+
+@pytest.mark.parametrize(
+    ("stage", "lag", "refresh"),
+    [
+        # min((heartbeat - 2 x lag) / 2, heartbeat - 2 x lag - claim), lag = interval + poller run
+        ("local", 60 + 60, 180),  # min((600 - 240) / 2, 600 - 240 - 75) = min(180, 285)
+        ("aws", 60 + 60, 780),  # min((1800 - 240) / 2, 1800 - 240 - 120) = min(780, 1440)
+    ],
+)
+def test_heartbeat_refresh_per_stage(stage: str, lag: float, refresh: float) -> None:
+    config = load_stage_config(stage)
+    assert config.poll_lag_seconds == lag
+    assert config.heartbeat_refresh_seconds == refresh
+    # The worst gap between two heartbeats (common/schedule.py) still fits the heartbeat timeout.
+    worst_gap = max(2 * refresh, refresh + config.claim_seconds) + 2 * lag
+    assert worst_gap <= config.heartbeat_timeout_seconds
+
+
+@pytest.mark.parametrize(
+    ("stage", "expected"),
+    [
+        (
+            "local",
+            PollSchedule(
+                initial=60.0,
+                min_initial=60.0,
+                cap=180.0,
+                factor=1.5,
+                heartbeat_refresh=180.0,
+                lag=120.0,
+                task_timeout=1800.0,
+                shards=1,
+                clock_speed=1.0,
+            ),
+        ),
+        (
+            "aws",
+            PollSchedule(
+                initial=60.0,
+                min_initial=60.0,
+                cap=600.0,
+                factor=1.5,
+                heartbeat_refresh=780.0,
+                lag=120.0,
+                task_timeout=28_800.0,
+                shards=8,
+                clock_speed=1.0,
+            ),
+        ),
+    ],
+)
+def test_poll_schedule_per_stage(stage: str, expected: PollSchedule) -> None:
+    schedule = load_stage_config(stage).poll_schedule
+    assert schedule == expected
+    assert PollSchedule.from_json(schedule.to_json()) == expected
+
+
+def test_poll_schedule_is_in_real_seconds_on_a_faster_clock() -> None:
+    # Settings are in schedule seconds, like the rate; the functions get real seconds.
+    schedule = load_stage_config("local", {"scheduleClockSpeed": "20"}).poll_schedule
+    assert (schedule.initial, schedule.min_initial, schedule.cap, schedule.clock_speed) == (3.0, 3.0, 9.0, 20.0)
+    assert schedule.lag == 3 + 60
 
 
 def test_config_is_frozen() -> None:
@@ -86,6 +168,12 @@ def test_overrides_of_enum_and_text_settings() -> None:
         # AWS-owned (DEFAULT) would be a step down from the AWS-managed key both tables had.
         ({"taskTokensEncryption": "default"}, r"task_tokens_encryption must be AWS_MANAGED or CUSTOMER_MANAGED"),
         ({"pollerReservedConcurrency": "many"}, r"context pollerReservedConcurrency must be an integer"),
+        ({"pollBackoffFactor": "fast"}, r"context pollBackoffFactor must be a number, got 'fast'"),
+        ({"pollBackoffFactor": True}, r"context pollBackoffFactor must be a number"),
+        ({"pollIntervalSeconds": "1.5"}, r"context pollIntervalSeconds must be an integer"),
+        ({"pollerShards": "0"}, r"poller_shards must be a positive integer, got 0"),
+        ({"sendTaskRatePerSecond": "0"}, r"send_task_rate_per_second must be a positive integer, got 0"),
+        ({"jobApiRatePerSecond": "-5"}, r"job_api_rate_per_second must be a positive integer, got -5"),
     ],
 )
 def test_bad_override_is_a_clear_error(overrides: dict[str, object], message: str) -> None:
@@ -97,18 +185,54 @@ def test_bad_override_is_a_clear_error(overrides: dict[str, object], message: st
     ("changes", "message"),
     [
         ({"completion_polls_min": 4, "completion_polls_max": 3}, r"must not exceed"),
-        # A crashed poller's claim lapses, then one more run may be late: the task must not time out.
+        # Two late runs (one schedule interval plus one poller run each: 2 x 120 s) and a lapsed
+        # claim (75 s) must leave at least 1 s between heartbeats: 240 + 76 = 316 s at least.
         (
-            {"heartbeat_timeout_seconds": 194},
-            r"claim_seconds 75\) plus two schedule intervals \(60 s each\): at least 195 s",
+            {"heartbeat_timeout_seconds": 315},
+            r"heartbeat_timeout_seconds \(315\) leaves no time between heartbeats: it must exceed "
+            r"2 x \(schedule interval \+ poller run\) = 240 s plus a lapsed claim \(claim_seconds 75\) "
+            r"by at least 2 s: at least 316 s",
         ),
-        ({"heartbeat_timeout_seconds": 900}, r"must be less than task_timeout_seconds"),
+        (
+            {"heartbeat_timeout_seconds": 1800},
+            r"heartbeat_timeout_seconds \(1800\) must be less than task_timeout_seconds",
+        ),
         ({"claim_seconds": 60}, r"claim_seconds \(60\) must exceed poller_timeout_seconds"),
-        ({"max_attempts": 15}, r"max_attempts \(15\) x the schedule interval \(60 s\) = 900 s must be less"),
+        # 11 backed-off polls (60, 90, 135, then 180 s each) end 1725 s after the start, 1845 s with
+        # a late run: past the 30-minute task timeout.
+        (
+            {"max_attempts": 11},
+            r"max_attempts \(11\) polls take up to 1845 s with the poll schedule \(poll_interval_seconds, "
+            r"poll_backoff_factor, poll_max_interval_seconds\): they must end before task_timeout_seconds "
+            r"\(1800\); at most 10 fit",
+        ),
         ({"record_ttl_days": 1, "task_timeout_seconds": 2 * 86_400}, r"must outlast"),
-        # Two scheduled runs can overlap (60 s runs every 60 s), plus one started by hand.
-        ({"poller_reserved_concurrency": 2}, r"poller_reserved_concurrency must be None or at least 3"),
+        # One run per shard (one shard locally) plus one started by hand.
+        (
+            {"poller_reserved_concurrency": 1},
+            r"poller_reserved_concurrency must be None or at least 2 \(one run per shard, poller_shards 1, "
+            r"plus one started by hand\), got 1",
+        ),
         ({"poller_reserved_concurrency": 0}, r"poller_reserved_concurrency must be None or at least"),
+        ({"poller_reserved_concurrency": True}, r"poller_reserved_concurrency must be None or at least"),
+        ({"poller_shards": 4, "poller_reserved_concurrency": 4}, r"at least 5 \(one run per shard, poller_shards 4"),
+        ({"poller_shards": 0}, r"poller_shards must be a positive integer, got 0"),
+        # A job's first wait: from one schedule interval (a run cannot come sooner) to the longest wait.
+        (
+            {"poll_interval_seconds": 59},
+            r"poll_interval_seconds \(59\) must be from one schedule interval \(60 s\) to "
+            r"poll_max_interval_seconds \(180\)",
+        ),
+        ({"poll_interval_seconds": 181}, r"poll_interval_seconds \(181\) must be from one schedule interval"),
+        ({"poll_max_interval_seconds": 59, "poll_interval_seconds": 60}, r"to poll_max_interval_seconds \(59\)"),
+        ({"poll_interval_seconds": 90, "schedule_rate_minutes": 2}, r"from one schedule interval \(120 s\)"),
+        ({"poll_backoff_factor": 0.99}, r"poll_backoff_factor must be a number from 1 to 10, got 0\.99"),
+        ({"poll_backoff_factor": 10.5}, r"poll_backoff_factor must be a number from 1 to 10, got 10\.5"),
+        ({"poll_backoff_factor": float("nan")}, r"poll_backoff_factor must be a number from 1 to 10, got nan"),
+        ({"poll_backoff_factor": True}, r"poll_backoff_factor must be a number from 1 to 10, got True"),
+        ({"poll_backoff_factor": "2"}, r"poll_backoff_factor must be a number from 1 to 10, got '2'"),
+        ({"send_task_rate_per_second": 0}, r"send_task_rate_per_second must be a positive integer"),
+        ({"job_api_rate_per_second": 0}, r"job_api_rate_per_second must be a positive integer"),
     ],
 )
 def test_inconsistent_settings_are_rejected(changes: dict[str, object], message: str) -> None:
@@ -116,23 +240,96 @@ def test_inconsistent_settings_are_rejected(changes: dict[str, object], message:
         dataclasses.replace(STAGES["local"], **changes)
 
 
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"heartbeat_timeout_seconds": 316},  # the minimum the message names: a 1 s refresh
+        {"max_attempts": 10},  # the most that fit
+        {"poller_reserved_concurrency": 2},
+        {"poller_shards": 4, "poller_reserved_concurrency": 5},
+        {"poll_interval_seconds": 60},
+        {"poll_interval_seconds": 180, "max_attempts": 9},  # the first wait may be the longest one
+        {"poll_backoff_factor": 1},  # no back-off
+        {"poll_backoff_factor": 10, "max_attempts": 9},  # 60 s, then 180 s: 9 polls fit
+        {"poll_backoff_factor": 2.5},
+    ],
+)
+def test_the_bounds_of_the_checks_are_accepted(changes: dict[str, object]) -> None:
+    config = dataclasses.replace(STAGES["local"], **changes)
+    assert all(getattr(config, name) == value for name, value in changes.items())
+
+
+def test_the_heartbeat_bound_grows_with_the_claim() -> None:
+    # With a claim longer than one refresh, the lapsed claim decides: 240 + 200 + 1 = 441 s.
+    with pytest.raises(ConfigError, match=r"\(claim_seconds 200\) by at least 2 s: at least 441 s"):
+        dataclasses.replace(STAGES["local"], claim_seconds=200, heartbeat_timeout_seconds=440)
+    assert (
+        dataclasses.replace(STAGES["local"], claim_seconds=200, heartbeat_timeout_seconds=441).heartbeat_refresh_seconds
+        == 1
+    )
+
+
+def test_the_aws_stage_checks_its_own_shards() -> None:
+    with pytest.raises(ConfigError, match=r"at least 9 \(one run per shard, poller_shards 8"):
+        load_stage_config("aws", {"pollerReservedConcurrency": "8"})
+    assert load_stage_config("aws", {"pollerReservedConcurrency": "9"}).poller_reserved_concurrency == 9
+    assert load_stage_config("aws", {"pollerShards": "9"}).poller_shards == 9  # 10 reserved: 9 shards + 1
+    with pytest.raises(ConfigError, match=r"at least 11 \(one run per shard, poller_shards 10"):
+        load_stage_config("aws", {"pollerShards": "10"})
+    with pytest.raises(ConfigError, match=r"max_attempts \(52\) polls take up to .* at most 51 fit"):
+        load_stage_config("aws", {"maxAttempts": "52"})
+
+
+def test_backoff_factor_from_context() -> None:
+    assert load_stage_config("local", {"pollBackoffFactor": "2.5"}).poll_backoff_factor == 2.5
+    assert load_stage_config("local", {"pollBackoffFactor": 2}).poll_backoff_factor == 2
+    with pytest.raises(ConfigError, match=r"poll_backoff_factor must be a number from 1 to 10, got 0\.5"):
+        load_stage_config("local", {"pollBackoffFactor": "0.5"})
+    with pytest.raises(ConfigError, match=r"poll_backoff_factor must be a number from 1 to 10, got inf"):
+        load_stage_config("local", {"pollBackoffFactor": "inf"})
+
+
 def test_a_faster_local_clock_allows_shorter_heartbeats() -> None:
     from tests.e2e.conftest import DEPLOY_CONTEXT  # what tests/e2e deploys: rate(1 minute) every 3 s
 
     config = load_stage_config("local", DEPLOY_CONTEXT)
     assert config.schedule_interval_seconds == 3
-    assert config.heartbeat_timeout_seconds >= config.claim_seconds + 2 * 3
-    with pytest.raises(ConfigError, match=r"plus two schedule intervals \(60 s each\)"):
+    lag = config.schedule_interval_seconds + config.poller_timeout_seconds
+    assert config.poll_lag_seconds == lag
+    assert config.heartbeat_refresh_seconds >= 1
+    assert (
+        max(2 * config.heartbeat_refresh_seconds, config.heartbeat_refresh_seconds + config.claim_seconds) + (2 * lag)
+        <= config.heartbeat_timeout_seconds
+    )
+    # At real speed the same heartbeat timeout cannot cover two 66 s late runs.
+    with pytest.raises(ConfigError, match=r"leaves no time between heartbeats: it must exceed .* = 132 s"):
         load_stage_config("local", {**DEPLOY_CONTEXT, "scheduleClockSpeed": "1"})
 
 
 @pytest.mark.parametrize(
     ("stage", "overrides", "limit"),
     [
-        ("local", {}, 14),  # 15 checks a minute apart would reach the 900 s task timeout
-        ("aws", {}, 119),  # 2 h task timeout, one check a minute
-        ("aws", {"taskTimeoutSeconds": "86400"}, 1000),  # capped
-        ("local", {"scheduleClockSpeed": "20", "taskTimeoutSeconds": "300", "heartbeatTimeoutSeconds": "200"}, 99),
+        # Waits of 60, 90, 135, then 180 s: 10 polls end by 1545 s, 1665 s with a late run (< 1800).
+        ("local", {}, 10),
+        # No back-off: a poll a minute, 27 x 60 + 120 = 1740 s < 1800 s.
+        ("local", {"pollBackoffFactor": "1"}, 27),
+        # Waits of 60, 90, 135, 202.5, 303.75, 455.625 s, then 600 s: 6 + 45 polls fit 8 hours.
+        ("aws", {}, 51),
+        # Capped: 1000 polls take under 600,000 s.
+        ("aws", {"taskTimeoutSeconds": "600000"}, 1000),
+        # A 20x clock (tests/e2e): waits of 3, 4.5, 6.75, then 9 real seconds, a 3 + 6 s lag, and a
+        # 300 s task timeout: 14.25 + 30 x 9 + 9 = 293.25 s < 300 s.
+        (
+            "local",
+            {
+                "scheduleClockSpeed": "20",
+                "pollerTimeoutSeconds": "6",
+                "claimSeconds": "8",
+                "heartbeatTimeoutSeconds": "30",
+                "taskTimeoutSeconds": "300",
+            },
+            33,
+        ),
     ],
 )
 def test_per_execution_max_attempts_are_capped_by_the_task_timeout(
@@ -140,7 +337,10 @@ def test_per_execution_max_attempts_are_capped_by_the_task_timeout(
 ) -> None:
     config = load_stage_config(stage, overrides)
     assert config.max_attempts_limit == limit
-    assert config.max_attempts_limit * config.schedule_interval_seconds < config.task_timeout_seconds
+    schedule = config.poll_schedule
+    assert schedule.polling_span(limit) < config.task_timeout_seconds
+    if limit < MAX_ATTEMPTS_CAP:
+        assert schedule.polling_span(limit + 1) >= config.task_timeout_seconds
 
 
 @pytest.mark.parametrize(

@@ -3,11 +3,12 @@
 Both come from conftest's session synths. The other modules check the local stage's template in
 detail and the checks every stage must pass (lint, scans, IAM); this one pins the differences a
 user of the `aws` stage relies on: data kept, logs kept longer, longer waits, the task tokens
-under a key of their own, a reserved poller.
+under a key of their own, a reserved poller, eight poller shards with a schedule each.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +18,7 @@ from .conftest import Synth
 from .template_helpers import STACK, get_att, logical_id, resource, resources, state_machine_definition
 
 # Construct paths (below the stack) of everything that holds data or logs.
-TABLES = ("JobStore/TaskTokensTable", "SimulatedApi/JobsTable")
+TABLES = ("JobStore/TaskTokensTable", "JobStore/PollStateTable", "SimulatedApi/JobsTable")
 LOG_GROUPS = (
     "SimulatedApi/FunctionLogGroup",
     "Workflow/CreateJobFunctionLogGroup",
@@ -35,6 +36,8 @@ class Stage:
     heartbeat_timeout: int
     execution_timeout: int
     environment: dict[str, dict[str, str]]  # function path -> the variables that differ
+    poll_schedule: dict[str, float]  # POLL_SCHEDULE (create_job and the poller), parsed
+    shards: int
     customer_managed_token_key: bool
     poller_reserved_concurrency: int | None
     create_job_reserved_concurrency: int | None
@@ -45,16 +48,16 @@ EXPECTED = {
     "local": Stage(
         removal="Delete",
         log_retention_days=7,
-        task_timeout=15 * 60,
-        heartbeat_timeout=4 * 60,
-        execution_timeout=15 * 60 + 5 * 60,
+        task_timeout=30 * 60,
+        heartbeat_timeout=10 * 60,
+        execution_timeout=30 * 60 + 5 * 60,
         environment={
             "SimulatedApi/Function": {"LOG_LEVEL": "DEBUG", "STAGE": "local", "COMPLETION_POLLS_MAX": "3"},
             "Workflow/CreateJobFunction": {
                 "LOG_LEVEL": "DEBUG",
                 "STAGE": "local",
                 "MAX_ATTEMPTS": "10",
-                "MAX_ATTEMPTS_LIMIT": "14",
+                "MAX_ATTEMPTS_LIMIT": "10",
                 "RECORD_TTL_DAYS": "1",
             },
             "Poller/Function": {
@@ -62,8 +65,21 @@ EXPECTED = {
                 "STAGE": "local",
                 "POLLER_CONCURRENCY": "4",
                 "CLAIM_SECONDS": "75",
+                "SEND_TASK_RATE_PER_SECOND": "200",
             },
         },
+        poll_schedule={
+            "initial": 60.0,
+            "min_initial": 60.0,
+            "cap": 180.0,
+            "factor": 1.5,
+            "heartbeat_refresh": 180.0,  # min((600 - 2 x 120) / 2, 600 - 2 x 120 - 75)
+            "lag": 120.0,
+            "task_timeout": 1800.0,
+            "shards": 1,
+            "clock_speed": 1.0,
+        },
+        shards=1,
         customer_managed_token_key=False,
         poller_reserved_concurrency=None,
         create_job_reserved_concurrency=None,
@@ -72,22 +88,42 @@ EXPECTED = {
     "aws": Stage(
         removal="Retain",
         log_retention_days=30,
-        task_timeout=2 * 60 * 60,
-        heartbeat_timeout=5 * 60,
-        execution_timeout=2 * 60 * 60 + 5 * 60,
+        task_timeout=8 * 60 * 60,
+        heartbeat_timeout=30 * 60,
+        execution_timeout=8 * 60 * 60 + 5 * 60,
         environment={
             "SimulatedApi/Function": {"LOG_LEVEL": "INFO", "STAGE": "aws", "COMPLETION_POLLS_MAX": "5"},
             "Workflow/CreateJobFunction": {
                 "LOG_LEVEL": "INFO",
                 "STAGE": "aws",
-                "MAX_ATTEMPTS": "60",
-                "MAX_ATTEMPTS_LIMIT": "119",
+                "MAX_ATTEMPTS": "40",
+                # Waits of 60, 90, 135, 202.5, 303.75, 455.625 s, then 600 s: 51 polls and a late
+                # run end before the 8-hour task timeout.
+                "MAX_ATTEMPTS_LIMIT": "51",
                 "RECORD_TTL_DAYS": "7",
             },
-            "Poller/Function": {"LOG_LEVEL": "INFO", "STAGE": "aws", "POLLER_CONCURRENCY": "8", "CLAIM_SECONDS": "120"},
+            "Poller/Function": {
+                "LOG_LEVEL": "INFO",
+                "STAGE": "aws",
+                "POLLER_CONCURRENCY": "8",
+                "CLAIM_SECONDS": "120",
+                "SEND_TASK_RATE_PER_SECOND": "250",
+            },
         },
+        poll_schedule={
+            "initial": 60.0,
+            "min_initial": 60.0,
+            "cap": 600.0,
+            "factor": 1.5,
+            "heartbeat_refresh": 780.0,  # min((1800 - 2 x 120) / 2, 1800 - 2 x 120 - 120)
+            "lag": 120.0,
+            "task_timeout": 28_800.0,
+            "shards": 8,
+            "clock_speed": 1.0,
+        },
+        shards=8,
         customer_managed_token_key=True,
-        poller_reserved_concurrency=5,
+        poller_reserved_concurrency=10,
         create_job_reserved_concurrency=None,
         simulated_api_reserved_concurrency=None,
     ),
@@ -104,6 +140,12 @@ DIFFERENCES = {
         for name in variables
     ),
     ("Workflow/StateMachine", "Properties.DefinitionString"),
+    # The poll schedule (its cap, heartbeat refresh, task timeout and shards) reaches both functions.
+    ("Workflow/CreateJobFunction", "Properties.Environment.POLL_SCHEDULE"),
+    ("Poller/Function", "Properties.Environment.POLL_SCHEDULE"),
+    # Eight shards on AWS: seven more schedules, each naming its shard of eight; one shard locally.
+    ("Poller/Schedule", "Properties.Description"),
+    *((f"Poller/Schedule{shard}", "only in aws") for shard in range(1, 8)),
     # Alarmed at 80% of the task timeout.
     ("Monitoring/OldestJobAgeAlarm", "Properties.Threshold"),
     ("Monitoring/OldestJobAgeAlarm", "Properties.AlarmDescription"),
@@ -160,7 +202,7 @@ def test_logical_ids_are_the_same_in_both_stages(synth: Synth, aws_synth: Synth)
     # A resource in both stages has one logical ID: the tables' are pinned in test_tables.
     local, aws = ({_path(r): logical for logical, r in s.template["Resources"].items()} for s in (synth, aws_synth))
     assert {path: aws[path] for path in local} == local
-    assert aws.keys() - local.keys() == {"JobStore/TaskTokensKey"}
+    assert aws.keys() - local.keys() == {"JobStore/TaskTokensKey", *(f"Poller/Schedule{n}" for n in range(1, 8))}
 
 
 def test_the_stage_is_named_in_tags_and_description(stage_synth: Synth) -> None:
@@ -248,9 +290,36 @@ def test_the_jobs_table_keeps_the_aws_managed_key(stage_synth: Synth) -> None:
     assert sse == {"SSEEnabled": True}
 
 
+def test_the_poll_state_table_keeps_the_aws_managed_key_in_every_stage(stage_synth: Synth) -> None:
+    """No token in it (poll times, attempts, shard leases): checkov's CKV_AWS_119 is skipped with that reason."""
+    sse = resource(stage_synth.template, "JobStore/PollStateTable")["Properties"]["SSESpecification"]
+    assert sse == {"SSEEnabled": True}
+
+
+def test_the_poll_schedule_reaches_both_functions(stage_synth: Synth) -> None:
+    from common.schedule import PollSchedule
+    from stacks.config import load_stage_config
+
+    expected = EXPECTED[stage_synth.stage].poll_schedule
+    for function in ("Workflow/CreateJobFunction", "Poller/Function"):
+        raw = resource(stage_synth.template, function)["Properties"]["Environment"]["Variables"]["POLL_SCHEDULE"]
+        assert json.loads(raw) == expected, function
+        assert PollSchedule.from_json(raw) == load_stage_config(stage_synth.stage).poll_schedule, function
+
+
+def test_one_poller_schedule_per_shard(stage_synth: Synth) -> None:
+    shards = EXPECTED[stage_synth.stage].shards
+    schedules = resources(stage_synth.template, "AWS::Scheduler::Schedule")
+    assert len(schedules) == shards
+    inputs = sorted(int(json.loads(s["Properties"]["Target"]["Input"])["shard"]) for s in schedules.values())
+    assert inputs == list(range(shards))
+    # A run per shard at once, and one started by hand: the reservation (if any) leaves room for them.
+    reserved = EXPECTED[stage_synth.stage].poller_reserved_concurrency
+    assert reserved is None or reserved >= shards + 1
+
+
 def test_reserved_concurrency_per_stage(stage_synth: Synth) -> None:
-    # aws: the poller, so overlapping runs always start; local: create_job, so a burst of starts
-    # leaves the local cloud's small quota to the job API and the poller.
+    # aws: the poller, so every shard's run (and one started by hand) always starts; local: none.
     reserved = {
         _path(function): function["Properties"].get("ReservedConcurrentExecutions")
         for function in resources(stage_synth.template, "AWS::Lambda::Function").values()

@@ -56,8 +56,8 @@ def test_create_job_waits_for_the_task_token(template_json: dict[str, Any], crea
 
 
 def test_create_job_timeouts_come_from_the_stage(create_job: dict[str, Any]) -> None:
-    assert create_job["TimeoutSeconds"] == 900
-    assert create_job["HeartbeatSeconds"] == 240
+    assert create_job["TimeoutSeconds"] == 1800
+    assert create_job["HeartbeatSeconds"] == 600
 
 
 def test_create_job_is_retried_on_every_transient_lambda_error(create_job: dict[str, Any]) -> None:
@@ -150,7 +150,7 @@ def test_fail_states_reraise_the_original_error(definition: dict[str, Any], stat
 
 
 def test_execution_timeout_is_a_backstop_past_the_task_timeout(definition: dict[str, Any]) -> None:
-    assert definition["TimeoutSeconds"] == 900 + 300
+    assert definition["TimeoutSeconds"] == 1800 + 300
 
 
 def test_standard_traced_and_logged(template: Any, template_json: dict[str, Any]) -> None:

@@ -146,6 +146,7 @@ CHECKOV_SKIPS = {
     ),  # no Lambda DLQ: invoked synchronously; the poller's next run is its retry
     *(("CKV_AWS_158", g) for g in LOG_GROUPS),  # log groups without a customer-managed key: no secrets logged
     ("CKV_AWS_119", "SimulatedApi/JobsTable"),  # the simulated external API's table: AWS-managed key
+    ("CKV_AWS_119", "JobStore/PollStateTable"),  # poll times and leases, no task token: AWS-managed key
     ("CKV_AWS_27", "Poller/DeadLetterQueue"),  # SSE-SQS, which this CloudFormation check does not recognise
     ("CKV_AWS_26", "Monitoring/AlarmTopic"),  # alarm notifications: no data; CloudWatch cannot use aws/sns
 }
