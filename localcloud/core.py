@@ -20,6 +20,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from localcloud import provision as prov
 
@@ -28,6 +29,8 @@ LOCALSTACK_VERSION = "2026.3.0"
 ENTRY_MODULE = "localstack.runtime.main"
 LOG_ROTATE_BYTES = 50 * 1024 * 1024  # at start, a bigger log moves to localcloud.log.1
 Echo = Callable[[str], None]
+StrPath = str | os.PathLike[str]
+JsonObject = dict[str, Any]  # a decoded JSON object, as the local cloud's endpoints answer
 
 
 class LocalCloudError(RuntimeError):
@@ -56,8 +59,8 @@ class Settings:
     def resolve(
         cls,
         *,
-        home: str | os.PathLike | None = None,
-        state_dir: str | os.PathLike | None = None,
+        home: StrPath | None = None,
+        state_dir: StrPath | None = None,
         port: int | None = None,
         clock_speed: float | None = None,
     ) -> Settings:
@@ -238,13 +241,14 @@ def running_instance(settings: Settings) -> Instance | None:
 # --- HTTP ------------------------------------------------------------------------------------
 
 
-def http_json(url: str, timeout: float = 2.0) -> dict | None:
+def http_json(url: str, timeout: float = 2.0) -> JsonObject | None:
     """GET ``url`` and decode JSON; None when nothing answers or the answer is not 200 JSON."""
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
             if response.status != 200:
                 return None
-            return json.loads(response.read())
+            answer: JsonObject = json.loads(response.read())
+            return answer
     except (OSError, ValueError, urllib.error.URLError):
         return None
 
@@ -342,8 +346,8 @@ def start(
     *,
     port: int | None = None,
     clock_speed: float | None = None,
-    state_dir: str | os.PathLike | None = None,
-    home: str | os.PathLike | None = None,
+    state_dir: StrPath | None = None,
+    home: StrPath | None = None,
     timeout: float = 120.0,
     echo: Echo | None = None,
 ) -> Instance:
@@ -403,7 +407,7 @@ def start(
         return instance
 
 
-def _wait_ready(settings: Settings, process: subprocess.Popen, timeout: float) -> None:
+def _wait_ready(settings: Settings, process: subprocess.Popen[bytes], timeout: float) -> None:
     base = f"http://127.0.0.1:{settings.port}"
     deadline = time.monotonic() + timeout
     healthy_since = None
@@ -451,7 +455,7 @@ def _terminate(settings: Settings, instance: Instance, timeout: float) -> None:
     settings.pid_file.unlink(missing_ok=True)
 
 
-def ensure_started(**kwargs) -> bool:
+def ensure_started(**kwargs: Any) -> bool:
     """Start the local cloud unless it already runs (same arguments as ``start``, progress printed).
     Returns True when this call started it (so the caller knows to stop it)."""
     kwargs.setdefault("echo", print)
@@ -460,8 +464,8 @@ def ensure_started(**kwargs) -> bool:
 
 def stop(
     *,
-    state_dir: str | os.PathLike | None = None,
-    home: str | os.PathLike | None = None,
+    state_dir: StrPath | None = None,
+    home: StrPath | None = None,
     timeout: float = 30.0,
 ) -> bool:
     """Stop this state dir's local cloud; True if one was running. Only its own processes are
@@ -479,17 +483,17 @@ def stop(
         return True
 
 
-def is_running(*, state_dir: str | os.PathLike | None = None) -> bool:
+def is_running(*, state_dir: StrPath | None = None) -> bool:
     return running_instance(Settings.resolve(state_dir=state_dir)) is not None
 
 
-def endpoint(*, state_dir: str | os.PathLike | None = None) -> str | None:
+def endpoint(*, state_dir: StrPath | None = None) -> str | None:
     """The running instance's endpoint URL, or None."""
     instance = running_instance(Settings.resolve(state_dir=state_dir))
     return instance.endpoint if instance else None
 
 
-def status(*, state_dir: str | os.PathLike | None = None) -> dict:
+def status(*, state_dir: StrPath | None = None) -> JsonObject:
     """Whether it runs, with LocalStack's services health and the scheduler's firing counts."""
     settings = Settings.resolve(state_dir=state_dir)
     instance = running_instance(settings)
@@ -512,7 +516,7 @@ def status(*, state_dir: str | os.PathLike | None = None) -> dict:
     }
 
 
-def scheduler_stats(endpoint_url: str | None = None) -> dict:
+def scheduler_stats(endpoint_url: str | None = None) -> JsonObject:
     """Scheduler firing counts (per schedule ARN) of a running local cloud."""
     endpoint_url = endpoint_url or endpoint() or f"http://localhost:{DEFAULT_PORT}"
     stats = http_json(f"{endpoint_url.rstrip('/')}/_localcloud/scheduler")
@@ -521,11 +525,12 @@ def scheduler_stats(endpoint_url: str | None = None) -> dict:
     return stats
 
 
-def counters(endpoint_url: str | None = None, *, reset: bool = False) -> dict:
+def counters(endpoint_url: str | None = None, *, reset: bool = False) -> JsonObject:
     """Request counts (by service, operation, resource; external and internal) and Lambda
     invocations (by function: count, errors, billed ms, memory) of a running local cloud since its
     start or the last reset. ``reset=True`` returns the counts and clears them in one step."""
     endpoint_url = (endpoint_url or endpoint() or f"http://localhost:{DEFAULT_PORT}").rstrip("/")
+    data: JsonObject | None
     if not reset:
         data = http_json(f"{endpoint_url}/_localcloud/counters", timeout=10)
     else:
@@ -540,7 +545,7 @@ def counters(endpoint_url: str | None = None, *, reset: bool = False) -> dict:
     return data
 
 
-def kill_lambda(function_name: str, endpoint_url: str | None = None, *, wait_seconds: float = 0.0) -> dict:
+def kill_lambda(function_name: str, endpoint_url: str | None = None, *, wait_seconds: float = 0.0) -> JsonObject:
     """Fault injection: SIGKILL the worker processes running invocations of ``function_name``
     (name or ARN) on a running local cloud, like crashed Lambda sandboxes; those invocations end
     with ``Runtime.ExitError``. ``wait_seconds``: wait up to that long for one to be in flight.
@@ -554,7 +559,8 @@ def kill_lambda(function_name: str, endpoint_url: str | None = None, *, wait_sec
     )
     try:
         with urllib.request.urlopen(request, timeout=wait_seconds + 10) as response:
-            return json.loads(response.read())
+            killed: JsonObject = json.loads(response.read())
+            return killed
     except urllib.error.HTTPError as exc:
         raise LocalCloudError(f"kill_lambda({function_name!r}) failed: {exc.read().decode(errors='replace')}") from exc
     except (OSError, ValueError, urllib.error.URLError) as exc:

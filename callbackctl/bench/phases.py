@@ -25,7 +25,7 @@ from callbackctl.bench.stacks import Deployment
 from callbackctl.cost.model import Design, LambdaProfile, Workload, design_usage
 from callbackctl.cost.usage import MeasuredUsage
 from callbackctl.deployment.executions import TERMINAL, history, start_executions, wait_for
-from callbackctl.deployment.schedule import set_schedule_state
+from callbackctl.deployment.schedule import ScheduleState, set_schedule_state
 from callbackctl.deployment.tables import empty_table, scan_items
 from callbackctl.errors import CommandFailed, TimedOut
 
@@ -77,7 +77,7 @@ class Bench:
         suffix = f"/{self.dep.poller_schedule}"
         return sum(int(s.get("fired", 0)) for arn, s in stats.get("schedules", {}).items() if arn.endswith(suffix))
 
-    def set_schedule(self, state: str) -> None:
+    def set_schedule(self, state: ScheduleState) -> None:
         set_schedule_state(self.target, self.dep.poller_schedule, state)
 
     def empty(self, table: str, workers: int = 4) -> None:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -15,6 +16,9 @@ from callbackctl.deployment import executions as ex
 from callbackctl.deployment.stack import stack_info
 from callbackctl.deployment.targets import Target
 from callbackctl.errors import UsageError
+
+if TYPE_CHECKING:
+    from mypy_boto3_stepfunctions.type_defs import HistoryEventTypeDef
 
 MAX_COUNT = 10_000
 LARGE_COUNT = 500
@@ -106,7 +110,7 @@ def run_watch(args: argparse.Namespace) -> int:
     return follow(target, arns, timeout=args.timeout, as_json=args.json)
 
 
-def _event_detail(event: dict[str, Any]) -> str:
+def _event_detail(event: Mapping[str, Any]) -> str:  # any event type: read its *EventDetails
     details = next((v for k, v in event.items() if k.endswith("EventDetails") and isinstance(v, dict)), {})
     if "name" in details:
         return str(details["name"])
@@ -118,7 +122,7 @@ def _event_detail(event: dict[str, Any]) -> str:
     return ""
 
 
-def format_history(name: str, events: list[dict[str, Any]]) -> str:
+def format_history(name: str, events: Sequence[HistoryEventTypeDef]) -> str:
     lines = [f"History of {name} ({len(events)} events)"]
     for event in events:
         kind = event["type"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from callbackctl.cli.options import JSON, TARGET, add_command, duration, target_from
 from callbackctl.cli.output import paint, to_json
@@ -13,6 +13,9 @@ from callbackctl.deployment.functions import log_events
 from callbackctl.deployment.stack import stack_info
 from callbackctl.deployment.targets import Target
 from callbackctl.errors import UsageError
+
+if TYPE_CHECKING:
+    from mypy_boto3_logs.type_defs import FilteredLogEventTypeDef
 
 FOLLOW_INTERVAL = 2.0
 
@@ -27,14 +30,14 @@ def function_name(target: Target, given: str) -> str:
     raise UsageError(f"no function {given!r} in the stack: choose one of {', '.join(functions)} (or a full name)")
 
 
-def _line(event: dict[str, Any]) -> str:
+def _line(event: FilteredLogEventTypeDef) -> str:
     moment = datetime.fromtimestamp(event["timestamp"] / 1000, UTC)
     message = str(event["message"]).rstrip("\n")
     style = "red" if "ERROR" in message or "Traceback" in message else "dim" if message.startswith("REPORT") else None
     return f"{moment:%H:%M:%S}.{moment.microsecond // 1000:03d}  {paint(message, style)}"
 
 
-def _record(event: dict[str, Any]) -> dict[str, Any]:
+def _record(event: FilteredLogEventTypeDef) -> dict[str, Any]:
     moment = datetime.fromtimestamp(event["timestamp"] / 1000, UTC)
     return {
         "timestamp": moment,

@@ -6,8 +6,9 @@ import argparse
 import sys
 import time
 from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from callbackctl.cli.options import JSON, TARGET, add_command, int_range, positive_float, target_from
 from callbackctl.cli.output import STATUS_STYLE, emit, paint, to_json
@@ -15,6 +16,9 @@ from callbackctl.deployment.executions import history
 from callbackctl.deployment.stack import StackInfo, stack_info
 from callbackctl.deployment.tables import plain, scan_items
 from callbackctl.deployment.targets import Target
+
+if TYPE_CHECKING:
+    from mypy_boto3_stepfunctions.type_defs import ExecutionListItemTypeDef
 
 MAX_RECENT = 1000
 MIN_REFRESH = 0.5
@@ -24,19 +28,24 @@ def _hms(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%H:%M:%S")
 
 
-def _latest_history(target: Target, executions: list[dict[str, Any]], recent: int) -> list[dict[str, Any]]:
+def _latest_history(
+    target: Target, executions: Sequence[ExecutionListItemTypeDef], recent: int
+) -> list[dict[str, Any]]:
     if not executions:
         return []
     events = history(target, executions[0]["executionArn"], newest_first=True, limit=recent)
-    return [
-        {
-            "id": event["id"],
-            "type": event["type"],
-            "state": (event.get("stateEnteredEventDetails") or event.get("stateExitedEventDetails") or {}).get("name"),
-            "time": _hms(event["timestamp"]),
-        }
-        for event in reversed(events)
-    ]
+    latest = []
+    for event in reversed(events):
+        details = event.get("stateEnteredEventDetails") or event.get("stateExitedEventDetails")
+        latest.append(
+            {
+                "id": event["id"],
+                "type": event["type"],
+                "state": details.get("name") if details else None,
+                "time": _hms(event["timestamp"]),
+            }
+        )
+    return latest
 
 
 def snapshot(target: Target, info: StackInfo, *, recent: int = 8) -> dict[str, Any]:

@@ -9,10 +9,13 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from callbackctl.deployment.targets import Target
 from callbackctl.errors import UsageError
+
+if TYPE_CHECKING:
+    from mypy_boto3_stepfunctions.type_defs import HistoryEventTypeDef
 
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 MAX_NAME_LENGTH = 80
@@ -143,7 +146,9 @@ def wait_for(
             time.sleep(max(0.0, min(interval, deadline - time.monotonic())))
 
 
-def history(target: Target, arn: str, *, newest_first: bool = False, limit: int | None = None) -> list[dict[str, Any]]:
+def history(
+    target: Target, arn: str, *, newest_first: bool = False, limit: int | None = None
+) -> list[HistoryEventTypeDef]:
     """The execution's history events (every page, or the first ``limit``)."""
     kwargs: dict[str, Any] = {"executionArn": arn, "reverseOrder": newest_first}
     if limit is not None:

@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from callbackctl.deployment.targets import Target
+
+if TYPE_CHECKING:
+    from mypy_boto3_lambda.type_defs import FunctionConfigurationResponseTypeDef
+    from mypy_boto3_logs.type_defs import FilteredLogEventTypeDef
 
 
 @dataclass(frozen=True)
@@ -26,9 +30,8 @@ def invoke(target: Target, function_name: str, payload: Any, *, read_timeout: fl
     return Invocation(json.loads(response["Payload"].read() or b"null"), response.get("FunctionError"))
 
 
-def configuration(target: Target, function_name: str) -> dict[str, Any]:
-    config: dict[str, Any] = target.client("lambda").get_function_configuration(FunctionName=function_name)
-    return config
+def configuration(target: Target, function_name: str) -> FunctionConfigurationResponseTypeDef:
+    return target.client("lambda").get_function_configuration(FunctionName=function_name)
 
 
 def environment(target: Target, function_name: str) -> dict[str, str]:
@@ -42,7 +45,7 @@ def log_group(function_name: str) -> str:
 
 def log_events(
     target: Target, function_name: str, *, start_ms: int, pattern: str | None = None
-) -> Iterator[dict[str, Any]]:
+) -> Iterator[FilteredLogEventTypeDef]:
     """The function's log events since ``start_ms`` (epoch milliseconds), oldest first, every page.
 
     Nothing when the function has not logged yet (its log group does not exist).

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from callbackctl.deployment.targets import Target
+
+ScheduleState = Literal["ENABLED", "DISABLED"]
 
 # What UpdateSchedule needs back from GetSchedule (it replaces the whole schedule).
 _SCHEDULE_FIELDS = (
@@ -24,10 +28,10 @@ _RATE = re.compile(r"rate\(\s*(\d+)\s+(minutes?|hours?|days?)\s*\)")
 _UNIT_SECONDS = {"minute": 60, "hour": 3_600, "day": 86_400}
 
 
-def set_schedule_state(target: Target, schedule_name: str, state: str) -> None:
+def set_schedule_state(target: Target, schedule_name: str, state: ScheduleState) -> None:
     """Enable or disable a schedule (ENABLED | DISABLED), keeping everything else as it is."""
     scheduler = target.client("scheduler")
-    current = scheduler.get_schedule(Name=schedule_name)
+    current: Mapping[str, Any] = scheduler.get_schedule(Name=schedule_name)  # read by field name below
     scheduler.update_schedule(**{k: current[k] for k in _SCHEDULE_FIELDS if k in current}, State=state)
 
 

@@ -7,13 +7,23 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ProfileNotFound
 
 from callbackctl.errors import UsageError
+
+if TYPE_CHECKING:  # boto3-stubs (requirements-dev.txt): types only, never imported at run time
+    from mypy_boto3_cloudformation import CloudFormationClient
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_lambda import LambdaClient
+    from mypy_boto3_logs import CloudWatchLogsClient
+    from mypy_boto3_scheduler import EventBridgeSchedulerClient
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_stepfunctions import SFNClient
+    from mypy_boto3_sts import STSClient
 
 STACK_NAME = "CallbackPattern"
 TARGETS = ("localcloud", "localstack", "aws")
@@ -61,6 +71,27 @@ class Target:
         env.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
         return env
 
+    # One overload per service the tool uses, so every call is checked against boto3-stubs.
+    @overload
+    def client(
+        self, service: Literal["cloudformation"], *, read_timeout: float | None = None
+    ) -> CloudFormationClient: ...
+    @overload
+    def client(self, service: Literal["dynamodb"], *, read_timeout: float | None = None) -> DynamoDBClient: ...
+    @overload
+    def client(self, service: Literal["lambda"], *, read_timeout: float | None = None) -> LambdaClient: ...
+    @overload
+    def client(self, service: Literal["logs"], *, read_timeout: float | None = None) -> CloudWatchLogsClient: ...
+    @overload
+    def client(
+        self, service: Literal["scheduler"], *, read_timeout: float | None = None
+    ) -> EventBridgeSchedulerClient: ...
+    @overload
+    def client(self, service: Literal["sqs"], *, read_timeout: float | None = None) -> SQSClient: ...
+    @overload
+    def client(self, service: Literal["stepfunctions"], *, read_timeout: float | None = None) -> SFNClient: ...
+    @overload
+    def client(self, service: Literal["sts"], *, read_timeout: float | None = None) -> STSClient: ...
     def client(self, service: str, *, read_timeout: float | None = None) -> Any:
         """A boto3 client for this target (cached), with a connection pool sized for concurrent calls.
 
@@ -79,6 +110,8 @@ class Target:
             options.update(read_timeout=read_timeout, connect_timeout=10)
         config = Config(**options)
         kwargs: dict[str, Any] = {"region_name": self.region, "config": config}
+        # boto3-stubs types boto3.client() per literal service name; here the name is a parameter (the
+        # overloads above give each caller its typed client), hence the call-overload ignores below.
         if self.is_local:
             kwargs.update(endpoint_url=self.endpoint_url, aws_access_key_id="test", aws_secret_access_key="test")
             client = boto3.client(service, **kwargs)  # type: ignore[call-overload]

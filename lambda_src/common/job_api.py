@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Literal, TypedDict, cast
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, cast
+
+if TYPE_CHECKING:  # boto3-stubs: a dev dependency, not in the Lambda runtime
+    from mypy_boto3_lambda import LambdaClient
 
 JobStatus = Literal["IN_PROGRESS", "COMPLETED", "FAILED", "CANCELLED"]
 Outcome = Literal["SUCCEED", "FAIL", "NEVER_FINISH"]
@@ -39,7 +42,7 @@ class JobNotFound(JobApiError):
 
 @dataclass(frozen=True, kw_only=True)
 class JobApiClient:
-    lambda_client: Any
+    lambda_client: LambdaClient
     function_name: str
 
     def _call(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -70,6 +73,8 @@ class JobApiClient:
             {"action": "CREATE_JOB", "idempotencyKey": idempotency_key, "simulate": simulate, "payload": payload}
         )
 
+    # cast: CHECK_STATUS and CANCEL_JOB answer a status report (simulated_api's contract, docs/design.md);
+    # _call has already checked that the answer is a JSON object.
     def check_status(self, job_id: str) -> StatusReport:
         return cast(StatusReport, self._call({"action": "CHECK_STATUS", "jobId": job_id}))
 

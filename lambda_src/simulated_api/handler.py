@@ -12,14 +12,16 @@ import json
 import os
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 import boto3
 
 from common.clock import iso, utc_now
 from common.config import env_int, env_str
+from common.job_api import Outcome
 from common.log import get_logger
 from simulated_api.logic import (
     Faults,
@@ -34,6 +36,9 @@ from simulated_api.logic import (
     status_after_poll,
 )
 
+if TYPE_CHECKING:  # boto3-stubs: a dev dependency, not in the Lambda runtime
+    from mypy_boto3_dynamodb.service_resource import Table
+
 logger = get_logger("simulated_api")
 
 __all__ = ["InvalidRequest", "JobNotFound", "JobsTable", "lambda_handler"]
@@ -45,11 +50,33 @@ NO_FAULTS = Faults()
 CANCELLED = "CANCELLED"
 
 
+class JobItem(TypedDict, total=False):
+    """An item of the jobs table, as create() writes it and _end() ends it (numbers read back as Decimal)."""
+
+    jobId: str
+    idempotencyKey: str
+    requestHash: str
+    status: str
+    outcome: Outcome
+    pollCount: Decimal
+    completionPolls: Decimal
+    payload: dict[str, Any]
+    result: dict[str, Any]
+    error: str
+    createdAt: str
+    updatedAt: str
+
+
+def _job_item(item: Mapping[str, Any]) -> JobItem:
+    # cast: only this module writes the jobs table (create, check, _end), so its items have this shape.
+    return cast(JobItem, item)
+
+
 @dataclass(frozen=True, kw_only=True)
 class JobsTable:
     """The simulated API's own table of jobs (not the task-token table)."""
 
-    table: Any  # boto3 DynamoDB Table resource
+    table: Table
     polls_min: int
     polls_max: int
 
@@ -78,7 +105,7 @@ class JobsTable:
                 ConditionExpression="attribute_not_exists(jobId)",
             )
         except self.table.meta.client.exceptions.ConditionalCheckFailedException:
-            existing = self.table.get_item(Key={"jobId": job_id}, ConsistentRead=True)["Item"]
+            existing = _job_item(self.table.get_item(Key={"jobId": job_id}, ConsistentRead=True)["Item"])
             if existing.get("requestHash") != fingerprint:
                 raise IdempotencyConflict(
                     f"idempotency key {idempotency_key!r} was used for a different request (job {job_id})"
@@ -100,13 +127,15 @@ class JobsTable:
         _require_job_id(job_id, "CHECK_STATUS")
         client_error = self.table.meta.client.exceptions.ConditionalCheckFailedException
         try:
-            item = self.table.update_item(
-                Key={"jobId": job_id},
-                UpdateExpression="ADD pollCount :one SET updatedAt = :now",
-                ConditionExpression="attribute_exists(jobId)",
-                ExpressionAttributeValues={":one": 1, ":now": iso(utc_now())},
-                ReturnValues="ALL_NEW",
-            )["Attributes"]
+            item = _job_item(
+                self.table.update_item(
+                    Key={"jobId": job_id},
+                    UpdateExpression="ADD pollCount :one SET updatedAt = :now",
+                    ConditionExpression="attribute_exists(jobId)",
+                    ExpressionAttributeValues={":one": 1, ":now": iso(utc_now())},
+                    ReturnValues="ALL_NEW",
+                )["Attributes"]
+            )
         except client_error:
             raise JobNotFound(f"no job with id {job_id!r}") from None
         polls = int(item["pollCount"])
@@ -170,7 +199,7 @@ def _require_job_id(job_id: Any, action: str) -> None:
         raise InvalidRequest(f"{action} needs a non-empty string jobId")
 
 
-def _with_end(report: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
+def _with_end(report: dict[str, Any], item: Mapping[str, Any]) -> dict[str, Any]:
     """The report of a job that has ended: its status and its result or failure reason."""
     report["status"] = item["status"]
     for key in ("result", "error"):

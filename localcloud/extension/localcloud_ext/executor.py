@@ -65,7 +65,7 @@ class _ForkServer:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._process: subprocess.Popen | None = None
+        self._process: subprocess.Popen[bytes] | None = None
         self._control: socket.socket | None = None
 
     def _start(self) -> None:
@@ -91,7 +91,7 @@ class _ForkServer:
         self._control = parent
         LOG.info("Lambda fork server started: %s (pid %s)", python, self._process.pid)
 
-    def spawn(self, spec: dict, fds: list[int]) -> int:
+    def spawn(self, spec: lambda_runtime.Message, fds: list[int]) -> int:
         with self._lock:
             for attempt in (1, 2):
                 if self._process is None or self._process.poll() is not None:
@@ -282,7 +282,8 @@ class HostProcessRuntimeExecutor(RuntimeExecutor):
 
     @property
     def _name(self) -> str:
-        return self.function_version.id.function_name
+        name: str = self.function_version.id.function_name  # LocalStack's FunctionVersion (Any here)
+        return name
 
     # --- invocation ----------------------------------------------------------------------------
 
@@ -310,7 +311,7 @@ class HostProcessRuntimeExecutor(RuntimeExecutor):
             "trace_id": payload.get("trace-id"),
             "deadline_ms": (started + timeout) * 1000,
         }
-        response: dict | None = None
+        response: lambda_runtime.Message | None = None
         error_payload: bytes | None = None
         with self._lock:
             self._invoking, self._crashed = True, False

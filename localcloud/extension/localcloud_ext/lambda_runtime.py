@@ -32,11 +32,15 @@ import struct
 import sys
 import time
 import traceback
+from collections.abc import Callable
+from typing import Any
 
 _HEADER = struct.Struct(">I")
+# One JSON message on a channel: a request, a response, a worker's spec or an error.
+Message = dict[str, Any]
 
 
-def send_msg(sock: socket.socket, obj: dict) -> None:
+def send_msg(sock: socket.socket, obj: Message) -> None:
     data = json.dumps(obj).encode()
     sock.sendall(_HEADER.pack(len(data)) + data)
 
@@ -52,12 +56,15 @@ def _recv_exact(sock: socket.socket, size: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def recv_msg(sock: socket.socket) -> dict | None:
+def recv_msg(sock: socket.socket) -> Message | None:
     header = _recv_exact(sock, _HEADER.size)
     if header is None:
         return None
     body = _recv_exact(sock, _HEADER.unpack(header)[0])
-    return None if body is None else json.loads(body)
+    if body is None:
+        return None
+    message: Message = json.loads(body)
+    return message
 
 
 # ---------------------------------------------------------------------------------------------
@@ -68,7 +75,7 @@ def recv_msg(sock: socket.socket) -> dict | None:
 class LambdaContext:
     """The ``context`` argument, with the attributes and method of the AWS Python runtime's."""
 
-    def __init__(self, request: dict, spec: dict) -> None:
+    def __init__(self, request: Message, spec: Message) -> None:
         self.aws_request_id = request["request_id"]
         self.invoked_function_arn = request["arn"]
         self.function_name = spec["function_name"]
@@ -115,11 +122,11 @@ def _install_lambda_logging() -> None:
     logging.getLogger().addHandler(handler)
 
 
-def _error(error_type: str, message: str, stack: list[str] | None = None) -> dict:
+def _error(error_type: str, message: str, stack: list[str] | None = None) -> Message:
     return {"errorMessage": message, "errorType": error_type, "stackTrace": stack or []}
 
 
-def _exception_error(exc: BaseException, request_id: str | None = None) -> dict:
+def _exception_error(exc: BaseException, request_id: str | None = None) -> Message:
     stack = traceback.format_list(traceback.extract_tb(exc.__traceback__)[1:])
     error = _error(type(exc).__name__, str(exc), stack)
     if request_id:
@@ -133,7 +140,7 @@ def _log_exception(exc: BaseException, prefix: str = "") -> None:
     print(f"[ERROR] {prefix}{type(exc).__name__}: {exc}\n{''.join(lines).rstrip()}", flush=True)
 
 
-def load_handler(handler: str):
+def load_handler(handler: str) -> tuple[Callable[..., Any], None] | tuple[None, Message]:
     """Import the handler like the AWS Python runtime: returns (function, None) or (None, error)."""
     try:
         module_name, function_name = handler.rsplit(".", 1)
@@ -161,7 +168,7 @@ def load_handler(handler: str):
     return function, None
 
 
-def _json_default(obj):
+def _json_default(obj: object) -> int | float:
     if isinstance(obj, decimal.Decimal):
         return int(obj) if obj == obj.to_integral_value() else float(obj)
     raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
@@ -177,7 +184,7 @@ def _flush() -> None:
             stream.flush()
 
 
-def run_worker(spec: dict, channel_fd: int, log_fd: int) -> None:
+def run_worker(spec: Message, channel_fd: int, log_fd: int) -> None:
     channel = socket.socket(fileno=channel_fd)
     os.dup2(log_fd, 1)
     os.dup2(log_fd, 2)
@@ -202,6 +209,7 @@ def run_worker(spec: dict, channel_fd: int, log_fd: int) -> None:
     if init_error is not None:
         send_msg(channel, {"type": "init_error", "error": init_error, "init_ms": init_ms})
         return
+    assert function is not None  # load_handler gives either a function or an init error
     send_msg(channel, {"type": "ready", "init_ms": init_ms, "max_rss_mb": _max_rss_mb()})
 
     memory_size = int(spec["memory_size"])
@@ -214,7 +222,7 @@ def run_worker(spec: dict, channel_fd: int, log_fd: int) -> None:
         _REQUEST_ID.request_id = request_id
         os.environ["_X_AMZN_TRACE_ID"] = request.get("trace_id") or ""
         started = time.perf_counter()
-        response: dict
+        response: Message
         try:
             raw = request.get("payload") or ""
             try:

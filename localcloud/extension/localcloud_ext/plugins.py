@@ -18,28 +18,34 @@ import logging
 import os
 import sys
 import threading
+from typing import TYPE_CHECKING, Any
 
 from localstack.http import Response, route
 from localstack.runtime import hooks
 from localstack.services.lambda_.invocation.plugins import RuntimeExecutorPlugin
 from localstack.services.plugins import Service, aws_provider
 
+if TYPE_CHECKING:
+    from localstack.http import Request
+
+    from localcloud_ext.executor import HostProcessRuntimeExecutor
+
 LOG = logging.getLogger("localcloud")
 
-_STATE: dict = {}
+_STATE: dict[str, Any] = {}
 
 
 class LocalcloudRuntimeExecutorPlugin(RuntimeExecutorPlugin):
     name = "localcloud"
 
-    def load(self, *args, **kwargs):
+    def load(self, *args: Any, **kwargs: Any) -> "type[HostProcessRuntimeExecutor]":
         from localcloud_ext.executor import HostProcessRuntimeExecutor
 
         return HostProcessRuntimeExecutor
 
 
 @aws_provider(api="stepfunctions", name="localcloud")
-def stepfunctions_localcloud():
+def stepfunctions_localcloud() -> Service:
     """Loaded at the first Step Functions request, like LocalStack's own provider."""
     from localcloud_ext import stepfunctions
 
@@ -65,7 +71,7 @@ class LocalcloudEndpoints:
     ``POST /_localcloud/lambda/kill`` (fault injection)."""
 
     @route("/_localcloud/info", methods=["GET"])
-    def info(self, request):
+    def info(self, request: "Request") -> Response:
         from localstack import config
 
         return Response.for_json(
@@ -80,7 +86,7 @@ class LocalcloudEndpoints:
         )
 
     @route("/_localcloud/clock", methods=["POST"])
-    def clock(self, request):
+    def clock(self, request: "Request") -> Response:
         """Change the scheduler's clock speed: body ``{"speed": 12}``."""
         firer = _STATE.get("scheduler")
         try:
@@ -95,29 +101,29 @@ class LocalcloudEndpoints:
         return Response.for_json({"clockSpeed": speed})
 
     @route("/_localcloud/scheduler", methods=["GET"])
-    def scheduler(self, request):
+    def scheduler(self, request: "Request") -> Response:
         firer = _STATE.get("scheduler")
         if firer is None:
             return Response.for_json({"error": "scheduler not started"}, status=503)
         return Response.for_json(firer.snapshot())
 
     @route("/_localcloud/counters", methods=["GET"])
-    def counters(self, request):
+    def counters(self, request: "Request") -> Response:
         """Requests by service/operation/resource and Lambda invocations by function."""
         from localcloud_ext import counters
 
         return Response.for_json(counters.snapshot())
 
     @route("/_localcloud/counters", methods=["DELETE"])
-    def counters_delete(self, request):
+    def counters_delete(self, request: "Request") -> Response:
         return self._counters_reset()
 
     @route("/_localcloud/counters/reset", methods=["POST"])
-    def counters_reset(self, request):
+    def counters_reset(self, request: "Request") -> Response:
         return self._counters_reset()
 
     @route("/_localcloud/lambda/kill", methods=["POST"])
-    def lambda_kill(self, request):
+    def lambda_kill(self, request: "Request") -> Response:
         """Kill the workers running invocations of a function, like crashed sandboxes: body
         ``{"functionName": "<name or ARN>", "waitSeconds": 0}`` (wait up to that long for an
         invocation to be in flight). Answers ``{"functionName", "killed": n, "pids": [...]}``."""
@@ -135,7 +141,7 @@ class LocalcloudEndpoints:
         return Response.for_json({"functionName": counters.resource_name(function), "killed": len(pids), "pids": pids})
 
     @staticmethod
-    def _counters_reset():
+    def _counters_reset() -> Response:
         """Clear the counters; the answer holds what they counted until now."""
         from localcloud_ext import counters
 
@@ -143,7 +149,7 @@ class LocalcloudEndpoints:
 
 
 @hooks.on_infra_start()
-def localcloud_register_endpoints():
+def localcloud_register_endpoints() -> None:
     from localstack.aws.handlers import run_custom_response_handlers
     from localstack.services.edge import ROUTER
 
@@ -154,7 +160,7 @@ def localcloud_register_endpoints():
 
 
 @hooks.on_infra_ready()
-def localcloud_start_scheduler():
+def localcloud_start_scheduler() -> None:
     from localcloud_ext.scheduler import SchedulerFirer
 
     firer = SchedulerFirer(_clock_speed(), os.environ.get("LOCALCLOUD_STATE_DIR"))
@@ -163,7 +169,7 @@ def localcloud_start_scheduler():
 
 
 @hooks.on_infra_shutdown()
-def localcloud_shutdown():
+def localcloud_shutdown() -> None:
     firer = _STATE.pop("scheduler", None)
     if firer is not None:
         firer.stop()
@@ -173,7 +179,7 @@ def localcloud_shutdown():
 
 
 @hooks.on_infra_shutdown(priority=-100)
-def localcloud_exit_after_shutdown():
+def localcloud_exit_after_shutdown() -> None:
     """The last shutdown hook: LocalStack has stopped its services (priority -10/-20). Its process
     would then wait for lingering non-daemon threads (Lambda's log shipper retrying to post logs
     to the already closed gateway, CloudWatch's alarm scheduler: up to ~30 s) and finalize a large

@@ -37,9 +37,14 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
+
+if TYPE_CHECKING:  # moto's Scheduler models, as LocalStack's Scheduler store holds them
+    from moto.scheduler.models import EventBridgeSchedulerBackend, Schedule
 
 LOG = logging.getLogger("localcloud.scheduler")
 
@@ -75,7 +80,7 @@ class VirtualClock:
             self._virtual, self._real, self.speed = self.to_virtual(real), real, speed
 
 
-def _epoch(value) -> float | None:
+def _epoch(value: Any) -> float | None:
     """StartDate/EndDate as stored by the API (epoch number or ISO string) -> epoch seconds."""
     if value in (None, ""):
         return None
@@ -99,7 +104,7 @@ def aws_cron_to_crontab(fields: str) -> str:
         raise ValueError(f"cron needs 6 fields, got {len(parts)}: {fields!r}")
     minute, hour, dom, month, dow, year = (p.replace("?", "*") for p in parts)
 
-    def shift(match: re.Match) -> str:
+    def shift(match: re.Match[str]) -> str:
         return str((int(match.group(0)) - 1) % 7)
 
     if not re.search(r"[#LW]", dow):
@@ -110,7 +115,7 @@ def aws_cron_to_crontab(fields: str) -> str:
 class ScheduleTimer:
     """When a schedule fires next (virtual epoch seconds), for one version of a schedule."""
 
-    def __init__(self, schedule, clock: VirtualClock) -> None:
+    def __init__(self, schedule: Schedule, clock: VirtualClock) -> None:
         self.expression = schedule.schedule_expression.strip()
         self.timezone = ZoneInfo(schedule.schedule_expression_timezone or "UTC")
         self.start = _epoch(schedule.start_date)
@@ -167,8 +172,8 @@ class SchedulerFirer:
     def __init__(self, clock_speed: float, state_dir: str | None) -> None:
         self.clock = VirtualClock(clock_speed)
         self.state_file = Path(state_dir) / "scheduler.json" if state_dir else None
-        self._timers: dict[str, tuple[tuple, ScheduleTimer | None]] = {}
-        self._stats: dict[str, dict] = {}
+        self._timers: dict[str, tuple[tuple[object, ...], ScheduleTimer | None]] = {}
+        self._stats: dict[str, dict[str, Any]] = {}
         self._stats_lock = threading.Lock()
         self._stop = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="localcloud-scheduler")
@@ -189,7 +194,7 @@ class SchedulerFirer:
 
     # --- loop ----------------------------------------------------------------------------------
 
-    def _schedules(self):
+    def _schedules(self) -> Iterator[tuple[str, str, EventBridgeSchedulerBackend, Schedule]]:
         from moto.scheduler.models import scheduler_backends
 
         for account_id, regional in list(dict.items(scheduler_backends)):
@@ -240,7 +245,14 @@ class SchedulerFirer:
 
     # --- firing --------------------------------------------------------------------------------
 
-    def _fire(self, account_id, region, backend, schedule, scheduled_at: float) -> None:
+    def _fire(
+        self,
+        account_id: str,
+        region: str,
+        backend: EventBridgeSchedulerBackend,
+        schedule: Schedule,
+        scheduled_at: float,
+    ) -> None:
         target = dict(schedule.target or {})
         arn = target.get("Arn", "")
         execution_id = str(uuid.uuid4())
@@ -265,7 +277,9 @@ class SchedulerFirer:
             with contextlib.suppress(Exception):
                 backend.delete_schedule(schedule.group_name, schedule.name)
 
-    def _deliver(self, account_id, region, schedule, arn: str, payload: str, target: dict) -> None:
+    def _deliver(
+        self, account_id: str, region: str, schedule: Schedule, arn: str, payload: str, target: dict[str, Any]
+    ) -> None:
         from localstack.aws.connect import connect_to
 
         parts = arn.split(":")
@@ -309,7 +323,7 @@ class SchedulerFirer:
             LOG.info("Schedule %s fired -> %s (#%d)", schedule_arn, target_arn, count)
         self._write_stats()
 
-    def snapshot(self) -> dict:
+    def snapshot(self) -> dict[str, Any]:
         with self._stats_lock:
             schedules = {arn: dict(stats) for arn, stats in self._stats.items()}
         return {

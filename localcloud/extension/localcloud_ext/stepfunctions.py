@@ -82,7 +82,7 @@ _TOKENS = threading.RLock()
 def _task_ended(endpoint: CallbackEndpoint) -> bool:
     """True once the task got its outcome or stopped waiting. LocalStack sets the endpoint's
     notify event on both (``notify`` and ``interrupt_all``); it has no public accessor."""
-    return endpoint._notify_event.is_set()
+    return bool(endpoint._notify_event.is_set())  # a threading.Event's; LocalStack is Any here
 
 
 def _end_task(endpoint: CallbackEndpoint | None) -> None:
