@@ -16,6 +16,7 @@ from botocore import exceptions as aws
 
 from callbackctl import __version__
 from callbackctl.bench import cli as bench_cli
+from callbackctl.capacity import cli as capacity_cli
 from callbackctl.cli.output import error
 from callbackctl.commands import chaos, cleanup, demo, deploy, executions, logs, monitor, poll, template
 from callbackctl.cost import cli as cost_cli
@@ -33,6 +34,7 @@ COMMANDS: tuple[ModuleType, ...] = (
     chaos,
     template,
     cost_cli,
+    capacity_cli,
     bench_cli,
 )
 _NO_CREDENTIALS = (

@@ -48,10 +48,11 @@ ASSUMPTIONS = (
         "invokes it from the state machine, the callback from create_job and the poller."
     ),
     (
-        "DynamoDB on-demand: ceil(item KB) WRUs per write, 2p + 1 token-record writes per job (put, claim per "
-        "poll, release per heartbeat, finish) plus 3 writes to the KEYS_ONLY ByStatus index (insert, then "
-        "delete + insert on the status change); index queries 0.5 RRU per 4 KB of keys, at least 0.5 per run; "
-        "no free tier for on-demand requests."
+        "DynamoDB on-demand: ceil(item KB) WRUs per write. Per job the token record is written once at the "
+        "start and twice at the end (two transactions, billed double); the small poll state once per poll "
+        "(the claim), plus its put and the two end transactions; the ByDue index 4 + 2p writes (a claim moves "
+        "dueAt, its sort key: delete + put). Heartbeats and the final decision read the token record; index "
+        "queries 0.5 RRU per 4 KB of keys, at least 0.5 per run; no free tier for on-demand requests."
     ),
 )
 

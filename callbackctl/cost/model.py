@@ -55,9 +55,18 @@ class Workload:
     free_tier: bool = False
     scheduler: SchedulerMode = SchedulerMode.STATIC
     schedule_rate_minutes: int = 1
-    token_item_kb: float = 2.5  # largest token record: token (<= 2,048 chars) + ~300 bytes (ARN, lease, ...)
-    index_entry_kb: float = 0.1  # one KEYS_ONLY ByStatus entry: jobId, status, createdAt (~90 bytes)
-    gsi_writes: bool = True  # count the KEYS_ONLY index writes: 1 on create, 2 when status changes
+    token_item_kb: float = 2.5  # largest token record: token (<= 2,048 chars) + ~300 bytes (ARN, decision, ...)
+    index_entry_kb: float = 0.1  # one index entry: jobId, dueShard, dueAt, heartbeatAt, intervalMs (~100 bytes)
+    gsi_writes: bool = True  # count the index writes (see design_usage)
+    # The scale step keeps the hot poll state (~200 bytes) apart from the token record, and a poll
+    # writes only it. False: the earlier single record, rewritten by every claim and release (what
+    # the benchmark's single-table counter still measures).
+    poll_state_table: bool = True
+    poll_state_kb: float = 0.2
+    # Heartbeats a job gets (each reads the token record); None: one per poll but the last, the
+    # most a job can get. `callbackctl capacity` passes duration / heartbeat refresh.
+    heartbeats_per_job: float | None = None
+    shards: int = 1  # poller runs per schedule firing: one per shard, each with its own query and lease
     callback_transitions: int = 3  # start, CreateJob (.waitForTaskToken), Succeed
     loop_fixed_transitions: int = 3  # start, CreateJob, Succeed
     loop_transitions_per_poll: int = 3  # Wait, CheckStatus, Choice
@@ -75,7 +84,11 @@ class Workload:
         check_int("schedule_rate_minutes", self.schedule_rate_minutes, 1)
         check_number("token_item_kb", self.token_item_kb, 0.0, strict=True)
         check_number("index_entry_kb", self.index_entry_kb, 0.0, strict=True)
-        for name in ("token_item_kb", "index_entry_kb"):
+        check_number("poll_state_kb", self.poll_state_kb, 0.0, strict=True)
+        if self.heartbeats_per_job is not None:
+            check_number("heartbeats_per_job", self.heartbeats_per_job, 0.0)
+        check_int("shards", self.shards, 1, 1_000)
+        for name in ("token_item_kb", "index_entry_kb", "poll_state_kb"):
             if getattr(self, name) > 400:
                 raise ValueError(f"{name} must be <= 400 (DynamoDB item limit), got {getattr(self, name)}")
         for name in ("callback_transitions", "loop_fixed_transitions", "loop_transitions_per_poll"):
@@ -91,8 +104,8 @@ class Workload:
 
     @property
     def scheduled_runs(self) -> int:
-        """Poller runs a month from the static schedule."""
-        return math.ceil(self.minutes_per_month / self.schedule_rate_minutes)
+        """Poller runs a month from the static schedules: one per shard per firing."""
+        return math.ceil(self.minutes_per_month / self.schedule_rate_minutes) * self.shards
 
     @property
     def wru_per_token_write(self) -> int:
@@ -101,6 +114,10 @@ class Workload:
     @property
     def wru_per_index_write(self) -> int:
         return math.ceil(self.index_entry_kb)
+
+    @property
+    def wru_per_poll_state_write(self) -> int:
+        return math.ceil(self.poll_state_kb)
 
 
 def polls_for_duration(job_duration_s: float, poll_interval_s: float) -> int:
@@ -125,13 +142,7 @@ def design_usage(workload: Workload, design: Design | str) -> MeasuredUsage:
         )
         return MeasuredUsage(per_job=per_job)
 
-    # table: put + a claim per poll + a release after each heartbeat (p - 1) + the finish = 2p + 1;
-    # KEYS_ONLY index: insert on the put, delete + insert when the finish changes status = 3.
-    # With no poll (the break-even search's p = 0) only the put happens.
-    table_writes, index_writes = (2 * p + 1, 3) if p else (1, 1)
-    ddb_wru = float(w.wru_per_token_write * table_writes)
-    if w.gsi_writes:
-        ddb_wru += w.wru_per_index_write * index_writes
+    ddb_wru, token_reads = _callback_writes(w, p)
     poller_job_gb_s = lambda_gb_s(w.poller.memory_mb, w.poller_per_job_ms)
     lambda_requests = 2 + p  # create_job, CREATE_JOB, one CHECK_STATUS per poll
     gb_s = w.create_job.gb_s + w.api_create.gb_s + p * (w.api_check.gb_s + poller_job_gb_s)
@@ -143,7 +154,7 @@ def design_usage(workload: Workload, design: Design | str) -> MeasuredUsage:
             scheduler_invocations=p,
             ddb_wru=ddb_wru,
             # a run for one job GetItems its record (ConsistentRead): 1 RRU per 4 KB
-            ddb_rru=float(p * math.ceil(w.token_item_kb / 4)),
+            ddb_rru=float(max(p, token_reads) * math.ceil(w.token_item_kb / 4)),
         )
         return MeasuredUsage(per_job=per_job)
     runs = w.scheduled_runs
@@ -152,15 +163,47 @@ def design_usage(workload: Workload, design: Design | str) -> MeasuredUsage:
         lambda_requests=lambda_requests,
         lambda_gb_s=gb_s,
         ddb_wru=ddb_wru,
-        ddb_rru=_query_rru_per_job(w),
+        ddb_rru=_query_rru_per_job(w) + token_reads * math.ceil(w.token_item_kb / 4),
     )
     fixed = Usage(
         lambda_requests=runs,
         lambda_gb_s=runs * w.poller.gb_s,
         scheduler_invocations=runs,
         ddb_rru=runs * 0.5,  # a query costs at least 0.5 RRU, even when empty
+        # each run takes and gives back its shard's lease (a small poll-state item)
+        ddb_wru=runs * 2.0 if w.poll_state_table else 0.0,
     )
     return MeasuredUsage(per_job=per_job, fixed_monthly=fixed)
+
+
+def _callback_writes(w: Workload, p: int) -> tuple[float, float]:
+    """Write units per job of the callback design, and its token-record reads (ConsistentRead GetItem).
+
+    Poll state apart from the token (poll_state_table, lambda_src/poller/store.py):
+    - token record (ceil(token KB) WRU): written once by create_job, then twice at the end, by the
+      decision-before-send and the final-status transactions; a transactional write bills 2 WRU per KB;
+    - poll state (ceil(poll state KB) WRU): put by create_job, one claim per poll (the claim sets the
+      next poll: a running job needs no second write), and the two end transactions (lease set, delete);
+    - ByDue index: an entry inserted with the poll state; every claim changes `dueAt`, the index's sort
+      key, which DynamoDB bills as a delete plus a put in the index (2 writes), as does the stored
+      decision's lease; the finish deletes it (1). So 4 + 2p index writes.
+    - reads: each heartbeat and the final decision read the token record.
+    Before the scale step (poll_state_table=False): one record, put + a claim per poll + a release
+    after each heartbeat (p - 1) + the finish = 2p + 1 writes; its KEYS_ONLY ByStatus index took an
+    insert and a delete + insert on the status change = 3; the claim returned the record, no reads.
+    With no poll (the break-even search's p = 0) only the put happens.
+    """
+    token, index = w.wru_per_token_write, w.wru_per_index_write
+    if not w.poll_state_table:
+        table_writes, index_writes = (2 * p + 1, 3) if p else (1, 1)
+        return token * table_writes + (index * index_writes if w.gsi_writes else 0), 0.0
+    small = w.wru_per_poll_state_write
+    if not p:
+        return token + small + (index if w.gsi_writes else 0), 0.0
+    table = token + 2 * 2 * token + small + p * small + 2 * 2 * small
+    index_writes = 1 + 2 * p + 2 + 1
+    heartbeats = p - 1 if w.heartbeats_per_job is None else min(w.heartbeats_per_job, p)
+    return float(table + (index * index_writes if w.gsi_writes else 0)), heartbeats + 1.0
 
 
 def _query_rru_per_job(w: Workload) -> float:

@@ -22,6 +22,7 @@ import json
 import math
 import time
 from dataclasses import replace
+from functools import partial
 
 import pytest
 
@@ -39,6 +40,10 @@ from callbackctl.cost import (
 )
 
 PRICES = cost.load_prices()
+# The hand-worked figures below price the layout before the scale step (one token record rewritten
+# by every claim and release; `_callback_writes` in cost/model.py); tests/unit/test_capacity.py
+# pins the poll-state layout's write counts, which the default Workload now prices.
+Legacy = partial(Workload, poll_state_table=False)
 USD = 1e-9  # tolerance for dollar amounts
 
 
@@ -92,7 +97,7 @@ def test_loop_100k_jobs_10_polls_no_free_tier() -> None:
     # requests     = 100,000 * (1 create + 10 checks)    = 1,100,000  * 0.0000002    = $0.22
     # GB-s         = 100,000 * 0.125 GB * (0.020 + 10 * 0.020) s = 2,750 * 0.0000166667 = $0.0458334
     # total        = $82.7658334
-    c = cost.design_cost(Workload(), Design.LOOP, PRICES)
+    c = cost.design_cost(Legacy(), Design.LOOP, PRICES)
     lines = by_item(c)
     assert lines["state transitions"].usage == 3_300_000
     assert lines["state transitions"].cost_usd == pytest.approx(82.50, abs=USD)
@@ -117,7 +122,7 @@ def test_callback_100k_jobs_10_polls_no_free_tier() -> None:
     # RRU          = a run returns 100,000 * 10 / 43,200 = 23.1 keys * 0.1 KB = 2.3 KB < 4 KB: the
     #                0.5 minimum, all fixed: 43,200 * 0.5 = 21,600 * 0.000000125          = $0.0027
     # total        = 7.50 + 0.24864 + 0.15066697 + 0.0432 + 4.125 + 0.0027 = $12.07020697
-    c = cost.design_cost(Workload(), Design.CALLBACK, PRICES)
+    c = cost.design_cost(Legacy(), Design.CALLBACK, PRICES)
     lines = by_item(c)
     assert lines["state transitions"].usage == 300_000
     assert lines["requests"].usage == 1_243_200
@@ -137,7 +142,7 @@ def test_callback_100k_jobs_10_polls_no_free_tier() -> None:
 
 def test_saving_percentage() -> None:
     # (82.7658334 - 12.0702070) / 82.7658334 = 85.42%
-    est = cost.estimate(Workload(), PRICES, with_break_even=False)
+    est = cost.estimate(Legacy(), PRICES, with_break_even=False)
     assert est.saving_usd == pytest.approx(82.7658334 - 12.0702070, abs=1e-6)
     assert est.saving_pct == pytest.approx((82.7658334 - 12.0702070) / 82.7658334 * 100, abs=1e-5)
     assert cost.saving_pct(1.0, 0.0) is None
@@ -149,35 +154,35 @@ def test_free_tier_reduces_cost_by_hand() -> None:
     #           -> $82.42
     # callback: (300,000 - 4,000) * 0.000025 = 7.40; (1,243,200 - 1M) * 0.0000002 = 0.04864; GB-s and
     #           scheduler free; DynamoDB has no free tier: 4.125 + 0.0027 -> $11.57634
-    w = Workload(free_tier=True)
+    w = Legacy(free_tier=True)
     loop = cost.design_cost(w, Design.LOOP, PRICES)
     callback = cost.design_cost(w, Design.CALLBACK, PRICES)
     assert loop.total_usd == pytest.approx(82.42, abs=USD)
     assert callback.total_usd == pytest.approx(7.40 + 0.04864 + 4.125 + 0.0027, abs=USD)
     assert by_item(callback)["GB-seconds"].free == pytest.approx(9_040)
     assert by_item(callback)["invocations"].billable == 0
-    paid = cost.estimate(Workload(), PRICES, with_break_even=False)
+    paid = cost.estimate(Legacy(), PRICES, with_break_even=False)
     assert loop.total_usd < paid.loop.total_usd
     assert callback.total_usd < paid.callback.total_usd
 
 
 def test_free_tier_is_subtracted_once_per_design_not_per_job() -> None:
     # 1,000 jobs, 1 poll: loop transitions 1,000 * 6 = 6,000 -> 2,000 billable after the 4,000 free = $0.05
-    w = Workload(jobs_per_month=1_000, polls_per_job=1, free_tier=True)
+    w = Legacy(jobs_per_month=1_000, polls_per_job=1, free_tier=True)
     loop = by_item(cost.design_cost(w, Design.LOOP, PRICES))
     assert loop["state transitions"].free == 4_000
     assert loop["state transitions"].cost_usd == pytest.approx(0.05, abs=USD)
 
 
 def test_tiny_volume_with_free_tier_has_no_defined_saving() -> None:
-    est = cost.estimate(Workload(jobs_per_month=10, free_tier=True), PRICES, with_break_even=False)
+    est = cost.estimate(Legacy(jobs_per_month=10, free_tier=True), PRICES, with_break_even=False)
     assert est.loop.total_usd == 0
     assert est.callback.total_usd > 0  # DynamoDB requests have no free tier
     assert est.saving_pct is None
 
 
 def test_arm64_uses_its_gb_second_price() -> None:
-    w = Workload(architecture=Architecture.ARM64)
+    w = Legacy(architecture=Architecture.ARM64)
     gb_s = by_item(cost.design_cost(w, Design.LOOP, PRICES))["GB-seconds"]
     assert gb_s.cost_usd == pytest.approx(2_750 * 0.0000133334, abs=USD)
 
@@ -186,7 +191,7 @@ def test_arm64_uses_its_gb_second_price() -> None:
 def test_token_item_size_sets_write_units(kb: float, wru: int) -> None:
     # 4 polls: table put + 4 claims + 3 releases + finish = 9 writes at wru each; the KEYS_ONLY index
     # 3 writes (insert, then delete + insert on the status change) at 1 WRU whatever the token size
-    w = Workload(polls_per_job=4, token_item_kb=kb)
+    w = Legacy(polls_per_job=4, token_item_kb=kb)
     assert cost.design_usage(w, Design.CALLBACK).per_job.ddb_wru == wru * 9 + 3
     without_gsi = cost.design_usage(replace(w, gsi_writes=False), Design.CALLBACK)
     assert without_gsi.per_job.ddb_wru == wru * 9
@@ -197,14 +202,14 @@ def test_write_counts_per_job(polls: int, table: int, index: int) -> None:
     # 1 poll: put, claim, finish (no heartbeat, no release); 2 polls: + claim, release; p polls: 2p + 1.
     # The index is written on the put and twice on the status change, never by claims or releases.
     # No poll (the break-even search's p = 0): only the put and its index insert.
-    w = Workload(polls_per_job=polls, token_item_kb=1.0)
+    w = Legacy(polls_per_job=polls, token_item_kb=1.0)
     assert cost.design_usage(w, Design.CALLBACK).per_job.ddb_wru == table + index
     assert cost.design_usage(replace(w, gsi_writes=False), Design.CALLBACK).per_job.ddb_wru == table
 
 
 def test_large_index_entries_cost_more_per_index_write() -> None:
     # a 1.5 KB index entry (an unusually long jobId): 3 index writes * 2 WRU; table 3 * (2 * 2 + 1)
-    w = Workload(polls_per_job=2, index_entry_kb=1.5)
+    w = Legacy(polls_per_job=2, index_entry_kb=1.5)
     assert cost.design_usage(w, Design.CALLBACK).per_job.ddb_wru == 3 * 5 + 2 * 3
 
 
@@ -212,18 +217,18 @@ def test_index_query_reads_above_the_minimum_scale_with_keys_per_run() -> None:
     # 100,000 jobs * 100 polls / 43,200 runs = 231.48 keys a run * 0.1 KB = 23.15 KB -> 6 * 4 KB
     # -> 3 RRU a run, of which the 0.5 minimum is fixed: (3 - 0.5) * 43,200 = 108,000 RRU a month
     # = 1.08 per job; monthly 108,000 + 21,600 fixed = 129,600
-    m = cost.design_usage(Workload(polls_per_job=100), Design.CALLBACK)
+    m = cost.design_usage(Legacy(polls_per_job=100), Design.CALLBACK)
     assert m.per_job.ddb_rru == pytest.approx(1.08)
     assert m.fixed_monthly.ddb_rru == 21_600
     assert m.monthly(100_000).ddb_rru == pytest.approx(129_600)
     # 10 polls: 23.1 keys = 2.3 KB fit in the minimum; no jobs, no share
-    assert cost.design_usage(Workload(), Design.CALLBACK).per_job.ddb_rru == 0
-    assert cost.design_usage(Workload(jobs_per_month=0), Design.CALLBACK).per_job.ddb_rru == 0
+    assert cost.design_usage(Legacy(), Design.CALLBACK).per_job.ddb_rru == 0
+    assert cost.design_usage(Legacy(jobs_per_month=0), Design.CALLBACK).per_job.ddb_rru == 0
 
 
 def test_schedule_rate_divides_fixed_runs() -> None:
     # rate(5 minutes): 43,200 / 5 = 8,640 runs -> 8,640 scheduler invocations and poller requests
-    fixed = cost.design_usage(Workload(schedule_rate_minutes=5), Design.CALLBACK).fixed_monthly
+    fixed = cost.design_usage(Legacy(schedule_rate_minutes=5), Design.CALLBACK).fixed_monthly
     assert fixed.scheduler_invocations == 8_640
     assert fixed.lambda_requests == 8_640
     assert fixed.lambda_gb_s == pytest.approx(8_640 * 0.125 * 0.1)
@@ -232,7 +237,7 @@ def test_schedule_rate_divides_fixed_runs() -> None:
 def test_per_job_schedule_costs_one_invocation_per_poll() -> None:
     # 100,000 jobs * 10 polls = 1,000,000 invocations, no fixed monthly usage;
     # poller requests 1,000,000 + 1,200,000 others; GB-s per poll adds a whole run (100 ms + 40 ms)
-    w = Workload(scheduler=SchedulerMode.PER_JOB)
+    w = Legacy(scheduler=SchedulerMode.PER_JOB)
     m = cost.design_usage(w, Design.CALLBACK)
     assert m.fixed_monthly == Usage()
     monthly = m.monthly(w.jobs_per_month)
@@ -258,7 +263,7 @@ def test_break_even_hand_worked_100_jobs() -> None:
     # callback fixed a month: 43,200 * (0.000001 + 0.0000002 + 0.0125 * 0.0000166667 + 0.5 * 0.000000125)
     #   = 0.0432 + 0.00864 + 0.00900002 + 0.0027 = 0.06354002
     # saving(p) = 100 * (7.1166667e-5 p - 4.075e-6) - 0.06354002 > 0  <=>  p > 0.06394752 / 0.0071166667 = 8.99
-    w = Workload(jobs_per_month=100)
+    w = Legacy(jobs_per_month=100)
     be = cost.find_break_even(w, PRICES)
     assert be.polls_per_job == 9
     assert be.message == "callback cheaper from 9 polls per job"
@@ -272,17 +277,17 @@ def test_break_even_hand_worked_1000_jobs() -> None:
     # same per-job terms as for 100 jobs: 1,000 * (7.1166667e-5 p - 4.075e-6) > 0.06354002
     #   <=>  p > (0.06354002 + 0.004075) / 0.071166667 = 0.95  ->  from 1 poll
     # at p = 0 (only the put: 3 + 1 WRU) the callback costs its fixed part and more than the loop's 3 transitions
-    be = cost.find_break_even(Workload(jobs_per_month=1_000), PRICES, max_polls=100)
+    be = cost.find_break_even(Legacy(jobs_per_month=1_000), PRICES, max_polls=100)
     assert be.polls_per_job == 1
 
 
 @pytest.mark.parametrize(
     "workload",
     [
-        Workload(jobs_per_month=100),
-        Workload(jobs_per_month=100, free_tier=True),
-        Workload(jobs_per_month=1_000, schedule_rate_minutes=5),
-        Workload(jobs_per_month=20, poller=LambdaProfile(1024, 500.0)),
+        Legacy(jobs_per_month=100),
+        Legacy(jobs_per_month=100, free_tier=True),
+        Legacy(jobs_per_month=1_000, schedule_rate_minutes=5),
+        Legacy(jobs_per_month=20, poller=LambdaProfile(1024, 500.0)),
     ],
 )
 def test_break_even_is_where_the_costs_cross(workload: Workload) -> None:
@@ -301,7 +306,7 @@ def test_break_even_is_where_the_costs_cross(workload: Workload) -> None:
 
 def test_break_even_at_volume_is_one_poll() -> None:
     # 100,000 jobs: at p = 0 the callback pays its fixed part and more per job; p = 1 saves 100,000 * 6.7e-5
-    be = cost.find_break_even(Workload(), PRICES, max_polls=100)
+    be = cost.find_break_even(Legacy(), PRICES, max_polls=100)
     assert be.polls_per_job == 1
     assert be.message == "callback cheaper from 1 poll per job"
     assert be.callback_usd_before is not None and be.loop_usd_before is not None
@@ -309,7 +314,7 @@ def test_break_even_at_volume_is_one_poll() -> None:
 
 
 def test_break_even_never_when_the_loop_costs_nothing_per_poll() -> None:
-    w = Workload(jobs_per_month=1_000, loop_transitions_per_poll=0)
+    w = Legacy(jobs_per_month=1_000, loop_transitions_per_poll=0)
     be = cost.find_break_even(w, PRICES, max_polls=50)
     assert be.polls_per_job is None
     assert be.message.startswith("never within 0..50")
@@ -329,15 +334,15 @@ def brute_force_break_even(workload: Workload, max_polls: int) -> int | None:
 @pytest.mark.parametrize(
     "workload",
     [
-        Workload(jobs_per_month=100),
-        Workload(jobs_per_month=0),
-        Workload(jobs_per_month=100, free_tier=True),
-        Workload(jobs_per_month=3_000, free_tier=True, architecture=Architecture.ARM64),
-        Workload(jobs_per_month=20, schedule_rate_minutes=5, poller=LambdaProfile(1024, 500.0)),
-        Workload(jobs_per_month=1_000_000, index_entry_kb=1.0),  # a query step every few polls
-        Workload(jobs_per_month=50_000, index_entry_kb=40.0, loop_transitions_per_poll=1),
-        Workload(jobs_per_month=100, scheduler=SchedulerMode.PER_JOB),
-        Workload(jobs_per_month=1_000, loop_transitions_per_poll=0),
+        Legacy(jobs_per_month=100),
+        Legacy(jobs_per_month=0),
+        Legacy(jobs_per_month=100, free_tier=True),
+        Legacy(jobs_per_month=3_000, free_tier=True, architecture=Architecture.ARM64),
+        Legacy(jobs_per_month=20, schedule_rate_minutes=5, poller=LambdaProfile(1024, 500.0)),
+        Legacy(jobs_per_month=1_000_000, index_entry_kb=1.0),  # a query step every few polls
+        Legacy(jobs_per_month=50_000, index_entry_kb=40.0, loop_transitions_per_poll=1),
+        Legacy(jobs_per_month=100, scheduler=SchedulerMode.PER_JOB),
+        Legacy(jobs_per_month=1_000, loop_transitions_per_poll=0),
     ],
 )
 def test_break_even_search_agrees_with_trying_every_count(workload: Workload) -> None:
@@ -346,7 +351,7 @@ def test_break_even_search_agrees_with_trying_every_count(workload: Workload) ->
 
 def test_break_even_search_is_not_linear_in_its_range() -> None:
     started = time.perf_counter()
-    be = cost.find_break_even(Workload(jobs_per_month=100), PRICES, max_polls=1_000_000_000)
+    be = cost.find_break_even(Legacy(jobs_per_month=100), PRICES, max_polls=1_000_000_000)
     assert be.polls_per_job == 9 and be.message == "callback cheaper from 9 polls per job"
     assert time.perf_counter() - started < 2  # a linear search took hours for this range
 
@@ -380,9 +385,9 @@ def test_polls_from_duration_and_interval(duration: float, interval: float, poll
 
 def test_bad_inputs_name_the_field() -> None:
     with pytest.raises(ValueError, match="jobs_per_month"):
-        Workload(jobs_per_month=-1)
+        Legacy(jobs_per_month=-1)
     with pytest.raises(ValueError, match="polls_per_job"):
-        Workload(polls_per_job=-3)
+        Legacy(polls_per_job=-3)
     with pytest.raises(ValueError, match="poll_interval"):
         cost.polls_for_duration(3_600, 0)
     with pytest.raises(ValueError, match="job_duration"):
@@ -390,11 +395,11 @@ def test_bad_inputs_name_the_field() -> None:
     with pytest.raises(ValueError, match="memory_mb"):
         LambdaProfile(64, 10)
     with pytest.raises(ValueError, match="schedule_rate_minutes"):
-        Workload(schedule_rate_minutes=0)
+        Legacy(schedule_rate_minutes=0)
     with pytest.raises(ValueError, match="token_item_kb"):
-        Workload(token_item_kb=0)
+        Legacy(token_item_kb=0)
     with pytest.raises(ValueError, match="index_entry_kb"):
-        Workload(index_entry_kb=0)
+        Legacy(index_entry_kb=0)
     with pytest.raises(ValueError, match="ddb_wru"):
         Usage(ddb_wru=-1)
 
@@ -403,7 +408,7 @@ def test_bad_inputs_name_the_field() -> None:
 
 
 def test_measured_usage_priced_like_the_formula() -> None:
-    for w in (Workload(), Workload(free_tier=True, polls_per_job=3), Workload(scheduler=SchedulerMode.PER_JOB)):
+    for w in (Legacy(), Legacy(free_tier=True, polls_per_job=3), Legacy(scheduler=SchedulerMode.PER_JOB)):
         formula = cost.estimate(w, PRICES, with_break_even=False)
         cb, lp = cost.design_usage(w, Design.CALLBACK), cost.design_usage(w, Design.LOOP)
         # the benchmark measures totals over N executions and gives them per job
@@ -445,7 +450,10 @@ def test_measured_path_per_job_counts_by_hand() -> None:
 def test_cli_json_output_parses(capsys: pytest.CaptureFixture[str]) -> None:
     assert run_cli(["cost", "--jobs-per-month", "100000", "--polls-per-job", "10", "--json", "--max-polls", "50"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["callback"]["totalUsd"] == pytest.approx(12.07020697, abs=1e-7)
+    # The hand-worked $12.07020697 of the single-record layout, with the poll-state writes instead:
+    # WRU (54 per job x 100,000 + 43,200 runs x 2 shard-lease writes) = 5,486,400 x 0.000000625 = $3.429
+    # instead of $4.125, and the token read by 9 heartbeats + the final decision: 1,000,000 RRU = $0.125.
+    assert data["callback"]["totalUsd"] == pytest.approx(12.07020697 - 4.125 + 3.429 + 0.125, abs=1e-7)
     assert data["loop"]["totalUsd"] == pytest.approx(82.7658334, abs=1e-6)
     assert data["breakEven"]["pollsPerJob"] == 1
     assert data["workload"]["pollsPerJob"] == 10
@@ -459,7 +467,7 @@ def test_cli_duration_and_interval(capsys: pytest.CaptureFixture[str]) -> None:
     w = json.loads(capsys.readouterr().out)["workload"]
     assert (w["pollsPerJob"], w["scheduleRateMinutes"]) == (4, 30)
     assert (
-        cost.design_usage(Workload(schedule_rate_minutes=30), Design.CALLBACK).fixed_monthly.scheduler_invocations
+        cost.design_usage(Legacy(schedule_rate_minutes=30), Design.CALLBACK).fixed_monthly.scheduler_invocations
         == 1_440
     )
 
@@ -497,8 +505,8 @@ def test_cli_options_reach_the_workload(capsys: pytest.CaptureFixture[str]) -> N
 def test_cli_table(capsys: pytest.CaptureFixture[str]) -> None:
     run_cli(["cost", "--max-polls", "20"])
     out = capsys.readouterr().out
-    assert "TOTAL / month" in out and "12.0702" in out and "82.7658" in out
-    assert "Saving with callback: 85.4%" in out
+    assert "TOTAL / month" in out and "11.4992" in out and "82.7658" in out  # see test_cli_json_output_parses
+    assert "Saving with callback: 86.1%" in out
     assert "Break-even: callback cheaper from 1 poll per job" in out
 
 
@@ -550,6 +558,7 @@ def test_cli_plot_writes_png(tmp_path, capsys: pytest.CaptureFixture[str]) -> No
     assert run_cli(["cost-plot", "--jobs-per-month", "100", "--output", str(out), "--max-polls", "50"]) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     text = capsys.readouterr().out
-    assert "callback cheaper from 9 polls per job" in text
+    # 100 jobs a month: the fixed part decides, and each run's shard lease (2 writes) adds to it
+    assert "callback cheaper from 17 polls per job" in text
     rows = {line.split()[0]: line for line in text.splitlines() if line.strip()[:1].isdigit()}
     assert set(rows) == {"1", "2", "5", "10", "20", "50", "100"}
