@@ -39,12 +39,13 @@ node_modules/.installed: package.json package-lock.json
 
 setup: $(VENV)/.installed $(CHECKOV_VENV)/.installed node_modules/.installed ## Create the virtualenvs and install pinned Python and npm dependencies
 
+# stacks and callbackctl import the handlers' shared package `common` (lambda_src/common) too.
 lint: setup ## ruff (lint + format check) and mypy --strict, one run per part with its own module search path
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy stacks app.py
+	MYPYPATH=lambda_src $(VENV)/bin/mypy stacks app.py
 	MYPYPATH=lambda_src $(VENV)/bin/mypy lambda_src
-	$(VENV)/bin/mypy callbackctl
+	MYPYPATH=lambda_src $(VENV)/bin/mypy callbackctl
 	MYPYPATH=localcloud/extension $(VENV)/bin/mypy localcloud
 
 test: setup lint ## Set up, lint, then run every test (template, handlers, local cloud end-to-end)

@@ -127,7 +127,7 @@ class PollerSchedule(Construct):
         skip_check(
             self.function,
             "CKV_AWS_116",
-            "Invoked asynchronously by the shard schedules with {\"shard\": n} and Lambda's retries off: the "
+            'Invoked asynchronously by the shard schedules with {"shard": n} and Lambda\'s retries off: the '
             "next scheduled run is the retry and takes every due job of its shard, so a failed event holds "
             "nothing to replay. "
             "Failed runs raise PollerErrorsAlarm; undeliverable ones go to the schedule's dead-letter queue.",

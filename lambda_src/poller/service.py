@@ -281,7 +281,10 @@ class _Run:
         if not self.poller.tables.store_decision(
             record, owner=self.owner, decision=stored, updated_at=self._now(), lease_until_ms=lease_until
         ):
-            logger.warning("claim lost before the decision was stored", extra={"jobId": job_id})
+            # The claim lapsed, or a retried task replaced the token: give the job back (conditional
+            # on the claim, so harmless if it is another run's now) and poll it afresh.
+            logger.warning("claim lost or token replaced before the decision was stored", extra={"jobId": job_id})
+            self._release(job)
             return ["skipped"]
         return self._deliver(job, record, decision)
 
@@ -354,11 +357,13 @@ class _Run:
             if throttled:
                 self.poller.send_limiter.throttled()
             logger.warning("send failed; the decision is resent next time", extra={**log, "error": _code(err)})
-            self._release(job, restore_heartbeat=False)
+            self._keep_alive(job, record)
+            self._release(job)
             return ["throttled" if throttled else "errors"]
         except BotoCoreError as err:
             logger.warning("send failed; the decision is resent next time", extra={**log, "error": str(err)})
-            self._release(job, restore_heartbeat=False)
+            self._keep_alive(job, record)
+            self._release(job)
             return ["errors"]
         logger.info("callback sent", extra=log)
         assert decision.final_status is not None
@@ -372,6 +377,19 @@ class _Run:
         ):
             logger.error("claim lost before the final status was written", extra=log)
         return ["succeeded" if decision.action is Action.SUCCEED else "failed"]
+
+    def _keep_alive(self, job: _Job, record: TokenRecord) -> None:
+        """After a failed send, the heartbeat this poll owes still goes out if it can: sends that
+        keep failing must not let the waiting task time out on its heartbeat. If it cannot, the
+        release puts the last heartbeat back, so the next poll owes it again."""
+        if not job.heartbeat_owed:
+            return
+        try:
+            self.poller.sfn.send_task_heartbeat(taskToken=record["taskToken"])
+        except (ClientError, BotoCoreError) as err:
+            logger.warning("heartbeat after a failed send failed too", extra={**self._log(record), "error": str(err)})
+            return
+        job.heartbeat_owed = False  # it went out: the release keeps it recorded
 
     def _refused(self, job: _Job, record: TokenRecord, code: str, what: str) -> list[str]:
         """The execution refused the token: find out how it ended and make the record say so."""

@@ -17,9 +17,9 @@ import pytest
 from moto import mock_aws
 
 from common.job_api import JobApiClient
+from common.schedule import PollSchedule
 from create_job.handler import JobCreator
 from create_job.validation import Limits
-from common.schedule import PollSchedule
 from poller.ratelimit import RateLimiter
 from poller.service import Poller
 from poller.store import JobTables

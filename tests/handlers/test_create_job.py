@@ -333,7 +333,7 @@ def test_a_longer_first_interval_leaves_room_for_fewer_attempts(
     """With back-off, an execution that asks to be polled less often gets fewer attempts in its
     task timeout; asking for more than fit is named, and so is a stage default that no longer fits."""
     schedule = PollSchedule(
-        initial=60, min_initial=60, cap=600, factor=2.0, heartbeat_refresh=300, lag=0, task_timeout=1000, shards=1
+        initial=60, min_initial=60, cap=600, factor=2.0, heartbeat_refresh=1000, lag=0, task_timeout=1000, shards=1
     )
     assert (schedule.attempts_limit(60), schedule.attempts_limit(300)) == (4, 2)  # 60+120+240+480 < 1000 < 300+600+...
     creator = JobCreator(

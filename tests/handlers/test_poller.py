@@ -4,8 +4,8 @@ calls with Stubber, counted calls with the Step Functions double."""
 from __future__ import annotations
 
 import io
-import random
 import json
+import random
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -94,7 +94,9 @@ def test_running_job_gets_a_heartbeat_and_comes_due_at_the_next_run(
         assert record["status"] == "POLLING" and record["attemptCount"] == 1
         # The claim set the next poll, one wait (the interval, shortened by up to 10%) on: it is the
         # claim's lease too, so the job needs no second write.
-        assert started_ms + 0.9 * INTERVAL_SECONDS * 1000 <= record["dueAt"] <= started_ms + INTERVAL_SECONDS * 1000 + 500
+        assert (
+            started_ms + 0.9 * INTERVAL_SECONDS * 1000 <= record["dueAt"] <= started_ms + INTERVAL_SECONDS * 1000 + 500
+        )
         assert poller.run()["checked"] == 0  # not due again within the same interval
         clock.advance(INTERVAL_SECONDS)
         stub.add_response("send_task_heartbeat", {}, {"taskToken": job.token})
@@ -205,7 +207,9 @@ def test_poll_by_id_leaves_a_job_whose_decision_another_poller_is_sending(
     record = store.token_record(job.job_id)
     assert record is not None
     decision: Any = {"action": "SUCCEED", "finalStatus": "COMPLETED", "output": "{}"}
-    assert store.store_decision(record, owner="other", decision=decision, updated_at="t", lease_until_ms=now_ms + 60_000)
+    assert store.store_decision(
+        record, owner="other", decision=decision, updated_at="t", lease_until_ms=now_ms + 60_000
+    )
     assert poller.run(job.job_id)["skipped"] == 1 and sfn.calls == []
 
 

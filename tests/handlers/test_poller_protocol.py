@@ -37,13 +37,14 @@ def _retry_task(creator: JobCreator, sfn: FakeStepFunctions, job: Job, simulate:
     return new_token
 
 
-def _record(store: JobTables, job: Job) -> TokenRecord:
+def _record(store: JobTables, job: Job) -> dict[str, Any]:
+    """The job's token record and poll state (while it has one), as one view."""
     record = store.get(job.job_id)
     assert record is not None
     return record
 
 
-def _assert_final(store: JobTables, job: Job, status: str) -> TokenRecord:
+def _assert_final(store: JobTables, job: Job, status: str) -> dict[str, Any]:
     """The record is final and out of the poller's way: its poll state (due time, claim) is deleted,
     its stored decision dropped."""
     record = _record(store, job)
@@ -530,3 +531,20 @@ def test_a_poller_that_lost_its_claim_while_settling_leaves_the_record_to_the_ot
     assert record["finalDetail"] == "TaskTimedOut on HEARTBEAT; execution ABORTED"
     errors = [line for line in _log_lines(capsys.readouterr().out, job) if line["level"] == "ERROR"]
     assert [line["message"] for line in errors] == ["claim lost before the final status was written"]
+
+
+def test_a_failed_send_still_sends_the_heartbeat_the_poll_owes(
+    poller: Poller, sfn: FakeStepFunctions, new_job: Callable[..., Job], store: JobTables, clock: Clock
+) -> None:
+    """Sends that keep failing must not let the task time out on its heartbeat: the owed heartbeat
+    goes out after the failed send, and stays recorded (the release does not put the old one back)."""
+    job = new_job({"completionPolls": 1})
+    sfn.inject("SendTaskSuccess", "refuse", code="ServiceUnavailable")
+    started_ms = epoch_ms(clock())
+    assert poller.run()["errors"] == 1
+    assert [c.operation for c in sfn.calls if c.token == job.token] == ["SendTaskSuccess", "SendTaskHeartbeat"]
+    state = store.poll_state(job.job_id)
+    assert state is not None and state["heartbeatAt"] >= started_ms and state["sending"] is True
+    clock.advance(60)
+    assert poller.run()["succeeded"] == 1
+    assert sfn.count("SendTaskSuccess", token=job.token, accepted=True) == 1

@@ -1,24 +1,42 @@
 """poller: which jobs a run takes, in what order, and what it leaves: the ByDue index, deadlines,
-pages, API outages, several pollers."""
+pages, API outages, several pollers; and the poll schedule: back-off, heartbeat refresh, the poll's
+one write, shard leases, throttling."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
+import random
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 import poller.service as poller_service
-from common.records import epoch_ms
+from common.records import SHARD_LEASE_PREFIX, epoch_ms
+from common.schedule import shard_of
+from poller.ratelimit import THROTTLE_PAUSE_SECONDS, RateLimiter
 from poller.service import Poller
-from poller.store import JobTables
+from poller.store import DueJob, JobTables
 
-from .conftest import CLAIM_SECONDS, INTERVAL_SECONDS, Job
-from .fakes import Clock, FakeStepFunctions, SmallPages
+from .conftest import INTERVAL_SECONDS, POLL_TABLE, SCHEDULE, TOKENS_TABLE, Job
+from .fakes import Clock, FakeStepFunctions, SmallPages, is_claim
+
+
+@pytest.fixture
+def make_poller(make_poller: Callable[..., Poller]) -> Callable[..., Poller]:
+    """The shared poller factory, one worker thread unless a test asks for more: these runs work
+    several jobs, and moto's TransactWriteItems deep-copies whole tables, which fails now and then
+    ("dictionary changed size during iteration") while another thread writes. Threads racing on one
+    job are tested end to end (tests/e2e)."""
+
+    def make(**overrides: Any) -> Poller:
+        return make_poller(**{"concurrency": 1, **overrides})
+
+    return make
 
 
 def _count_queries(store: JobTables) -> list[dict[str, Any]]:
@@ -175,8 +193,8 @@ def test_two_pollers_at_once_send_exactly_once_per_job(
     B, an ordinary run, finds the shard busy (A's lease) and leaves it. C works the shard anyway (its
     lease lapsed, say): C must not see A's claimed job, and A must skip the jobs C finished."""
     jobs = [new_job({"completionPolls": 1}) for _ in range(10)]
-    poller_b = make_poller(concurrency=4)
-    poller_c = make_poller(concurrency=4, tables=IgnoresShardLeases.of(store))
+    poller_b = make_poller()
+    poller_c = make_poller(tables=IgnoresShardLeases.of(store))
     other_summaries: list[dict[str, Any]] = []
 
     class InterleavingApi:
@@ -191,7 +209,7 @@ def test_two_pollers_at_once_send_exactly_once_per_job(
                 other_summaries.extend([poller_b.run(), poller_c.run()])
             return api.check_status(job_id)
 
-    a_summary = make_poller(api=InterleavingApi(), concurrency=1).run()
+    a_summary = make_poller(api=InterleavingApi()).run()
     b_summary, c_summary = other_summaries
     assert (b_summary["busyShards"], b_summary["checked"]) == (1, 0)  # A's shard lease kept B out
     assert (c_summary["checked"], c_summary["succeeded"]) == (9, 9)  # A's claimed job is not due for C
@@ -199,6 +217,43 @@ def test_two_pollers_at_once_send_exactly_once_per_job(
     assert sorted(str(c.token) for c in sfn.sends()) == sorted(job.token for job in jobs)  # one each
     for job in jobs:
         assert store.get(job.job_id)["status"] == "COMPLETED"  # type: ignore[index]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class StaleIndex(JobTables):
+    """The ByDue index as a lagging replica shows it: the due jobs it listed earlier."""
+
+    listing: tuple[DueJob, ...]
+
+    def due(self, *, shard: str, now_ms: int, page_size: int = 500) -> Iterator[DueJob]:
+        return iter(self.listing)
+
+
+def test_a_job_the_index_still_lists_after_another_runs_claim_is_skipped(
+    make_poller: Callable[..., Poller],
+    new_job: Callable[..., Job],
+    store: JobTables,
+    sfn: FakeStepFunctions,
+    clock: Clock,
+) -> None:
+    """The index is eventually consistent: a second run may be handed a job the first has just claimed.
+    Its claim fails (the job's due time has moved past now), so it checks and sends nothing."""
+    job = new_job({"completionPolls": 5})
+    listing = tuple(store.due(shard=shard_of(job.job_id, SCHEDULE.shards), now_ms=epoch_ms(clock())))
+    assert [d.job_id for d in listing] == [job.job_id]
+    assert make_poller().run()["heartbeats"] == 1
+    claimed = store.poll_state(job.job_id)
+    stale = StaleIndex(
+        client=store.client,
+        tokens_table=store.tokens_table,
+        poll_table=store.poll_table,
+        due_index=store.due_index,
+        listing=listing,
+    )
+    summary = make_poller(tables=stale).run()
+    assert (summary["checked"], summary["skipped"], summary["heartbeats"]) == (1, 1, 0)
+    assert sfn.count("SendTaskHeartbeat") == 1
+    assert store.poll_state(job.job_id) == claimed  # not claimed again, no attempt counted
 
 
 # Truly parallel pollers are tested end to end on DynamoDB Local (tests/e2e, two pollers at once):
@@ -213,13 +268,14 @@ def test_a_poller_whose_claim_lapsed_mid_job_writes_and_sends_nothing(
     clock: Clock,
     api: Any,
 ) -> None:
-    """A's status check outlasts its lease; B takes the job and finishes it; A's late decision is refused."""
+    """A's status check outlasts its claim (the job's next poll, an interval on); B takes the job and
+    finishes it; A's late decision is refused."""
     job = new_job({"completionPolls": 1})
     b_summaries: list[dict[str, Any]] = []
 
     class SlowApi:
         def check_status(self, job_id: str) -> Any:
-            clock.advance(CLAIM_SECONDS + 1)
+            clock.advance(INTERVAL_SECONDS + 1)
             b_summaries.append(make_poller().run())
             return api.check_status(job_id)
 
@@ -286,3 +342,220 @@ def test_every_read_of_a_record_is_consistent(
     tables = [params["TableName"] for params in reads]
     assert (tables.count("PollState"), tables.count("TaskTokens"), len(tables)) == (2, 4, 6)
     assert all(params.get("ConsistentRead") is True for params in reads)
+
+
+# The poll schedule: back-off, heartbeat refresh, the poll's one write, shard leases, throttling.
+
+
+class NoJitter(random.Random):
+    """The poller's random source with the jitter off: a claim sets the next poll one full wait on."""
+
+    def random(self) -> float:
+        return 0.0
+
+
+def _count_writes(store: JobTables) -> list[tuple[str, str, str]]:
+    """Every write the poller's client makes, as (operation, table, job id), one per item written."""
+    writes: list[tuple[str, str, str]] = []
+
+    def record(params: dict[str, Any], model: Any, **_: Any) -> None:
+        items = [next(iter(item.values())) for item in params.get("TransactItems", [])] or [params]
+        for item in items:
+            writes.append((model.name, item["TableName"], item["Key"]["jobId"]["S"]))
+
+    for operation in ("PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"):
+        store.client.meta.events.register(f"before-parameter-build.dynamodb.{operation}", record)
+    return writes
+
+
+@pytest.mark.parametrize(
+    ("heartbeat_refresh", "count"),
+    [pytest.param(1.0, "heartbeats", id="heartbeat-owed"), pytest.param(300.0, "polled", id="no-heartbeat-owed")],
+)
+def test_a_running_jobs_poll_is_one_write_of_its_poll_state_and_none_of_its_token_record(
+    make_poller: Callable[..., Poller],
+    new_job: Callable[..., Job],
+    store: JobTables,
+    sfn: FakeStepFunctions,
+    heartbeat_refresh: float,
+    count: str,
+) -> None:
+    """The claim counts the attempt, sets the next poll and records the heartbeat: nothing is released
+    after a successful poll, and the token record (up to 2 KB) is only read."""
+    job = new_job({"completionPolls": 5})
+    token_record = store.token_record(job.job_id)
+    writes = _count_writes(store)
+    claims: list[dict[str, Any]] = []
+    store.client.meta.events.register(
+        "before-parameter-build.dynamodb.UpdateItem",
+        lambda params, **_: claims.append(params) if is_claim(params) else None,
+    )
+    schedule = dataclasses.replace(SCHEDULE, heartbeat_refresh=heartbeat_refresh)
+    summary = make_poller(schedule=schedule).run()
+    assert (summary["checked"], summary[count], summary["errors"]) == (1, 1, 0)
+    assert sfn.count("SendTaskHeartbeat", accepted=True) == (1 if count == "heartbeats" else 0)
+    assert [w for w in writes if w[2] == job.job_id] == [("UpdateItem", POLL_TABLE, job.job_id)]
+    assert len(claims) == 1  # that write is the claim
+    assert store.token_record(job.job_id) == token_record
+    # The rest: the run's shard lease, taken and given back.
+    shard_lease = SHARD_LEASE_PREFIX + shard_of(job.job_id, SCHEDULE.shards)
+    assert [w for w in writes if w[2] != job.job_id] == [("UpdateItem", POLL_TABLE, shard_lease)] * 2
+    assert all(w[1] != TOKENS_TABLE for w in writes)
+
+
+def test_a_job_backs_off_by_the_factor_up_to_the_cap(
+    make_poller: Callable[..., Poller],
+    new_job: Callable[..., Job],
+    store: JobTables,
+    sfn: FakeStepFunctions,
+    clock: Clock,
+) -> None:
+    """Each poll of a running job multiplies its interval by the factor, up to the cap; its next poll is
+    that wait on, shortened by the jitter (at most 10%)."""
+    schedule = dataclasses.replace(SCHEDULE, factor=2.0, cap=240.0, heartbeat_refresh=10_000.0)
+    poller = make_poller(schedule=schedule)
+    job = new_job({"outcome": "NEVER_FINISH"}, max_attempts=10)
+    assert store.poll_state(job.job_id)["intervalMs"] == 60_000  # type: ignore[index]  # create_job: the first wait
+    for wait_s in (120, 240, 240):
+        before_ms = epoch_ms(clock())
+        summary = poller.run()
+        after_ms = epoch_ms(clock())
+        assert (summary["checked"], summary["polled"]) == (1, 1)
+        state = store.poll_state(job.job_id)
+        assert state is not None and state["intervalMs"] == wait_s * 1000
+        assert before_ms + 0.9 * wait_s * 1000 <= state["dueAt"] <= after_ms + wait_s * 1000
+        assert poller.run()["checked"] == 0  # not due before then
+        clock.advance(wait_s)
+    assert store.poll_state(job.job_id)["attemptCount"] == 3  # type: ignore[index]
+    assert sfn.calls == []  # no heartbeat owed: the refresh is longer than all of it
+
+
+def test_a_heartbeat_goes_out_only_once_the_last_one_is_refresh_old(
+    make_poller: Callable[..., Poller],
+    new_job: Callable[..., Job],
+    store: JobTables,
+    sfn: FakeStepFunctions,
+    clock: Clock,
+) -> None:
+    """With a refresh of 300 s and a poll a minute, polls at +60 .. +240 s only check the job ("polled");
+    the poll at +300 s heartbeats, and each next poll comes no later than the heartbeat deadline."""
+    poller = make_poller(schedule=dataclasses.replace(SCHEDULE, heartbeat_refresh=300.0))
+    job = new_job({"outcome": "NEVER_FINISH"}, max_attempts=20)
+    started_ms = store.poll_state(job.job_id)["heartbeatAt"]  # type: ignore[index]  # the task began
+    for _ in range(4):  # the clock starts an interval after the job: +60, +120, +180, +240 s
+        summary = poller.run()
+        assert (summary["polled"], summary["heartbeats"]) == (1, 0)
+        state = store.poll_state(job.job_id)
+        assert state is not None and state["heartbeatAt"] == started_ms
+        assert state["dueAt"] <= started_ms + 300_000
+        clock.advance(INTERVAL_SECONDS)
+    assert sfn.count("SendTaskHeartbeat") == 0
+    before_ms = epoch_ms(clock())
+    summary = poller.run()
+    assert (summary["polled"], summary["heartbeats"]) == (0, 1)
+    assert sfn.count("SendTaskHeartbeat", token=job.token, accepted=True) == 1
+    state = store.poll_state(job.job_id)
+    assert state is not None and before_ms <= state["heartbeatAt"] <= epoch_ms(clock())
+    clock.advance(INTERVAL_SECONDS)
+    assert poller.run()["polled"] == 1 and sfn.count("SendTaskHeartbeat") == 1
+
+
+def test_a_long_interval_is_cut_short_at_the_heartbeat_deadline(
+    make_poller: Callable[..., Poller],
+    new_job: Callable[..., Job],
+    store: JobTables,
+    sfn: FakeStepFunctions,
+    clock: Clock,
+) -> None:
+    """Backed off to 600 s, a job is still polled when its heartbeat is due: 300 s after the last one."""
+    schedule = dataclasses.replace(SCHEDULE, factor=10.0, cap=600.0, heartbeat_refresh=300.0)
+    poller = make_poller(schedule=schedule)
+    job = new_job({"outcome": "NEVER_FINISH"}, max_attempts=20)
+    started_ms = store.poll_state(job.job_id)["heartbeatAt"]  # type: ignore[index]
+    assert poller.run()["polled"] == 1
+    state = store.poll_state(job.job_id)
+    assert state is not None and state["intervalMs"] == 600_000
+    assert state["dueAt"] == started_ms + 300_000  # not 540-600 s on
+    clock.advance(300 - INTERVAL_SECONDS)  # to the heartbeat deadline
+    assert poller.run()["heartbeats"] == 1
+    state = store.poll_state(job.job_id)
+    assert state is not None and state["intervalMs"] == 600_000
+    assert state["dueAt"] == state["heartbeatAt"] + 300_000
+    assert sfn.count("SendTaskHeartbeat", token=job.token, accepted=True) == 1
+
+
+def test_a_shard_another_run_works_is_left_to_it(
+    make_poller: Callable[..., Poller],
+    new_job: Callable[..., Job],
+    store: JobTables,
+    poll_table: Any,
+    sfn: FakeStepFunctions,
+    clock: Clock,
+) -> None:
+    job = new_job({"completionPolls": 5})
+    lease_key = SHARD_LEASE_PREFIX + shard_of(job.job_id, SCHEDULE.shards)
+    poll_table.put_item(
+        Item={"jobId": lease_key, "claimOwner": "another-run", "leaseUntil": epoch_ms(clock()) + 30_000}
+    )
+    summary = make_poller().run()
+    assert (summary["busyShards"], summary["checked"], summary["deferred"]) == (1, 0, 0)
+    assert sfn.calls == []
+    state = store.poll_state(job.job_id)
+    assert state is not None and state["attemptCount"] == 0 and "claimOwner" not in state  # not claimed
+    assert store.poll_state(lease_key)["claimOwner"] == "another-run"  # type: ignore[index]  # its lease stands
+    clock.advance(31)  # the other run's lease has lapsed (it died)
+    summary = make_poller().run()
+    assert (summary["busyShards"], summary["checked"], summary["heartbeats"]) == (0, 1, 1)
+    lease = store.poll_state(lease_key)
+    assert lease is not None and lease["claimOwner"] != "another-run" and "leaseUntil" not in lease  # given back
+    # A shard lease is not a job: the index lists only the job.
+    assert [d.job_id for d in store.due(shard=lease_key.removeprefix(SHARD_LEASE_PREFIX), now_ms=2**53)] == [job.job_id]
+
+
+class _MonotonicClock:
+    """A rate limiter's clock that moves only when it sleeps, recording the sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def test_a_throttled_heartbeat_gives_the_job_back_with_its_heartbeat_owed(
+    make_poller: Callable[..., Poller],
+    new_job: Callable[..., Job],
+    store: JobTables,
+    sfn: FakeStepFunctions,
+    clock: Clock,
+) -> None:
+    """Step Functions says slow down: the job is given back for the next run with its last heartbeat
+    put back (so the next poll owes it again), the sends pause, and nothing is lost."""
+    monotonic = _MonotonicClock()
+    limiter = RateLimiter(rate_per_second=10_000, clock=monotonic, sleep=monotonic.sleep)
+    poller = make_poller(send_limiter=limiter, rng=NoJitter())
+    job = new_job({"completionPolls": 3})
+    last_heartbeat = store.poll_state(job.job_id)["heartbeatAt"]  # type: ignore[index]
+    sfn.inject("SendTaskHeartbeat", "refuse", code="ThrottlingException")
+    before_ms = epoch_ms(clock())
+    summary = poller.run()
+    after_ms = epoch_ms(clock())
+    assert (summary["checked"], summary["throttled"], summary["heartbeats"], summary["errors"]) == (1, 1, 0, 0)
+    state = store.poll_state(job.job_id)
+    assert state is not None and state["heartbeatAt"] == last_heartbeat  # owed again
+    assert state["attemptCount"] == 1  # the status check was answered: it counts
+    # Due at the next run (0.9 interval after this one started), not a full interval after the claim.
+    assert before_ms + 0.9 * INTERVAL_SECONDS * 1000 <= state["dueAt"] <= after_ms + 0.9 * INTERVAL_SECONDS * 1000
+    assert store.get(job.job_id)["status"] == "POLLING"  # type: ignore[index]
+    clock.advance(INTERVAL_SECONDS)
+    assert poller.run()["heartbeats"] == 1
+    assert sum(monotonic.sleeps) >= THROTTLE_PAUSE_SECONDS  # the limiter held the next send back
+    assert (sfn.count("SendTaskHeartbeat", accepted=False), sfn.count("SendTaskHeartbeat", accepted=True)) == (1, 1)
+    clock.advance(INTERVAL_SECONDS)
+    assert poller.run()["succeeded"] == 1  # its third check
+    assert store.get(job.job_id)["status"] == "COMPLETED"  # type: ignore[index]
