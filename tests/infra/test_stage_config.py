@@ -53,11 +53,11 @@ def test_aws_stage_keeps_data_and_waits_longer() -> None:
     assert (config.poll_interval_seconds, config.poll_backoff_factor, config.poll_max_interval_seconds) == (
         60,
         1.5,
-        600,
+        900,
     )
     assert config.poller_shards == 8
     # Half the account's 500/s SendTask* quota; the job API's own limit.
-    assert (config.send_task_rate_per_second, config.job_api_rate_per_second) == (250, 200)
+    assert (config.send_task_rate_per_second, config.job_api_rate_per_second) == (250, 500)
     assert config.removal_policy == RemovalPolicy.RETAIN
     assert config.log_level == "INFO"
     assert config.task_tokens_encryption == TableEncryption.CUSTOMER_MANAGED
@@ -104,7 +104,7 @@ def test_heartbeat_refresh_per_stage(stage: str, lag: float, refresh: float) -> 
             PollSchedule(
                 initial=60.0,
                 min_initial=60.0,
-                cap=600.0,
+                cap=900.0,
                 factor=1.5,
                 heartbeat_refresh=780.0,
                 lag=120.0,
@@ -276,8 +276,8 @@ def test_the_aws_stage_checks_its_own_shards() -> None:
     assert load_stage_config("aws", {"pollerShards": "9"}).poller_shards == 9  # 10 reserved: 9 shards + 1
     with pytest.raises(ConfigError, match=r"at least 11 \(one run per shard, poller_shards 10"):
         load_stage_config("aws", {"pollerShards": "10"})
-    with pytest.raises(ConfigError, match=r"max_attempts \(52\) polls take up to .* at most 51 fit"):
-        load_stage_config("aws", {"maxAttempts": "52"})
+    with pytest.raises(ConfigError, match=r"max_attempts \(42\) polls take up to .* at most 41 fit"):
+        load_stage_config("aws", {"maxAttempts": "42"})
 
 
 def test_backoff_factor_from_context() -> None:
@@ -301,8 +301,8 @@ def test_a_faster_local_clock_allows_shorter_heartbeats() -> None:
         max(2 * config.heartbeat_refresh_seconds, config.heartbeat_refresh_seconds + config.claim_seconds) + (2 * lag)
         <= config.heartbeat_timeout_seconds
     )
-    # At real speed the same heartbeat timeout cannot cover two 66 s late runs.
-    with pytest.raises(ConfigError, match=r"leaves no time between heartbeats: it must exceed .* = 132 s"):
+    # At real speed the same heartbeat timeout cannot cover two 70 s late runs.
+    with pytest.raises(ConfigError, match=r"leaves no time between heartbeats: it must exceed .* = 140 s"):
         load_stage_config("local", {**DEPLOY_CONTEXT, "scheduleClockSpeed": "1"})
 
 
@@ -313,12 +313,15 @@ def test_a_faster_local_clock_allows_shorter_heartbeats() -> None:
         ("local", {}, 10),
         # No back-off: a poll a minute, 27 x 60 + 120 = 1740 s < 1800 s.
         ("local", {"pollBackoffFactor": "1"}, 27),
-        # Waits of 60, 90, 135, 202.5, 303.75, 455.625 s, then 600 s: 6 + 45 polls fit 8 hours.
-        ("aws", {}, 51),
-        # Capped: 1000 polls take under 600,000 s.
-        ("aws", {"taskTimeoutSeconds": "600000"}, 1000),
-        # A 20x clock (tests/e2e): waits of 3, 4.5, 6.75, then 9 real seconds, a 3 + 6 s lag, and a
-        # 300 s task timeout: 14.25 + 30 x 9 + 9 = 293.25 s < 300 s.
+        # Waits of 60, 90, 135, 202.5, 303.75, 455.625, 683.4375 s, then 780 s (a poll never waits
+        # past the heartbeat refresh; the cap is 900 s): 1930.3 + 34 x 780 + 120 < 28,800: 41 polls.
+        ("aws", {}, 41),
+        # 1000 polls would take over 600,000 s at 780 s each: 7 + 766 fit.
+        ("aws", {"taskTimeoutSeconds": "600000"}, 773),
+        # Capped at 1000 polls.
+        ("aws", {"taskTimeoutSeconds": "900000", "recordTtlDays": "30"}, 1000),
+        # A 20x clock: waits of 3 s, then 4 s (the heartbeat refresh, min((30 - 18) / 2, 30 - 18 - 8)),
+        # a 3 + 6 s lag, and a 300 s task timeout: 3 + 71 x 4 + 9 = 296 s < 300 s.
         (
             "local",
             {
@@ -328,7 +331,7 @@ def test_a_faster_local_clock_allows_shorter_heartbeats() -> None:
                 "heartbeatTimeoutSeconds": "30",
                 "taskTimeoutSeconds": "300",
             },
-            33,
+            72,
         ),
     ],
 )

@@ -66,6 +66,7 @@ EXPECTED = {
                 "POLLER_CONCURRENCY": "4",
                 "CLAIM_SECONDS": "75",
                 "SEND_TASK_RATE_PER_SECOND": "200",
+                "JOB_API_RATE_PER_SECOND": "200",
             },
         },
         poll_schedule={
@@ -97,9 +98,9 @@ EXPECTED = {
                 "LOG_LEVEL": "INFO",
                 "STAGE": "aws",
                 "MAX_ATTEMPTS": "40",
-                # Waits of 60, 90, 135, 202.5, 303.75, 455.625 s, then 600 s: 51 polls and a late
-                # run end before the 8-hour task timeout.
-                "MAX_ATTEMPTS_LIMIT": "51",
+                # Waits of 60, 90, 135, 202.5, 303.75, 455.625, 683.4 s, then 780 s (the heartbeat
+                # refresh, under the 900 s cap): 41 polls and a late run end before the 8-hour timeout.
+                "MAX_ATTEMPTS_LIMIT": "41",
                 "RECORD_TTL_DAYS": "7",
             },
             "Poller/Function": {
@@ -108,12 +109,13 @@ EXPECTED = {
                 "POLLER_CONCURRENCY": "8",
                 "CLAIM_SECONDS": "120",
                 "SEND_TASK_RATE_PER_SECOND": "250",
+                "JOB_API_RATE_PER_SECOND": "500",
             },
         },
         poll_schedule={
             "initial": 60.0,
             "min_initial": 60.0,
-            "cap": 600.0,
+            "cap": 900.0,
             "factor": 1.5,
             "heartbeat_refresh": 780.0,  # min((1800 - 2 x 120) / 2, 1800 - 2 x 120 - 120)
             "lag": 120.0,

@@ -14,8 +14,10 @@ from callbackctl.cost import Design, design_usage
 from callbackctl.cost import Workload as CostWorkload
 from common.schedule import PollSchedule
 
-# The aws stage's schedule (stacks/config.py): 60 s, x1.5, up to 600 s; heartbeat timeout 30 min ->
-# refresh min((1800 - 2 x 120) / 2, 1800 - 2 x 120 - 120) = 780 s.
+# The aws stage's schedule (stacks/config.py) as it was with a 600 s cap and a 200/s job API: 60 s,
+# x1.5, up to 600 s; heartbeat timeout 30 min -> refresh min((1800 - 2 x 120) / 2, 1800 - 2 x 120 -
+# 120) = 780 s. (The stage now caps at 900 s, so long jobs are checked once per refresh, and allows
+# 500/s: see test_the_aws_stage_fits_100k_waiting_jobs_of_two_hours.)
 AWS = PollSchedule(
     initial=60, min_initial=60, cap=600, factor=1.5, heartbeat_refresh=780, lag=120, task_timeout=28_800, shards=8
 )
@@ -107,6 +109,17 @@ def test_100k_waiting_jobs_fit_every_aws_quota_on_the_aws_stage() -> None:
     assert checks["runThroughput"].limit == pytest.approx(200 / 8 * 45)  # the API share caps the run
 
 
+def test_the_aws_stage_fits_100k_waiting_jobs_of_two_hours(capsys: pytest.CaptureFixture[str]) -> None:
+    """The figure README shows: with the aws stage as configured, every check passes."""
+    code, out, _ = run(capsys, "--stage", "aws", "--waiting", "100000", "--job-duration", "2h", "--json")
+    data = json.loads(out)
+    assert (code, data["status"]) == (0, "ok")
+    assert data["perJob"]["statusChecks"] == 15  # 7 backing off, then one per 780 s heartbeat refresh
+    checks = {check["key"]: check for check in data["checks"]}
+    assert checks["statusChecks"]["used"] == pytest.approx(100_000 * 15 / 7200, rel=1e-3)  # 208/s of 500
+    assert all(check["status"] == "ok" for check in data["checks"])
+
+
 def test_the_cost_model_counts_one_small_write_per_poll() -> None:
     # 10 polls: token 3 WRU x (put + 2 x 2 in the two end transactions) = 15; poll state 1 x (put + 10
     # claims + 2 x 2) = 15; ByDue 1 + 2 x 10 + 2 + 1 = 24 -> 54 (before: 3 x 21 + 3 = 66).
@@ -130,10 +143,14 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 
 def test_the_command_prints_json_and_exits_1_when_something_does_not_fit(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "--stage", "aws", "--waiting", "100000", "--job-duration", "2h", "--json")
+    code, out, _ = run(
+        capsys, "--stage", "aws", "--waiting", "100000", "--job-duration", "2h", "-c", "pollMaxIntervalSeconds=600",
+        "-c", "jobApiRatePerSecond=200", "--json",
+    )  # fmt: skip
     data = json.loads(out)
     assert code == 1
     assert data["status"] == "fail"
+    # A 600 s cap under the 780 s heartbeat refresh: checked twice per refresh, 306 checks/s > 200.
     assert data["perJob"] == {
         "statusChecks": 22,
         "heartbeats": 9,

@@ -27,11 +27,13 @@ MACHINE = "arn:aws:states:us-east-1:000000000000:stateMachine:Flow"
 INFO = StackInfo(
     state_machine_arn=MACHINE,
     task_tokens_table="Tokens",
+    poll_state_table="PollState",
     jobs_table="Jobs",
     create_job_function="CallbackPattern-CreateJob",
     poller_function="CallbackPattern-Poller",
     simulated_api_function="CallbackPattern-Api",
     poller_schedule="PollerSchedule",
+    poller_schedules_joined="PollerSchedule,PollerSchedule1",
     dead_letter_queue_url="http://localhost:4566/000000000000/dlq",
 )
 
@@ -192,11 +194,16 @@ def test_poll_prints_attempts_as_numbers(
 ) -> None:
     records = iter(
         [
-            {"status": {"S": "POLLING"}, "attemptCount": {"N": "14"}, "maxAttempts": {"N": "1000"}},
-            {"status": {"S": "POLLING"}, "attemptCount": {"N": "15"}, "maxAttempts": {"N": "1000"}},
+            {"status": {"S": "POLLING"}, "maxAttempts": {"N": "1000"}},
+            {"status": {"S": "POLLING"}, "maxAttempts": {"N": "1000"}},
         ]
     )
-    monkeypatch.setattr(poll_command, "get_item", lambda *_: next(records))
+    state = {"attemptCount": {"N": "15"}}  # a pending job's attempts are in its poll state
+
+    def get_item(_target: Any, table: str, _key: Any) -> Any:
+        return state if table == INFO.poll_state_table else next(records)
+
+    monkeypatch.setattr(poll_command, "get_item", get_item)
     monkeypatch.setattr(poll_command, "invoke", lambda *_: Invocation({"checked": 1, "heartbeats": 1}, None))
     assert run(["poll", "job-1", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
@@ -315,3 +322,8 @@ def test_logs_follow_prints_each_new_line_once_until_ctrl_c(
     assert run(["logs", "poller", "--follow", "--json"]) == 130
     lines = capsys.readouterr().out.splitlines()
     assert [json.loads(line)["message"] for line in lines] == ["first", "second"]
+
+
+def test_the_stack_lists_one_schedule_and_shard_per_poller_schedule() -> None:
+    assert INFO.poller_schedules == ("PollerSchedule", "PollerSchedule1")
+    assert INFO.shards == ("0", "1")
