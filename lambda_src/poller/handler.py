@@ -14,7 +14,8 @@ from botocore.config import Config
 
 from common.config import env_float, env_int, env_str
 from common.job_api import JobApiClient
-from poller.metrics import emf_line
+from common.log import get_logger, inject_lambda_context
+from poller.metrics import add_run_metrics, log_metrics, metrics
 from poller.service import Poller, UnknownJob, new_counts
 from poller.store import TokenStore
 
@@ -28,6 +29,7 @@ READ_TIMEOUT_SECONDS = 4
 TOTAL_MAX_ATTEMPTS = 2
 
 _poller: Poller | None = None
+logger = get_logger("poller")
 
 
 def client_config(concurrency: int) -> Config:
@@ -70,15 +72,15 @@ class InvalidPollRequest(ValueError):
 USAGE = 'the poller takes {} (every due job) or {"jobId": "..."} (one job)'
 
 
+@log_metrics  # writes the run's metrics out when it ends, also when it raised
+@inject_lambda_context(logger, correlation={"jobId": "jobId"})
 def lambda_handler(event: Any, context: Any, poller: Poller | None = None) -> dict[str, Any]:
-    job_id = _parse(event)
     counts = new_counts()
     try:
-        return (poller or _default_poller()).run(job_id, deadline=_deadline(context), counts=counts)
+        return (poller or _default_poller()).run(_parse(event), deadline=_deadline(context), counts=counts)
     finally:
-        # Also when the run raised: what it did until then still reaches the metrics.
-        function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "poller")
-        print(emf_line(counts, function_name=function_name, timestamp_ms=int(time.time() * 1000)), flush=True)
+        # Also when the run raised (or its event was refused): what it did until then is counted.
+        add_run_metrics(metrics, counts, function_name=os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "poller"))
 
 
 def _parse(event: Any) -> str | None:
