@@ -36,15 +36,15 @@ class CallbackStack(Stack):
         **stack_props: Any,
     ) -> None:
         super().__init__(scope, construct_id, **stack_props)
-        code = lambda_source(str(lambda_src_dir))
+        source = lambda_source(self, lambda_src_dir)
 
         job_store = JobStore(self, "JobStore", config=config)
-        simulated_api = SimulatedApi(self, "SimulatedApi", config=config, code=code)
+        simulated_api = SimulatedApi(self, "SimulatedApi", config=config, source=source)
         workflow = CallbackWorkflow(
             self,
             "Workflow",
             config=config,
-            code=code,
+            source=source,
             task_tokens_table=job_store.table,
             poll_table=job_store.poll_table,
             simulated_api=simulated_api.function,
@@ -53,7 +53,7 @@ class CallbackStack(Stack):
             self,
             "Poller",
             config=config,
-            code=code,
+            source=source,
             task_tokens_table=job_store.table,
             poll_table=job_store.poll_table,
             due_index_name=job_store.due_index_name,

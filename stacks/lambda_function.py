@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
 
 from aws_cdk import Duration
 from aws_cdk import aws_iam as iam
@@ -12,27 +14,47 @@ from constructs import Construct
 
 from stacks.checkov import skip_check
 from stacks.config import StageConfig
+from stacks.dependencies import DependenciesLayer
 from stacks.nag import acknowledge, cfn_resource, default_policy
 
 # Handlers are tested on 3.13, and the local cloud runs them on the host's Python 3.13.
 RUNTIME = lambda_.Runtime.PYTHON_3_13
 # x86_64 matches the machines the local cloud runs handlers on; nothing here needs Graviton.
 ARCHITECTURE = lambda_.Architecture.X86_64
+# The handlers' third-party dependencies, pinned with their hashes (built into the layer, not the code).
+REQUIREMENTS_FILE = "requirements.txt"
 # Files in lambda_src/ that are never part of the deployment package.
-ASSET_EXCLUDES = ("**/__pycache__", "**/*.pyc", "**/.pytest_cache", "**/.mypy_cache")
+ASSET_EXCLUDES = ("**/__pycache__", "**/*.pyc", "**/.pytest_cache", "**/.mypy_cache", REQUIREMENTS_FILE)
 
 
-def lambda_source(path: str) -> lambda_.Code:
-    """The single code asset all functions share (handler strings pick the module)."""
-    return lambda_.Code.from_asset(path, exclude=list(ASSET_EXCLUDES))
+@dataclass(frozen=True, kw_only=True)
+class LambdaSource:
+    """What every function of a stack runs: the code asset and the layers it imports from."""
+
+    code: lambda_.Code
+    layers: tuple[lambda_.ILayerVersion, ...]
+
+
+def lambda_source(scope: Construct, path: Path) -> LambdaSource:
+    """The single code asset all functions share (handler strings pick the module), and the layer of
+    its dependencies (`<path>/requirements.txt`, construct `Dependencies` in `scope`)."""
+    layer = DependenciesLayer(
+        scope,
+        "Dependencies",
+        requirements=path / REQUIREMENTS_FILE,
+        runtime=RUNTIME,
+        architecture=ARCHITECTURE,
+    )
+    return LambdaSource(code=lambda_.Code.from_asset(str(path), exclude=list(ASSET_EXCLUDES)), layers=(layer,))
 
 
 class StandardFunction(lambda_.Function):
     """A Python function with this app's defaults and its own log group.
 
-    Shared defaults: runtime, architecture, X-Ray tracing, a log group with the stage's
-    retention and removal policy, a role that may write to that log group only (instead of the
-    account-wide AWSLambdaBasicExecutionRole), and `LOG_LEVEL`/`STAGE` in the environment.
+    Shared defaults: the code and its dependencies layer (`source`), runtime, architecture, X-Ray
+    tracing, a log group with the stage's retention and removal policy, a role that may write to
+    that log group only (instead of the account-wide AWSLambdaBasicExecutionRole), and
+    `LOG_LEVEL`/`STAGE` in the environment.
     The caller's `environment` is merged over the common variables, not instead of them.
     The log group is `self.log_group` and the role `self.role` (the `Function` attributes).
 
@@ -49,7 +71,7 @@ class StandardFunction(lambda_.Function):
         construct_id: str,
         *,
         config: StageConfig,
-        code: lambda_.Code,
+        source: LambdaSource,
         handler: str,
         description: str,
         environment: Mapping[str, str] | None = None,
@@ -73,7 +95,8 @@ class StandardFunction(lambda_.Function):
         super().__init__(
             scope,
             construct_id,
-            code=code,
+            code=source.code,
+            layers=list(source.layers),
             handler=handler,
             description=description,
             runtime=RUNTIME,

@@ -15,7 +15,7 @@ from constructs import Construct
 
 from stacks.checkov import skip_check
 from stacks.config import StageConfig
-from stacks.lambda_function import StandardFunction
+from stacks.lambda_function import LambdaSource, StandardFunction
 from stacks.nag import acknowledge, arn_of, cfn_resource, default_policy
 
 # Scheduler retries a delivery it could not make (throttling, a missing function) a couple of
@@ -40,7 +40,7 @@ class PollerSchedule(Construct):
         construct_id: str,
         *,
         config: StageConfig,
-        code: lambda_.Code,
+        source: LambdaSource,
         task_tokens_table: dynamodb.ITable,
         poll_table: dynamodb.ITable,
         due_index_name: str,
@@ -51,7 +51,7 @@ class PollerSchedule(Construct):
             self,
             "Function",
             config=config,
-            code=code,
+            source=source,
             handler="poller.handler.lambda_handler",
             description="Checks due jobs, heartbeats waiting executions and reports outcomes to Step Functions",
             timeout_seconds=config.poller_timeout_seconds,

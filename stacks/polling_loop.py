@@ -140,8 +140,8 @@ class PollingLoopStack(Stack):
         **stack_props: Any,
     ) -> None:
         super().__init__(scope, construct_id, **stack_props)
-        code = lambda_source(str(lambda_src_dir))
-        simulated_api = SimulatedApi(self, "SimulatedApi", config=config, code=code)
+        source = lambda_source(self, lambda_src_dir)
+        simulated_api = SimulatedApi(self, "SimulatedApi", config=config, source=source)
         loop = PollingLoop(
             self, "Workflow", config=config, simulated_api=simulated_api.function, wait_seconds=wait_seconds
         )

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from stacks.checkov import skip_check
 from stacks.config import StageConfig
 from stacks.job_store import standard_table
-from stacks.lambda_function import StandardFunction
+from stacks.lambda_function import LambdaSource, StandardFunction
 
 
 class SimulatedApi(Construct):
     """The jobs table (key `jobId`) and the `simulated_api` function that serves it."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig, code: lambda_.Code) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig, source: LambdaSource) -> None:
         super().__init__(scope, construct_id)
         self.table = standard_table(self, "JobsTable", config=config, partition_key="jobId")
         skip_check(
@@ -27,7 +26,7 @@ class SimulatedApi(Construct):
             self,
             "Function",
             config=config,
-            code=code,
+            source=source,
             handler="simulated_api.handler.lambda_handler",
             description="Simulated external job API: CREATE_JOB, CHECK_STATUS and CANCEL_JOB",
             # Longer than create_job's 15 s: an injected delay (SIMULATED_FAULTS) can then make

@@ -13,7 +13,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from stacks.config import StageConfig
-from stacks.lambda_function import StandardFunction
+from stacks.lambda_function import LambdaSource, StandardFunction
 from stacks.nag import acknowledge, arn_of, default_policy
 from stacks.state_machine import logged_state_machine
 
@@ -66,7 +66,7 @@ class CallbackWorkflow(Construct):
         construct_id: str,
         *,
         config: StageConfig,
-        code: lambda_.Code,
+        source: LambdaSource,
         task_tokens_table: dynamodb.ITable,
         poll_table: dynamodb.ITable,
         simulated_api: lambda_.IFunction,
@@ -76,7 +76,7 @@ class CallbackWorkflow(Construct):
             self,
             "CreateJobFunction",
             config=config,
-            code=code,
+            source=source,
             handler="create_job.handler.lambda_handler",
             description="Starts a job on the simulated API and stores the execution's task token",
             timeout_seconds=15,

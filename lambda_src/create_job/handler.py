@@ -20,7 +20,7 @@ import boto3
 from common.clock import utc_now
 from common.config import env_int, env_poll_schedule, env_str
 from common.job_api import JobApiClient
-from common.log import get_logger, token_fingerprint
+from common.log import get_logger, inject_lambda_context, token_fingerprint
 from common.records import (
     HEARTBEAT_AT,
     PENDING_STATUSES,
@@ -209,5 +209,6 @@ def _default_creator() -> JobCreator:
     return _creator
 
 
+@inject_lambda_context(logger, correlation={"executionArn": "executionId"})
 def lambda_handler(event: CreateJobEvent, context: Any, creator: JobCreator | None = None) -> dict[str, str]:
     return (creator or _default_creator()).handle(event)

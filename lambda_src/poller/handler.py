@@ -15,7 +15,8 @@ from botocore.config import Config
 
 from common.config import env_int, env_poll_schedule, env_str
 from common.job_api import JobApiClient
-from poller.metrics import emf_line
+from common.log import get_logger, inject_lambda_context
+from poller.metrics import add_run_metrics, log_metrics, metrics
 from poller.ratelimit import RateLimiter
 from poller.service import Poller, UnknownJob, new_counts
 from poller.store import JobTables
@@ -30,6 +31,7 @@ READ_TIMEOUT_SECONDS = 4
 TOTAL_MAX_ATTEMPTS = 2
 
 _poller: Poller | None = None
+logger = get_logger("poller")
 
 
 def client_config(concurrency: int) -> Config:
@@ -77,15 +79,16 @@ class InvalidPollRequest(ValueError):
 USAGE = 'the poller takes {} (every shard), {"shard": "n"} (one shard) or {"jobId": "..."} (one job)'
 
 
+@log_metrics  # writes the run's metrics out when it ends, also when it raised
+@inject_lambda_context(logger, correlation={"jobId": "jobId"})
 def lambda_handler(event: Any, context: Any, poller: Poller | None = None) -> dict[str, Any]:
-    job_id, shard = _parse(event)
     counts = new_counts()
     try:
+        job_id, shard = _parse(event)
         return (poller or _default_poller()).run(job_id, shard=shard, deadline=_deadline(context), counts=counts)
     finally:
-        # Also when the run raised: what it did until then still reaches the metrics.
-        function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "poller")
-        print(emf_line(counts, function_name=function_name, timestamp_ms=int(time.time() * 1000)), flush=True)
+        # Also when the run raised (or its event was refused): what it did until then is counted.
+        add_run_metrics(metrics, counts, function_name=os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "poller"))
 
 
 def _parse(event: Any) -> tuple[str | None, str | None]:

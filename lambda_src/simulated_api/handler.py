@@ -22,7 +22,7 @@ import boto3
 from common.clock import iso, utc_now
 from common.config import env_int, env_str
 from common.job_api import Outcome
-from common.log import get_logger
+from common.log import get_logger, inject_lambda_context
 from simulated_api.logic import (
     Faults,
     IdempotencyConflict,
@@ -236,6 +236,7 @@ def _default_jobs() -> JobsTable:
 ACTIONS = ("CREATE_JOB", "CHECK_STATUS", "CANCEL_JOB")
 
 
+@inject_lambda_context(logger, correlation={"jobId": "jobId", "action": "action"})
 def lambda_handler(event: dict[str, Any], context: Any, jobs: JobsTable | None = None) -> dict[str, Any]:
     jobs = jobs or _default_jobs()
     if not isinstance(event, dict):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import json
 import threading
 import time
@@ -149,3 +151,47 @@ def test_fifty_executions_at_once_all_finish_correctly(target: Target, stack: St
         time.sleep(1)
     assert len(results) == len(arns), f"{len(arns) - len(results)} executions still running after 180 s"
     assert [results[arn] for arn in arns] == [expected for _, expected in plan]
+
+
+def _invoke_with_logs(target: Target, function: str, event: dict[str, Any]) -> tuple[dict[str, Any], list[Any]]:
+    """The function's answer and the JSON lines it wrote (LogType=Tail: the last 4 KB, whose first
+    line may be cut)."""
+    response = target.client("lambda").invoke(FunctionName=function, Payload=json.dumps(event).encode(), LogType="Tail")
+    lines = []
+    for line in base64.b64decode(response["LogResult"]).decode(errors="replace").splitlines():
+        with contextlib.suppress(ValueError):
+            lines.append(json.loads(line))
+    return response, [line for line in lines if isinstance(line, dict)]
+
+
+def test_the_deployed_handlers_log_and_count_through_powertools_from_their_layer(
+    target: Target, stack: StackInfo
+) -> None:
+    """The local cloud's Lambda runtime has only boto3: Powertools comes from the stack's dependencies
+    layer. A poller run logs JSON lines with its request id and cold start (Powertools Logger) and
+    writes its counts as one EMF document (Powertools Metrics) under the alarms' dimension, also
+    when the run fails."""
+    lambda_ = target.client("lambda")
+    layers = {
+        name: lambda_.get_function_configuration(FunctionName=f)["Layers"] for name, f in stack.functions().items()
+    }
+    assert len({layer["Arn"] for used in layers.values() for layer in used}) == 1 and all(layers.values())
+
+    response, lines = _invoke_with_logs(target, stack.poller_function, {})
+    assert "FunctionError" not in response
+    [finished] = [line for line in lines if line.get("message") == "poller run finished"]
+    assert (finished["level"], finished["service"], finished["function_name"]) == (
+        "INFO",
+        "poller",
+        stack.poller_function,
+    )
+    assert isinstance(finished["cold_start"], bool) and finished["function_request_id"]
+    assert "summary" in finished and "jobId" not in finished
+
+    response, lines = _invoke_with_logs(target, stack.poller_function, {"jobId": "e2e-no-such-job"})
+    assert response["FunctionError"] == "Unhandled"
+    assert json.loads(response["Payload"].read())["errorType"] == "UnknownJob"
+    [emf] = [line for line in lines if "_aws" in line]  # the failed run's metrics are still written
+    [directive] = emf["_aws"]["CloudWatchMetrics"]
+    assert (directive["Namespace"], directive["Dimensions"]) == ("CallbackPattern/Poller", [["FunctionName"]])
+    assert emf["FunctionName"] == stack.poller_function and emf["JobsSucceeded"] == [0.0]

@@ -1,5 +1,6 @@
 """common/: the environment read with errors that name the variable, the JSON log lines every handler
-writes (and the token fingerprint they carry instead of the token), and the job API client's errors."""
+writes through Powertools Logger (with the Lambda context and correlation keys, and the token
+fingerprint they carry instead of the token), and the job API client's errors."""
 
 from __future__ import annotations
 
@@ -7,13 +8,14 @@ import io
 import json
 import logging
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from common.config import ConfigurationError, env_float, env_int, env_str
 from common.job_api import JobApiClient, JobApiError, JobNotFound
-from common.log import get_logger, token_fingerprint
+from common.log import get_logger, inject_lambda_context, token_fingerprint
 
 # Reading the environment.
 
@@ -87,7 +89,7 @@ def test_a_number_that_is_not_positive_is_named(monkeypatch: pytest.MonkeyPatch,
 # Logs: one JSON object per line on stdout, the way CloudWatch Logs Insights reads them.
 
 
-def _logger(monkeypatch: pytest.MonkeyPatch, level: str | None = None) -> logging.Logger:
+def _logger(monkeypatch: pytest.MonkeyPatch, level: str | None = None) -> Any:
     if level is None:
         monkeypatch.delenv("LOG_LEVEL", raising=False)
     else:
@@ -99,13 +101,15 @@ def _lines(out: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in out.splitlines()]
 
 
-def test_a_log_line_is_one_json_object_with_level_logger_message_and_fields(
+def test_a_log_line_is_one_json_object_with_level_service_message_and_fields(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     logger = _logger(monkeypatch)
     logger.info("job %s started", "j-1", extra={"jobId": "j-1", "attempt": 2})
     [line] = _lines(capsys.readouterr().out)
-    assert line == {"level": "INFO", "logger": logger.name, "message": "job j-1 started", "jobId": "j-1", "attempt": 2}
+    assert line.pop("timestamp").endswith("+00:00")  # RFC 3339, UTC
+    assert line.pop("location").startswith("test_a_log_line_is_one_json_object")
+    assert line == {"level": "INFO", "service": logger.name, "message": "job j-1 started", "jobId": "j-1", "attempt": 2}
 
 
 def test_a_logged_exception_comes_with_its_traceback(
@@ -180,6 +184,38 @@ def test_lines_go_to_the_stdout_of_the_moment(monkeypatch: pytest.MonkeyPatch) -
     logger.info("to the second")
     assert [json.loads(line)["message"] for line in first.getvalue().splitlines()] == ["to the first"]
     assert [json.loads(line)["message"] for line in second.getvalue().splitlines()] == ["to the second"]
+
+
+@dataclass(frozen=True)
+class _LambdaContext:
+    aws_request_id: str
+    function_name: str = "CallbackPattern-Poller"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:000000000000:function:CallbackPattern-Poller"
+
+
+def test_each_invocation_logs_its_request_and_the_correlation_keys_of_its_event(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every line of an invocation carries the Lambda request id, cold start and the event's jobId or
+    execution ARN; the next invocation starts clean (no key of the previous event is left)."""
+    logger = _logger(monkeypatch)
+
+    @inject_lambda_context(logger, correlation={"executionArn": "executionId", "jobId": "jobId"})
+    def handler(event: Any, context: Any, answer: str = "ok") -> str:
+        logger.info("working")
+        return answer
+
+    arn = "arn:aws:states:us-east-1:000000000000:execution:Workflow:run-1"
+    assert handler({"executionId": arn, "jobId": "j-1"}, _LambdaContext("req-1"), answer="done") == "done"
+    handler({"jobId": "j-2", "executionId": 7}, _LambdaContext("req-2"))
+    handler(["not", "an", "object"], None)
+    first, second, third = _lines(capsys.readouterr().out)
+    assert (first["function_request_id"], first["executionArn"], first["jobId"]) == ("req-1", arn, "j-1")
+    assert first["function_name"] == "CallbackPattern-Poller" and isinstance(first["cold_start"], bool)
+    assert (second["function_request_id"], second["jobId"], second["cold_start"]) == ("req-2", "j-2", False)
+    assert "executionArn" not in second  # not a string in this event, and the first event's is gone
+    assert "function_request_id" not in third and "jobId" not in third  # no Lambda context: nothing of the last
 
 
 def test_a_token_fingerprint_is_short_stable_and_gives_nothing_of_the_token_away() -> None:

@@ -24,7 +24,7 @@ from poller.handler import (
     client_config,
     lambda_handler,
 )
-from poller.metrics import METRICS, emf_line
+from poller.metrics import METRICS, add_run_metrics, metrics
 from poller.service import Poller
 from poller.store import JobTables
 
@@ -33,7 +33,12 @@ from .fakes import Clock, FakeStepFunctions, SmallPages, fail_dynamodb_calls, se
 
 
 def _emf_lines(out: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in out.splitlines() if line.startswith('{"_aws"')]
+    """The EMF documents printed, each metric's values (Powertools writes a list) as one number."""
+    documents = [json.loads(line) for line in out.splitlines() if line.startswith('{"_aws"')]
+    for document in documents:
+        for metric in document["_aws"]["CloudWatchMetrics"][0]["Metrics"]:
+            [document[metric["Name"]]] = document[metric["Name"]]
+    return documents
 
 
 @pytest.mark.parametrize(
@@ -90,13 +95,19 @@ def test_each_run_emits_its_counts_as_embedded_metrics(
 
 
 def test_the_metrics_line_in_full() -> None:
-    """The EMF document CloudWatch turns into metrics: counts as integers, gauges to the millisecond."""
+    """The EMF document CloudWatch turns into metrics: counts as integers, gauges to the millisecond,
+    under the one dimension the alarms select on (no `service` dimension)."""
     summary = {"succeeded": 2, "errors": 1.0, "dueJobs": 3, "oldestJobAgeSeconds": 12.34567, "dueLagSeconds": 0.5}
-    line = json.loads(emf_line(summary, function_name="poller-fn", timestamp_ms=1_700_000_000_123))
-    counts = dict.fromkeys(METRICS.values(), 0) | {"JobsSucceeded": 2, "JobErrors": 1}
-    assert line == {
+    before_ms = int(time.time() * 1000)
+    add_run_metrics(metrics, summary, function_name="poller-fn")
+    try:
+        document = json.loads(json.dumps(metrics.serialize_metric_set()))
+    finally:
+        metrics.clear_metrics()
+    assert before_ms <= document["_aws"].pop("Timestamp") <= int(time.time() * 1000)
+    counts = {name: [0.0] for name in METRICS.values()} | {"JobsSucceeded": [2.0], "JobErrors": [1.0]}
+    assert document == {
         "_aws": {
-            "Timestamp": 1_700_000_000_123,
             "CloudWatchMetrics": [
                 {
                     "Namespace": "CallbackPattern/Poller",
@@ -112,11 +123,19 @@ def test_the_metrics_line_in_full() -> None:
         },
         "FunctionName": "poller-fn",
         **counts,
-        "DueJobs": 3,
-        "OldestJobAgeSeconds": 12.346,
-        "DueLagSeconds": 0.5,
+        "DueJobs": [3.0],
+        "OldestJobAgeSeconds": [12.346],
+        "DueLagSeconds": [0.5],
     }
-    assert isinstance(line["JobErrors"], int)
+
+
+def test_a_refused_event_is_still_a_run_with_its_metrics_line(
+    poller: Poller, capfd: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(InvalidPollRequest):
+        lambda_handler({"jobID": "x"}, None, poller=poller)
+    [emf] = _emf_lines(capfd.readouterr().out)
+    assert {name: emf[name] for name in METRICS.values()} == dict.fromkeys(METRICS.values(), 0)
 
 
 def test_a_run_for_one_job_reports_no_backlog_under_the_default_function_name(
@@ -333,7 +352,7 @@ def test_a_run_reports_the_backlog_it_saw(
     # one jittered interval (54 to 60 s).
     assert 150 <= summary["oldestJobAgeSeconds"] <= 155
     assert 90 <= summary["dueLagSeconds"] <= 101
-    emf = json.loads(next(line for line in capfd.readouterr().out.splitlines() if line.startswith('{"_aws"')))
+    [emf] = _emf_lines(capfd.readouterr().out)
     assert (emf["DueJobs"], emf["OldestJobAgeSeconds"] >= 90, emf["DueLagSeconds"] >= 90) == (3, True, True)
 
 

@@ -446,7 +446,7 @@ def test_a_poller_holding_a_replaced_token_sends_it_nothing(
 def _log_lines(out: str, job: Job) -> list[dict[str, Any]]:
     """The poller's JSON log lines about job."""
     lines = [json.loads(line) for line in out.splitlines() if line.startswith('{"level"')]
-    return [line for line in lines if line.get("logger") == "poller" and line.get("jobId") == job.job_id]
+    return [line for line in lines if line.get("service") == "poller" and line.get("jobId") == job.job_id]
 
 
 def test_a_refused_failure_of_an_execution_that_already_took_it_is_settled_as_sent(

@@ -91,10 +91,21 @@ def with_suffix(logical_id: str, suffix: str) -> dict[str, Any]:
 _HASH = re.compile(r"[0-9a-f]{64}")
 
 
+def layer_asset_hashes(template: Template) -> set[str]:
+    """The asset hashes of the layers: made from lambda_src/requirements.txt, not from built bytes."""
+    keys = (
+        layer["Properties"]["Content"]["S3Key"] for layer in resources(template, "AWS::Lambda::LayerVersion").values()
+    )
+    return {match for key in keys for match in _HASH.findall(key)}
+
+
 def normalised(template: Template) -> dict[str, Any]:
-    """The template without what changes when nothing in the infrastructure did: asset hashes
-    (any handler edit changes them) and the CDK version-reporting resource."""
-    text = _HASH.sub("<asset-hash>", json.dumps(template))
+    """The template without what changes when nothing in the infrastructure did: the code asset's
+    hash (any handler edit changes it) and the CDK version-reporting resource. The dependencies
+    layer's hash stays: it changes only with lambda_src/requirements.txt (a new layer version), so
+    the snapshot also shows it is the same on every run and machine."""
+    kept = layer_asset_hashes(template)
+    text = _HASH.sub(lambda m: m.group() if m.group() in kept else "<asset-hash>", json.dumps(template))
     result: dict[str, Any] = json.loads(text)
     result["Resources"].pop("CDKMetadata", None)
     conditions = result.get("Conditions", {})

@@ -48,10 +48,11 @@ def test_all_functions_share_one_code_asset(synth: Synth) -> None:
     }
     assert len(keys) == 1
     manifest = json.loads((synth.outdir / "CallbackPattern.assets.json").read_text())
-    code_assets = [asset for asset in manifest["files"].values() if asset["source"].get("packaging") == "zip"]
-    assert len(code_assets) == 1
-    staged = synth.outdir / code_assets[0]["source"]["path"]
+    [code_asset] = [asset for hash_, asset in manifest["files"].items() if f"{hash_}.zip" in keys]
+    staged = synth.outdir / code_asset["source"]["path"]
     assert not [p for p in staged.rglob("*") if p.name == "__pycache__" or p.suffix == ".pyc"]
+    assert (staged / "poller" / "handler.py").is_file()
+    assert not (staged / "requirements.txt").exists()  # built into the dependencies layer instead
 
 
 def test_asset_excludes_keep_bytecode_out_of_the_package(tmp_path: Path) -> None:

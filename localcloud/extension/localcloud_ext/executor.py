@@ -11,8 +11,11 @@ What is enforced: the function's timeout (the worker is killed and the invoke re
 environment variables (the function's own plus Lambda's reserved ones). Memory: the worker gets
 ``AWS_LAMBDA_FUNCTION_MEMORY_SIZE`` and the REPORT log line shows the peak RSS ("Max Memory Used");
 with ``LOCALCLOUD_LAMBDA_ENFORCE_MEMORY=1`` an invocation whose peak RSS exceeds the memory size
-fails with ``Runtime.OutOfMemory`` and the worker is replaced. Not enforced: CPU share, /tmp size,
-layers and extensions, other runtimes than Python.
+fails with ``Runtime.OutOfMemory`` and the worker is replaced. Layers: each layer version the
+function references is unzipped once (``prepare_version``) and its ``python`` and
+``python/lib/pythonX.Y/site-packages`` folders go on the worker's ``sys.path`` after the code, as
+Lambda's ``/opt/python`` (LocalStack core stores layers but runs them only in its Pro image). Not
+enforced: CPU share, /tmp size, extensions (layers' ``extensions/``), other runtimes than Python.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from localstack import config
 from localstack.aws.api.lambda_ import PackageType
@@ -154,6 +157,12 @@ def kill_invocations(function_name: str, wait_seconds: float = 0.0) -> list[int]
         time.sleep(0.02)
 
 
+def _code_layers(config_: Any) -> list[Any]:
+    """The function's layer versions in their order (later ones win, as when Lambda unzips them into
+    /opt one after the other); a layer without code (none in practice) is skipped."""
+    return [layer for layer in config_.layers or [] if layer.code is not None]
+
+
 def _error_payload(error_type: str, message: str) -> bytes:
     return json.dumps({"errorMessage": message, "errorType": error_type}).encode()
 
@@ -231,6 +240,7 @@ class HostProcessRuntimeExecutor(RuntimeExecutor):
             "env": self._env,
             "code_dir": self._env["LAMBDA_TASK_ROOT"],
             "handler": config_.handler,
+            "layer_dirs": [str(layer.code.get_unzipped_code_location()) for layer in _code_layers(config_)],
             "function_name": self.function_version.id.function_name,
             "function_version": self.function_version.id.qualifier,
             "memory_size": config_.memory_size,
@@ -419,6 +429,8 @@ class HostProcessRuntimeExecutor(RuntimeExecutor):
             raise LambdaRuntimeException(f"The local cloud runs Python functions only, not runtime {config_.runtime}")
         if config_.code:
             config_.code.prepare_for_execution()
+        for layer in _code_layers(config_):
+            layer.code.prepare_for_execution()
 
     @classmethod
     def cleanup_version(cls, function_version: FunctionVersion) -> None:

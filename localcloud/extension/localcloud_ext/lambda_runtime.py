@@ -11,7 +11,9 @@ worker's pid. Forking a warm interpreter makes a cold start cost milliseconds in
 of starting Python and importing boto3; 50 concurrent cold starts stay cheap on a small machine.
 
 A worker is one execution environment, like a Lambda sandbox: it takes the function's environment
-variables, changes into the code directory, imports the handler once (the init phase), then serves
+variables, changes into the code directory, puts the code and its layers on ``sys.path`` (the code
+first, then each layer's ``python/lib/pythonX.Y/site-packages`` and ``python``, as Lambda's
+``/opt/python``), imports the handler once (the init phase), then serves
 invocations one at a time over its channel (4-byte big-endian length + JSON) until the channel
 closes. Its stdout and stderr go to the log file, which the executor reads after each invocation.
 Errors are reported the way the AWS Python runtime reports them (errorType, errorMessage,
@@ -122,6 +124,15 @@ def _install_lambda_logging() -> None:
     logging.getLogger().addHandler(handler)
 
 
+def layer_paths(layer_dirs: list[str]) -> list[str]:
+    """Where a function's layers put Python packages, in Lambda's order: the site-packages folders,
+    then the python folders; within each, the last layer first (Lambda unzips layers into /opt in
+    order, so a later layer's file replaces an earlier one's)."""
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    kinds = (os.path.join("python", "lib", version, "site-packages"), "python")
+    return [os.path.join(layer, kind) for kind in kinds for layer in reversed(layer_dirs)]
+
+
 def _error(error_type: str, message: str, stack: list[str] | None = None) -> Message:
     return {"errorMessage": message, "errorType": error_type, "stackTrace": stack or []}
 
@@ -198,7 +209,7 @@ def run_worker(spec: Message, channel_fd: int, log_fd: int) -> None:
     time.tzset()
     code_dir = spec["code_dir"]
     os.chdir(code_dir)
-    sys.path.insert(0, code_dir)
+    sys.path[0:0] = [code_dir, *layer_paths(spec.get("layer_dirs") or [])]
     sys.argv = [os.path.join(code_dir, "bootstrap")]
     _install_lambda_logging()
 
