@@ -10,16 +10,17 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
+from common import records
 from stacks.checkov import skip_check
 from stacks.config import StageConfig
 
-# The names the handlers use (lambda_src/common/records.py); tests/infra checks that both agree.
-DUE_INDEX_NAME: Final = "ByDue"
-DUE_SHARD_ATTRIBUTE: Final = "dueShard"
-DUE_AT_ATTRIBUTE: Final = "dueAt"
+# The names the handlers use: one home, lambda_src/common/records.py.
+DUE_INDEX_NAME: Final = records.DUE_INDEX
+DUE_SHARD_ATTRIBUTE: Final = records.DUE_SHARD
+DUE_AT_ATTRIBUTE: Final = records.DUE_AT
 # Projected into the index: the poller decides from them what a claim writes.
-DUE_INDEX_PROJECTION: Final = ("heartbeatAt", "intervalMs")
-TTL_ATTRIBUTE: Final = "expiresAt"
+DUE_INDEX_PROJECTION: Final = (records.HEARTBEAT_AT, records.INTERVAL)
+TTL_ATTRIBUTE: Final = records.TTL_ATTRIBUTE
 
 
 def standard_table(
@@ -83,7 +84,7 @@ class JobStore(Construct):
             self,
             "TaskTokensTable",
             config=config,
-            partition_key="jobId",
+            partition_key=records.TABLE_KEY,
             time_to_live_attribute=TTL_ATTRIBUTE,
             encryption_key=self.key,
         )
@@ -99,7 +100,7 @@ class JobStore(Construct):
             self,
             "PollStateTable",
             config=config,
-            partition_key="jobId",
+            partition_key=records.TABLE_KEY,
             time_to_live_attribute=TTL_ATTRIBUTE,
         )
         skip_check(

@@ -17,6 +17,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from common.errors import JOB_FAILED, MAX_ATTEMPTS_EXCEEDED
 from stacks.config import StageConfig
 from stacks.lambda_function import lambda_source
 from stacks.nag import acknowledge, arn_of, default_policy
@@ -87,16 +88,16 @@ class PollingLoop(Construct):
         succeeded = sfn.Succeed(self, "JobSucceeded")
         failed = sfn.Fail(
             self,
-            "JobFailed",
+            JOB_FAILED,
             comment="The job failed",
-            error="JobFailed",
+            error=JOB_FAILED,
             cause_path=f"{CHECK_PATH}.report.error",
         )
         gave_up = sfn.Fail(
             self,
-            "MaxAttemptsExceeded",
+            MAX_ATTEMPTS_EXCEEDED,
             comment="Still running after the stage's max_attempts checks",
-            error="MaxAttemptsExceeded",
+            error=MAX_ATTEMPTS_EXCEEDED,
             cause="the job was still IN_PROGRESS after the maximum number of status checks",
         )
         route = (

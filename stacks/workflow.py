@@ -12,6 +12,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from common.errors import JOB_FAILED, JOB_FAILURE_ERRORS
 from stacks.config import StageConfig
 from stacks.lambda_function import LambdaSource, StandardFunction
 from stacks.nag import acknowledge, arn_of, default_policy
@@ -26,9 +27,8 @@ ERROR_RESULT_PATH: Final = "$"
 # The whole execution's limit: a backstop past the task timeout, so an execution can never
 # wait forever (it then counts as ExecutionsTimedOut, not ExecutionsFailed).
 EXECUTION_TIMEOUT_MARGIN_SECONDS: Final = 5 * 60
-# Error names the poller sends with SendTaskFailure (lambda_src/common/errors.py; tests/infra
-# checks that both agree).
-JOB_FAILED_ERRORS: Final = ("JobFailed", "MaxAttemptsExceeded", "ResultTooLarge")
+# Error names the poller sends with SendTaskFailure: one home, lambda_src/common/errors.py.
+JOB_FAILED_ERRORS: Final = JOB_FAILURE_ERRORS
 # Error names the execution ends with when CreateJob timed out, or on a States.* runtime error.
 TIMED_OUT_ERROR: Final = "JobTimedOut"
 RUNTIME_ERROR: Final = "WorkflowRuntimeError"
@@ -173,7 +173,7 @@ class CallbackWorkflow(Construct):
             timed_out, errors=[sfn.Errors.HEARTBEAT_TIMEOUT, sfn.Errors.TIMEOUT], result_path=ERROR_RESULT_PATH
         )
         create_job.add_catch(
-            reraise("JobFailed", "The job failed, its result was too large, or the poller gave up on it"),
+            reraise(JOB_FAILED, "The job failed, its result was too large, or the poller gave up on it"),
             errors=list(JOB_FAILED_ERRORS),
             result_path=ERROR_RESULT_PATH,
         )

@@ -14,6 +14,7 @@ from callbackctl.chaos.result import ScenarioResult
 from callbackctl.deployment import StackInfo, Target, set_schedule_state, stack_info
 from callbackctl.deployment.executions import start_executions, wait_for
 from callbackctl.deployment.functions import configuration, environment
+from common.errors import INVALID_JOB_INPUT, JOB_FAILED, MAX_ATTEMPTS_EXCEEDED
 
 SCENARIOS = ("burst", "api-outage", "poller-killed", "stop-execution", "create-job-timeout", "malformed-input")
 Progress = Callable[[str], None]
@@ -52,10 +53,10 @@ class Chaos:
         """count executions started at once: 80% succeed, 10% fail, 10% run out of attempts."""
         failing: tuple[Any, Expected] = (
             {"simulate": {"outcome": "FAIL", "completionPolls": 2}},
-            ("FAILED", "JobFailed"),
+            ("FAILED", JOB_FAILED),
         )
         never = {"simulate": {"outcome": "NEVER_FINISH"}, "maxAttempts": 2}
-        exhausted: tuple[Any, Expected] = (never, ("FAILED", "MaxAttemptsExceeded"))
+        exhausted: tuple[Any, Expected] = (never, ("FAILED", MAX_ATTEMPTS_EXCEEDED))
         succeeding: tuple[Any, Expected] = ({"simulate": {"completionPolls": 2}}, SUCCEEDS)
         plan = [failing if i % 10 == 8 else exhausted if i % 10 == 9 else succeeding for i in range(count)]
         return self._run("burst", plan, timeout=max(240.0, count * 0.8))
@@ -128,7 +129,7 @@ class Chaos:
 
     def malformed_input(self) -> ScenarioResult:
         """Every class of bad input ends in Error/InvalidJobInput within 2 s."""
-        plan = [(value, ("FAILED", "InvalidJobInput")) for value in MALFORMED_INPUTS]
+        plan = [(value, ("FAILED", INVALID_JOB_INPUT)) for value in MALFORMED_INPUTS]
         # One after another: each one's time is its own, not a queue behind the others' cold starts.
         result = self._run("malformed-input", plan, timeout=60, one_at_a_time=True)
         durations = [self.seen.duration(arn) for arn in result.arns]

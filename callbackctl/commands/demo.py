@@ -16,6 +16,7 @@ from callbackctl.deployment.cdk import deploy, ensure_local_cloud
 from callbackctl.deployment.executions import TERMINAL, ExecutionResult, describe_all, start_executions, wait_for
 from callbackctl.deployment.targets import Target
 from callbackctl.errors import ExitCode, TimedOut
+from common.errors import INVALID_JOB_INPUT, JOB_FAILED, MAX_ATTEMPTS_EXCEEDED
 
 
 @dataclass(frozen=True)
@@ -30,9 +31,9 @@ DEMO_PLAN = (
     Expectation("success", "SUCCEEDED", "JobSucceeded", None),
     Expectation("success", "SUCCEEDED", "JobSucceeded", None),
     Expectation("success", "SUCCEEDED", "JobSucceeded", None),
-    Expectation("failure", "FAILED", "JobFailed", "JobFailed"),
-    Expectation("max-attempts", "FAILED", "JobFailed", "MaxAttemptsExceeded"),
-    Expectation("bad-input", "FAILED", "Error", "InvalidJobInput"),
+    Expectation("failure", "FAILED", "JobFailed", JOB_FAILED),
+    Expectation("max-attempts", "FAILED", "JobFailed", MAX_ATTEMPTS_EXCEEDED),
+    Expectation("bad-input", "FAILED", "Error", INVALID_JOB_INPUT),
 )
 
 

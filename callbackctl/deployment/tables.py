@@ -9,6 +9,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer
 
 from callbackctl.deployment.targets import Target
+from common import records
 
 Progress = Callable[[int], None]  # called with how many more items are done
 BATCH_WRITE = 25  # BatchWriteItem's limit
@@ -90,7 +91,7 @@ def empty_table(target: Target, table: str, *, workers: int = 4, progress: Progr
 
 
 def polling_keys(
-    target: Target, table: str, index: str = "ByDue", shards: Sequence[str] = ("0",)
+    target: Target, table: str, index: str = records.DUE_INDEX, shards: Sequence[str] = ("0",)
 ) -> list[dict[str, Any]]:
     """The keys of every job still pending (POLLING or SENDING): the poll-state table's due index
     holds exactly those, shard by shard (lambda_src/common/records.py)."""
@@ -101,7 +102,7 @@ def polling_keys(
             TableName=table,
             IndexName=index,
             KeyConditionExpression="#shard = :shard",
-            ExpressionAttributeNames={"#shard": "dueShard"},
+            ExpressionAttributeNames={"#shard": records.DUE_SHARD},
             ExpressionAttributeValues={":shard": {"S": shard}},
         )
         keys += [{"jobId": item["jobId"]} for page in pages for item in page["Items"]]
