@@ -25,7 +25,7 @@ Handler = TypeVar("Handler", bound=Callable[..., Any])
 _LOGGERS: dict[str, Logger] = {}
 
 
-class _StdoutHandler(logging.StreamHandler):
+class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]  # its stream is a property here, not a type argument
     """Writes to whatever sys.stdout is at the time of the call (Lambda and test runners swap it)."""
 
     @property

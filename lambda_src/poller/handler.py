@@ -114,5 +114,5 @@ def _deadline(context: Any) -> float | None:
     remaining_ms = getattr(context, "get_remaining_time_in_millis", lambda: None)()
     if remaining_ms is None:
         return None
-    remaining = remaining_ms / 1000
+    remaining = float(remaining_ms) / 1000
     return time.monotonic() + remaining - min(SAFETY_MARGIN_SECONDS, remaining / 2)
