@@ -213,17 +213,19 @@ class PollStateCounts:
     lease_writes: int
     state_bytes: int
     index_entry_bytes: int
+    upserts: int = 0  # create_job's UpdateItems that insert a new poll state (one per job started)
 
     @property
     def claims(self) -> int:
-        return max(0, self.updates - self.lease_writes)
+        return max(0, self.updates - self.lease_writes - self.upserts)
 
     def write_units(self) -> float:
         small = write_units(self.state_bytes)
-        table = (self.puts + self.claims + self.deletes) * small + self.transactions * 2 * small
-        # ByDue: an insert per put, a delete + put per moved dueAt (claims; the decision's lease),
-        # a delete per finish: 1.5 per transaction (one decision and one finish per job).
-        index = (self.puts + 2 * self.claims + 1.5 * self.transactions) * write_units(self.index_entry_bytes)
+        inserts = self.puts + self.upserts
+        table = (inserts + self.claims + self.deletes) * small + self.transactions * 2 * small
+        # ByDue: an insert per new item, a delete + put per moved dueAt (claims; the decision's
+        # lease), a delete per finish: 1.5 per transaction (one decision and one finish per job).
+        index = (inserts + 2 * self.claims + 1.5 * self.transactions) * write_units(self.index_entry_bytes)
         return float(table + index)
 
 

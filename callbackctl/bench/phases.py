@@ -230,6 +230,8 @@ def table_counts(
         lease_writes=LEASE_WRITES_PER_RUN * poller_runs,
         state_bytes=state_bytes,
         index_entry_bytes=entry_bytes,
+        # create_job upserts the poll state (UpdateItem) of each job started in the window
+        upserts=min(len(records), request_count(snap, "dynamodb", "UpdateItem", poll)),
     )
     return counts, states, max((len(r["taskToken"]["S"]) for r in records), default=0)
 
