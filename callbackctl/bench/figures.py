@@ -205,8 +205,10 @@ def cost_figure(rows: list[dict[str, Any]], shares: Mapping[str, float]) -> Figu
     ok = worst is not None and worst["ratioMarginal"] <= COST_RATIO_MAX
     note = ""
     if worst is not None and not ok:
+        p = worst["pollsPerJob"]
         note = (
-            f"FAIL at {worst['pollsPerJob']} polls/job: the two end transactions bill double "
+            f"FAIL at {p} polls/job: state transitions alone (3 vs 3 + 3p) bound the ratio below by "
+            f"1/(1+p) = {1 / (1 + p):.3f}; the two end transactions bill double "
             f"(${shares['transactionDoubleBilling']:.4f} per 1,000 jobs), shard leases "
             f"${shares['shardLeaseWrites']:.4f} per 1,000 jobs at this volume"
         )
