@@ -60,6 +60,8 @@ class PollingLoop(Construct):
             payload=sfn.TaskInput.from_object(
                 {
                     "action": "CREATE_JOB",
+                    # The API refuses a CREATE_JOB without one; the execution is the loop's job.
+                    "idempotencyKey": sfn.JsonPath.string_at("$$.Execution.Id"),
                     "simulate": sfn.JsonPath.object_at("$.simulate"),
                     "payload": sfn.JsonPath.object_at("$.payload"),
                 }

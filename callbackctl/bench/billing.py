@@ -15,6 +15,7 @@ from typing import Any
 from callbackctl.cost.usage import Usage, lambda_gb_s
 
 AWS_MAX_TOKEN_CHARS = 2_048  # a task token on AWS is up to 2,048 characters
+LEASE_WRITES_PER_RUN = 2  # a run takes its shard's lease and gives it back (two small UpdateItems)
 TRANSITION_RULE = (
     "one per state entered (*StateEntered), one per task retry (a second TaskScheduled or "
     "LambdaFunctionScheduled in one state), and one for the execution's start (the cost model's convention)"
@@ -23,11 +24,14 @@ RULES = {
     "transitions": TRANSITION_RULE,
     "lambda": "requests = executor invocations; GB-s = memory MB / 1024 x billed ms / 1000 (local machine)",
     "ddb_wru": (
-        "task-token table only: each PutItem/UpdateItem/DeleteItem request (failed conditions included) "
-        "= ceil(item KB) WRU at the largest measured record size; KEYS_ONLY index: 1 write per new "
-        "record, 2 per status change"
+        "both job tables: each PutItem/UpdateItem/DeleteItem request (failed conditions included) = "
+        "ceil(item KB) WRU at the measured item size; each TransactWriteItems writes one item of each "
+        "table, billed double; ByDue index (poll-state table): 1 write per insert, 2 per claim and per "
+        "decision (dueAt moves), 1 per finish; the shard lease's 2 writes per run are fixed monthly"
     ),
-    "ddb_rru": "index queries: 0.5 RRU per 4 KB returned, at least 0.5 per query",
+    "ddb_rru": (
+        "ByDue queries: 0.5 RRU per 4 KB returned, at least 0.5 per query; token GetItem (consistent): 1 RRU per 4 KB"
+    ),
     "fixed": (
         "static schedule: poller runs, their idle billed time, scheduler invocations and the minimum "
         "query cost are fixed monthly, at the firing rate observed per minute of schedule time"
@@ -178,10 +182,50 @@ class TokenTableCounts:
     finals: int  # records that reached a final status (one index key change each)
     record_bytes: int  # largest record measured (with the poller's lease attributes)
     index_entry_bytes: int
+    # The poll-state layout: the poller's two end transactions write one token-record item each
+    # (billed double), and the token table has no index of its own any more.
+    transactions: int = 0
+    indexed: bool = True
+    token_reads: int = 0  # consistent GetItems of the token record (heartbeats, decisions)
 
     def write_units(self, extra_bytes: int = 0) -> float:
-        table = (self.puts + self.updates + self.deletes) * write_units(self.record_bytes + extra_bytes)
-        index = (self.puts + 2 * self.finals) * write_units(self.index_entry_bytes)
+        unit = write_units(self.record_bytes + extra_bytes)
+        table = (self.puts + self.updates + self.deletes) * unit + self.transactions * 2 * unit
+        index = (self.puts + 2 * self.finals) * write_units(self.index_entry_bytes) if self.indexed else 0
+        return float(table + index)
+
+    def read_units(self, extra_bytes: int = 0) -> float:
+        return float(self.token_reads * math.ceil((self.record_bytes + extra_bytes) / 4096))
+
+
+@dataclass(frozen=True, kw_only=True)
+class PollStateCounts:
+    """What the callback design did to the poll-state table (and its ByDue index) in one window.
+
+    Shard leases (two small UpdateItems per run) are the runs' cost, not the jobs': ``lease_writes``
+    of the updates are left out here and priced with the fixed part (``IdleRun.write_units``).
+    """
+
+    puts: int
+    updates: int  # claims, releases and lease writes
+    deletes: int
+    transactions: int  # each writes one poll-state item (billed double)
+    lease_writes: int
+    state_bytes: int
+    index_entry_bytes: int
+    upserts: int = 0  # create_job's UpdateItems that insert a new poll state (one per job started)
+
+    @property
+    def claims(self) -> int:
+        return max(0, self.updates - self.lease_writes - self.upserts)
+
+    def write_units(self) -> float:
+        small = write_units(self.state_bytes)
+        inserts = self.puts + self.upserts
+        table = (inserts + self.claims + self.deletes) * small + self.transactions * 2 * small
+        # ByDue: an insert per new item, a delete + put per moved dueAt (claims; the decision's
+        # lease), a delete per finish: 1.5 per transaction (one decision and one finish per job).
+        index = (inserts + 2 * self.claims + 1.5 * self.transactions) * write_units(self.index_entry_bytes)
         return float(table + index)
 
 
@@ -193,6 +237,7 @@ class IdleRun:
     poller_ms: float
     read_units: float = 0.5
     scheduler_invocations: float = 1.0
+    write_units: float = 0.0  # a run's shard lease: taken and given back (poll-state layout: 2)
 
     def monthly(self, runs_per_month: float) -> Usage:
         return Usage(
@@ -200,4 +245,5 @@ class IdleRun:
             lambda_gb_s=runs_per_month * self.poller_gb_s,
             scheduler_invocations=runs_per_month * self.scheduler_invocations,
             ddb_rru=runs_per_month * self.read_units,
+            ddb_wru=runs_per_month * self.write_units,
         )

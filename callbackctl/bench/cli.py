@@ -35,9 +35,10 @@ def settings_from_args(args: argparse.Namespace) -> BenchSettings:
     given = {
         "jobs": args.jobs,
         "polls": args.polls,
-        "pending": args.pending,
-        "finished": args.finished,
-        "repeats": args.repeats,
+        "scale_pending": args.pending,
+        "backlog_pending": args.backlog,
+        "shards": args.shards,
+        "crowd": args.crowd,
         "jobs_per_month": args.jobs_per_month,
         "clock_speed": args.clock_speed,
         "poller_concurrency": args.poller_concurrency,
@@ -61,7 +62,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _add_sizes(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--quick", action="store_true", help="a smaller run (3 jobs, polls 1,3, 100/300 pending)")
+    p.add_argument(
+        "--quick", action="store_true", help="a smaller run (3 jobs, polls 1,3, 100/1,000 pending, a crowd of 100)"
+    )
     p.add_argument(
         "--jobs", type=int_range(1, 1_000), metavar="N", help=f"jobs per design per setting (default {_D.jobs})"
     )
@@ -73,18 +76,24 @@ def _add_sizes(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--pending",
-        type=counts_list(20_000),
-        metavar="LIST",
-        help=f"pending-job counts to time the poller over, up to 20,000 (default {','.join(map(str, _D.pending))})",
-    )
-    p.add_argument(
-        "--finished",
-        type=int_range(0, 100_000),
+        type=int_range(1, 20_000),
         metavar="N",
-        help=f"finished records for the scan check, up to 100,000 (default {_D.finished:,})",
+        help=f"real waiting executions the scale phases time the poller over (default {_D.scale_pending:,})",
     )
     p.add_argument(
-        "--repeats", type=int_range(1, 20), metavar="N", help=f"timed runs per size, median (default {_D.repeats})"
+        "--backlog",
+        type=int_range(1, 100_000),
+        metavar="N",
+        help=f"pending jobs (the real ones and a not-due backlog) for the large size (default {_D.backlog_pending:,})",
+    )
+    p.add_argument(
+        "--shards", type=int_range(1, 16), metavar="N", help=f"shards for the sharded run (default {_D.shards})"
+    )
+    p.add_argument(
+        "--crowd",
+        type=int_range(0, 20_000),
+        metavar="N",
+        help=f"executions started at once with the schedules on, none may time out (default {_D.crowd:,}; 0: none)",
     )
     p.add_argument(
         "--jobs-per-month",
@@ -119,8 +128,10 @@ def register(sub: Any) -> None:
         run,
         details="Deploys the callback stack and a Wait -> CheckStatus -> Choice polling-loop baseline on the local "
         "cloud, runs the same jobs through both, counts transitions, Lambda invocations, scheduler invocations and "
-        "DynamoDB requests, prices the counts with the cost model, and times the poller over many pending jobs. "
-        "Prints a table and writes bench-results/bench-<timestamp>.json (and latest.json). About 5 minutes.",
+        "DynamoDB requests, prices the counts with the cost model, and times the poller on real waiting executions "
+        "(1,000 and 10,000 pending, a raw floor, 1 vs 4 shards), and runs 2,000 executions at once. Prints every "
+        "figure with its target and PASS/FAIL, writes bench-results/bench-<timestamp>.json (and latest.json) and "
+        "bench-results/bench.png. Under 20 minutes.",
     )
     _add_sizes(p)
     _add_local_cloud(p)

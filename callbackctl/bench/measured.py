@@ -7,7 +7,14 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from callbackctl.bench.billing import IdleRun, LambdaCount, TokenTableCounts, Transitions, query_read_units
+from callbackctl.bench.billing import (
+    IdleRun,
+    LambdaCount,
+    PollStateCounts,
+    TokenTableCounts,
+    Transitions,
+    query_read_units,
+)
 from callbackctl.cost.estimate import estimate_measured
 from callbackctl.cost.model import LambdaProfile, Workload
 from callbackctl.cost.prices import Prices, price_usage
@@ -31,6 +38,7 @@ def callback_measured(
     idle: IdleRun,
     runs_per_month: float,
     extra_token_bytes: int = 0,
+    poll: PollStateCounts | None = None,
 ) -> MeasuredUsage:
     """The callback design's measured usage: per job what the jobs added, fixed what the schedule costs.
 
@@ -38,13 +46,14 @@ def callback_measured(
     time above an idle run's, and their reads above the minimum, are the jobs' share.
     """
     poller_extra_gb_s = max(0.0, poller.gb_s - poller.invocations * idle.poller_gb_s)
-    rru = query_read_units(table.queries, table.query_items, table.index_entry_bytes)
+    entry = poll.index_entry_bytes if poll is not None else table.index_entry_bytes
+    rru = query_read_units(table.queries, table.query_items, entry)
     total = Usage(
         transitions=transitions.total,
         lambda_requests=create_job.invocations + api.invocations,
         lambda_gb_s=create_job.gb_s + api.gb_s + poller_extra_gb_s,
-        ddb_wru=table.write_units(extra_token_bytes),
-        ddb_rru=max(0.0, rru - 0.5 * table.queries),
+        ddb_wru=table.write_units(extra_token_bytes) + (poll.write_units() if poll is not None else 0.0),
+        ddb_rru=max(0.0, rru - 0.5 * table.queries) + table.read_units(extra_token_bytes),
     )
     return MeasuredUsage.from_totals(total, jobs, fixed_monthly=idle.monthly(runs_per_month))
 
@@ -59,6 +68,8 @@ def calibrated_workload(
     idle: IdleRun,
     poller_per_job_ms: float,
     record_bytes: int,
+    poll_state_bytes: int = 200,
+    heartbeats_per_job: float | None = None,
 ) -> Workload:
     """The cost model's formula inputs, set to what was measured (memory, durations, item size), so a
     difference between formula and measurement is about the counts, not the inputs."""
@@ -71,9 +82,11 @@ def calibrated_workload(
         poller=LambdaProfile(poller_memory_mb, idle.poller_ms),
         poller_per_job_ms=poller_per_job_ms,
         token_item_kb=max(record_bytes, 1) / 1024,
-        # The benchmark's counter measures one token table (tokens rewritten by every claim and
-        # release): compare it with the formula of that layout until it counts the poll-state table.
-        poll_state_table=False,
+        # The poll-state layout the poller uses (lambda_src/poller/store.py): the bench counts both
+        # tables, so the formula is that of this layout.
+        poll_state_table=True,
+        poll_state_kb=max(poll_state_bytes, 1) / 1024,
+        heartbeats_per_job=heartbeats_per_job,
     )
 
 

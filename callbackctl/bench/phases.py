@@ -6,12 +6,15 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from callbackctl.bench.billing import (
     AWS_MAX_TOKEN_CHARS,
+    LEASE_WRITES_PER_RUN,
     IdleRun,
     LambdaCount,
+    PollStateCounts,
     TokenTableCounts,
     Transitions,
     count_transitions,
@@ -20,6 +23,7 @@ from callbackctl.bench.billing import (
     request_count,
 )
 from callbackctl.bench.measured import calibrated_workload, callback_measured, loop_measured, measured_dict
+from callbackctl.bench.seed import poll_state
 from callbackctl.bench.settings import BenchSettings
 from callbackctl.bench.stacks import Deployment
 from callbackctl.cost.model import Design, LambdaProfile, Workload, design_usage
@@ -29,8 +33,8 @@ from callbackctl.deployment.schedule import ScheduleState, set_schedule_state
 from callbackctl.deployment.tables import empty_table, scan_items
 from callbackctl.errors import CommandFailed, TimedOut
 
-# The poller's lease attributes, present on a record while a run holds it (poller/store.py).
-CLAIM_ATTRIBUTES = {"claimOwner": {"S": "poller-0123456789ab"}, "dueAt": {"N": "1790000000000"}}
+# The poller's claim attributes, on a poll state while a run holds it (poller/store.py).
+CLAIM = {"claimOwner": {"S": "poller-0123456789ab"}, "sending": {"BOOL": True}}
 FINAL_STATUSES = frozenset({"COMPLETED", "FAILED", "MAX_ATTEMPTS", "EXPIRED", "CANCELLED"})
 Item = dict[str, Any]
 
@@ -78,7 +82,12 @@ class Bench:
         return sum(int(s.get("fired", 0)) for arn, s in stats.get("schedules", {}).items() if arn.endswith(suffix))
 
     def set_schedule(self, state: ScheduleState) -> None:
-        set_schedule_state(self.target, self.dep.poller_schedule, state)
+        self.set_schedules(state)
+
+    def set_schedules(self, state: ScheduleState) -> None:
+        """Every shard's schedule (StackInfo.poller_schedules): paused while a phase measures."""
+        for name in self.dep.poller_schedules:
+            set_schedule_state(self.target, name, state)
 
     def empty(self, table: str, workers: int = 4) -> None:
         empty_table(self.target, table, workers=workers)
@@ -127,11 +136,13 @@ class Bench:
                 f"the poller's schedule did not fire in {seconds:.0f} s; is the scheduler running "
                 f"(clock speed {self.dep.clock_speed:g})?"
             )
-        queries = request_count(snap, "dynamodb", "Query", self.dep.task_tokens_table)
+        queries = request_count(snap, "dynamodb", "Query", self.dep.poll_state_table)
+        leases = request_count(snap, "dynamodb", "UpdateItem", self.dep.poll_state_table)
         idle = IdleRun(
             poller_gb_s=poller.gb_s / poller.invocations,
             poller_ms=poller.avg_ms,
             read_units=0.5 * queries / poller.invocations,
+            write_units=leases / poller.invocations,
         )
         return idle, {
             "seconds": round(seconds, 2),
@@ -140,6 +151,7 @@ class Bench:
             "pollerAvgBilledMs": round(poller.avg_ms, 2),
             "pollerMemoryMb": poller.memory_mb,
             "queries": queries,
+            "leaseWrites": leases,
             "idleRun": asdict(idle),
             "counters": snap,
         }
@@ -179,22 +191,49 @@ class Bench:
         return phase_record(self, polls, idle, window)
 
 
-def table_counts(snap: dict[str, Any], table: str, records: list[Item]) -> tuple[TokenTableCounts, int]:
-    """The task-token table's requests in the window, sized by the records it left; and the token length."""
-    sizes = [item_bytes({**r, **CLAIM_ATTRIBUTES}) for r in records]
-    example = records[0] if records else {}
-    index_entry: Item = {k: example[k] for k in ("jobId", "status", "createdAt") if k in example}
+def poll_state_sizes() -> tuple[int, int]:
+    """Bytes of a claimed poll state (with the poller's claim and sending attributes) and of its ByDue
+    entry (table key, index keys, projected heartbeatAt and intervalMs), as create_job writes it."""
+    state = {**poll_state("0" * 36, datetime.now(UTC), shard="0", due_ms=1, heartbeat_ms=1, interval_ms=1), **CLAIM}
+    for key in ("dueAt", "heartbeatAt", "intervalMs"):  # epoch ms and intervals: 13 and 6 digits
+        state[key] = {"N": "1790000000000" if key != "intervalMs" else "180000"}
+    entry = {k: state[k] for k in ("jobId", "dueShard", "dueAt", "heartbeatAt", "intervalMs")}
+    return item_bytes(state), item_bytes(entry)
+
+
+def table_counts(
+    snap: dict[str, Any], dep: Deployment, records: list[Item], poller_runs: int
+) -> tuple[TokenTableCounts, PollStateCounts, int]:
+    """Both job tables' requests in the window, sized by the token records left and a claimed poll
+    state; and the token length."""
+    tokens, poll = dep.task_tokens_table, dep.poll_state_table
+    state_bytes, entry_bytes = poll_state_sizes()
+    transactions = request_count(snap, "dynamodb", "TransactWriteItems")
     counts = TokenTableCounts(
-        puts=request_count(snap, "dynamodb", "PutItem", table),
-        updates=request_count(snap, "dynamodb", "UpdateItem", table),
-        deletes=request_count(snap, "dynamodb", "DeleteItem", table),
-        queries=request_count(snap, "dynamodb", "Query", table),
-        query_items=request_count(snap, "dynamodb", "Query", table, key="items"),
+        puts=request_count(snap, "dynamodb", "PutItem", tokens),
+        updates=request_count(snap, "dynamodb", "UpdateItem", tokens),
+        deletes=request_count(snap, "dynamodb", "DeleteItem", tokens),
+        queries=request_count(snap, "dynamodb", "Query", poll),
+        query_items=request_count(snap, "dynamodb", "Query", poll, key="items"),
         finals=sum(1 for r in records if r["status"]["S"] in FINAL_STATUSES),
-        record_bytes=max(sizes, default=0),
-        index_entry_bytes=item_bytes(index_entry),
+        record_bytes=max((item_bytes(r) for r in records), default=0),
+        index_entry_bytes=entry_bytes,
+        transactions=transactions,
+        indexed=False,
+        token_reads=request_count(snap, "dynamodb", "GetItem", tokens),
     )
-    return counts, max((len(r["taskToken"]["S"]) for r in records), default=0)
+    states = PollStateCounts(
+        puts=request_count(snap, "dynamodb", "PutItem", poll),
+        updates=request_count(snap, "dynamodb", "UpdateItem", poll),
+        deletes=request_count(snap, "dynamodb", "DeleteItem", poll),
+        transactions=transactions,
+        lease_writes=LEASE_WRITES_PER_RUN * poller_runs,
+        state_bytes=state_bytes,
+        index_entry_bytes=entry_bytes,
+        # create_job upserts the poll state (UpdateItem) of each job started in the window
+        upserts=min(len(records), request_count(snap, "dynamodb", "UpdateItem", poll)),
+    )
+    return counts, states, max((len(r["taskToken"]["S"]) for r in records), default=0)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -208,20 +247,23 @@ class PhaseCounts:
     api: LambdaCount
     poller: LambdaCount
     table: TokenTableCounts
+    poll: PollStateCounts
     token_chars: int
 
 
 def phase_counts(bench: Bench, window: Window) -> PhaseCounts:
     dep, snap = bench.dep, window.counters
-    table, token_chars = table_counts(snap, dep.task_tokens_table, window.records)
+    poller = lambda_count(snap, dep.poller_function)
+    table, poll, token_chars = table_counts(snap, dep, window.records, poller.invocations)
     return PhaseCounts(
         loop_transitions=bench.transitions(window.loop_arns),
         callback_transitions=bench.transitions(window.callback_arns),
         loop_api=lambda_count(snap, dep.loop_api_function),
         create_job=lambda_count(snap, dep.create_job_function),
         api=lambda_count(snap, dep.api_function),
-        poller=lambda_count(snap, dep.poller_function),
+        poller=poller,
         table=table,
+        poll=poll,
         token_chars=token_chars,
     )
 
@@ -241,6 +283,7 @@ def measured_usage(c: PhaseCounts, jobs: int, idle: IdleRun) -> dict[str, Measur
             idle=idle,
             runs_per_month=0.0,
             extra_token_bytes=extra_token_bytes,
+            poll=c.poll,
         )
 
     return {
@@ -263,6 +306,10 @@ def formula_usage(c: PhaseCounts, idle: IdleRun, polls: int, jobs_per_month: int
         idle=idle,
         poller_per_job_ms=per_check_ms,
         record_bytes=c.table.record_bytes,
+        poll_state_bytes=c.poll.state_bytes,
+        heartbeats_per_job=max(0, c.table.token_reads - c.table.finals) / jobs
+        if (jobs := c.create_job.invocations)
+        else None,
     )
     return workload, per_check_ms
 
@@ -299,6 +346,7 @@ def phase_record(bench: Bench, polls: int, idle: IdleRun, window: Window) -> dic
             "pollerPerCheckMs": round(per_check_ms, 2),
             "stepFunctionsSends": {op: request_count(snap, "stepfunctions", op) for op in sends},
             "taskTokenTable": {**asdict(c.table), "tokenChars": c.token_chars, "writeUnits": c.table.write_units()},
+            "pollStateTable": {**asdict(c.poll), "claims": c.poll.claims, "writeUnits": c.poll.write_units()},
             "formula": measured_dict(formula["callback"]),
         },
         "formulaWorkload": workload,

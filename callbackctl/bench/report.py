@@ -78,38 +78,71 @@ def _formula_check(result: Mapping[str, Any]) -> list[str]:
     for phase in result["cost"]["phases"]:
         t, jobs = phase["callback"]["taskTokenTable"], phase["jobs"]
         out.append(
-            f"  {phase['pollsPerJob']:>3} polls/job  callback task-token writes per job: "
-            f"{t['puts'] / jobs:g} put + {t['updates'] / jobs:g} updates (a claim per poll, a release per "
-            f"heartbeat, the final status) at {write_units(t['recordBytes'])} WRU, "
-            f"+ {(t['puts'] + 2 * t['finals']) / jobs:g} KEYS_ONLY index writes"
+            f"  {phase['pollsPerJob']:>3} polls/job  callback writes per job: "
+            f"token {t['puts'] / jobs:g} put + {t['transactions'] / jobs:g} transactions at "
+            f"{write_units(t['recordBytes'])} WRU; poll state {phase['callback']['pollStateTable']['claims'] / jobs:g} "
+            f"claims (+ leases {phase['callback']['pollStateTable']['leaseWrites']})"
         )
     return out
 
 
-def _throughput(result: Mapping[str, Any]) -> list[str]:
-    t = result["throughput"]
+def _figure_line(f: Mapping[str, Any]) -> str:
+    v = f["value"]
+    value = "n/a" if v is None else f"{v:,.3g}" if abs(v) < 1000 else f"{v:,.0f}"
+    verdict = "-" if f["passed"] is None else "PASS" if f["passed"] else "FAIL"
+    line = f"  {f['name']:<46} {value:>8} {f['unit']:<9} {f['target']:<18} {verdict:<4}  {f['measures']}"
+    return line + (f"\n  {'':<90}{f['note']}" if f.get("note") else "")
+
+
+def _figures(result: Mapping[str, Any]) -> list[str]:
     out = [
-        f"Poller throughput (one synchronous run, schedule disabled, poller concurrency {t['pollerConcurrency']}):",
-        f"  {'pending':>8}  {'seconds':>8}  {'jobs/s':>8}  {'ms/job':>7}",
+        "Figures vs targets (scale phases: real waiting executions, every shard schedule paused):",
+        f"  {'figure':<46} {'value':>8} {'unit':<9} {'target':<18} {'':<4}  what it measures",
     ]
-    for size in t["sizes"].values():
-        out.append(
-            f"  {size['pending']:>8,}  {size['seconds']:>8.2f}  {size['jobsPerSecond']:>8.1f}  {size['msPerJob']:>7.2f}"
-        )
-    small, large = t["timePerJobRatioSizes"]
-    out.append(f"  time per job at {large:,} vs {small:,} pending: {fmt_ratio(t['timePerJobRatio'])} (1.00x = flat)")
-    if t.get("marginalMsPerJob") is not None:
-        out.append(
-            f"  a run = {t['runOverheadSeconds']:.2f} s + {t['marginalMsPerJob']:.1f} ms per pending job "
-            f"(fitted through {small:,} and {large:,})"
-        )
-    f = t["finishedRecords"]
-    loaded = f["withFinishedRuns"][-1]
+    out += [_figure_line(f) for f in result["figures"]]
+    failed = [f["name"] for f in result["figures"] if f["passed"] is False]
     out.append(
-        f"Finished records: {f['pending']} pending with 0 vs {f['finished']:,} finished records in the table: "
-        f"{f['baselineSeconds']:.2f} s vs {f['withFinishedSeconds']:.2f} s = {fmt_ratio(f['ratio'])} "
-        f"(the index query examined {loaded['queryScanned']} items, table scans {loaded['scans']})"
+        f"  {len(failed)} of {sum(f['passed'] is not None for f in result['figures'])} targets failed"
+        + (f": {'; '.join(failed)}" if failed else "")
     )
+    return out
+
+
+def _scale_runs(result: Mapping[str, Any]) -> list[str]:
+    sc = result["scale"]
+    out = [
+        f"Timed runs (started the waiting executions in {sc['startSeconds']:.0f} s; "
+        f"seeded the backlog in {sc['seedSeconds']:.1f} s):",
+        f"  {'run':<22} {'shards':>6} {'due':>6} {'seconds':>8} {'jobs/s':>7} {'items read':>10} "
+        f"{'writes/poll':>11} {'sends ok/err':>13}",
+    ]
+    named = [
+        *(("1k pending #" + str(i + 1), r) for i, r in enumerate(sc["pending1k"])),
+        ("10k pending", sc["pending10k"]),
+        ("10k pending, shards", sc["shards4"]),
+        ("successes", sc["success"]),
+    ]
+    for name, r in named:
+        sends, errors = sum(r["sends"].values()), sum(r["sendErrors"].values())
+        out.append(
+            f"  {name:<22} {r['shards']:>6} {r['due']:>6} {r['seconds']:>8.2f} {r['jobsPerSecond']:>7.1f} "
+            f"{r['queryItems']:>10,} {r['writes']['perPoll']:>11.3f} {sends:>7,}/{errors:<5,}"
+        )
+    f = sc["floor"]
+    out.append(f"  {'raw floor':<22} {'-':>6} {f['jobs']:>6} {f['seconds']:>8.2f} {f['jobsPerSecond']:>7.1f}")
+    return out
+
+
+def _priced(result: Mapping[str, Any]) -> list[str]:
+    out = [
+        "Cost per 1,000 jobs, 2,048-character tokens, poll-state writes (cost model, measured inputs):",
+        f"  {'polls/job':>9} {'callback':>9} {'loop':>9} {'ratio':>7} {'@volume ratio':>14}",
+    ]
+    for r in result["pricedCost"]["rows"]:
+        out.append(
+            f"  {r['pollsPerJob']:>9} {r['callbackMarginal']:>9.4f} {r['loopMarginal']:>9.4f} "
+            f"{r['ratioMarginal']:>7.3f} {r['ratioAtVolume']:>14.3f}"
+        )
     return out
 
 
@@ -121,8 +154,29 @@ def format_report(result: Mapping[str, Any]) -> str:
         f"{result['prices']['region']} list prices {result['prices']['asOf']}, no free tier)"
     )
     done = f"Bench took {result['seconds']:.0f} s; every figure in {result['file']}"
+    if "crowd" in result:
+        c = result["crowd"]
+        done = (
+            f"Crowd: {c['executions']:,} executions started in {c['startSeconds']:.0f} s, all ended in "
+            f"{c['seconds']:.0f} s.\n" + done
+        )
+    done += f"; plot {result.get('plot', '')}"
     return "\n".join(
-        [title, *_table(result), *_cost_notes(result), "", *_formula_check(result), "", *_throughput(result), "", done]
+        [
+            title,
+            *_table(result),
+            *_cost_notes(result),
+            "",
+            *_formula_check(result),
+            "",
+            *_priced(result),
+            "",
+            *_scale_runs(result),
+            "",
+            *_figures(result),
+            "",
+            done,
+        ]
     )
 
 

@@ -10,12 +10,22 @@ from pathlib import Path
 from typing import Any
 
 from callbackctl.bench.billing import RULES
+from callbackctl.bench.figures import (
+    aws_token_workload,
+    cost_figure,
+    cost_rows,
+    end_state_figure,
+    figures_dict,
+    scale_figures,
+    write_shares,
+)
 from callbackctl.bench.measured import fmt_ratio, price_phase
 from callbackctl.bench.phases import Bench, log_line
+from callbackctl.bench.plot import plot_result
 from callbackctl.bench.report import format_report, write_result
+from callbackctl.bench.scale import crowd, real_path
 from callbackctl.bench.settings import BenchSettings
 from callbackctl.bench.stacks import BASELINE_STACK_NAME, deploy_stacks, read_deployment
-from callbackctl.bench.throughput import throughput
 from callbackctl.cost.model import MINUTES_PER_MONTH
 from callbackctl.cost.prices import default_prices, price_usage
 from callbackctl.deployment.cdk import ROOT
@@ -72,7 +82,9 @@ def _measure(target: Target, endpoint: str, settings: BenchSettings, *, deploy: 
     bench = Bench(dep, settings, started)
     bench.set_schedule("ENABLED")
     measured = measure_cost(bench)
-    measured["throughput"] = throughput(bench)
+    measured["scale"] = real_path(bench)
+    if settings.crowd:
+        measured["crowd"] = crowd(bench)
     measured["deployment"] = {f.name: getattr(dep, f.name) for f in fields(dep) if f.name != "target"}
     return measured
 
@@ -119,6 +131,33 @@ def run_bench(
         "prices": {"region": prices.region, "as_of": prices.as_of},
         **measured,
     }
+    result["figures"], result["pricedCost"] = judge(result, settings)
     written = write_result(result, out_dir)
+    written["plot"] = str(plot_result(written, out_dir))
     echo(format_report(written))
     return written
+
+
+def judge(result: dict[str, Any], settings: BenchSettings) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Every figure with its target; the cost model at the priced polls with the measured inputs."""
+    s = settings
+    figures = scale_figures(result["scale"], s.scale_pending, s.backlog_pending)
+    figures.append(
+        end_state_figure(
+            f"{s.scale_pending:,} real waiting executions",
+            result["scale"]["endStates"],
+            "heartbeats, then SendTaskSuccess: all must succeed",
+        )
+    )
+    if "crowd" in result:
+        figures.append(
+            end_state_figure(
+                f"{s.crowd:,} executions at once (schedules on)", result["crowd"]["endStates"], "none may time out"
+            )
+        )
+    last = result["cost"]["phases"][-1]
+    workload = aws_token_workload(last["formulaWorkload"], last["callback"]["taskTokenTable"]["tokenChars"])
+    rows = cost_rows(workload, s.priced_polls)
+    shares = write_shares(workload)
+    figures.append(cost_figure(rows, shares))
+    return figures_dict(figures), {"workload": workload, "rows": rows, "writeShares": shares}

@@ -1,68 +1,118 @@
-"""Pending and finished jobs put straight into the tables, for timing the poller.
+"""Records put straight into the tables, in the shapes create_job writes (lambda_src/common/records.py):
+a token record (task-token table), a poll state (poll-state table, in the ``ByDue`` index) and the
+simulated API's job. Pure: builds low-level DynamoDB items, writes nothing.
 
-The token records have the shape create_job writes (see docs/design.md, "Task-token table"), with a
-fake task token: Step Functions answers InvalidToken and the poller marks each job EXPIRED, after the
-same claim, status check and send as for a real job.
+Seeded jobs carry a fake task token, so they stand for the *pending backlog* only: they are seeded
+not due (``dueAt`` far ahead), so no run claims them and no send ever uses their token. The jobs a
+phase times are real waiting executions (``callbackctl.bench.realpath``).
 """
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from callbackctl.deployment.cdk import LOCAL_ACCOUNT
+from common.records import epoch_ms
+from common.schedule import shard_of
 
 Item = dict[str, Any]
+NOT_DUE_MS = 30 * 24 * 3600 * 1000  # a month ahead: never due while the bench runs
 
 
 def _stamp(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
-def pending_items(count: int, now: datetime) -> tuple[list[Item], list[Item]]:
-    """``count`` POLLING token records, due now, and their IN_PROGRESS jobs (low-level DynamoDB items)."""
-    tokens, jobs = [], []
-    stamp = _stamp(now.replace(microsecond=0))
+@dataclass
+class Seed:
+    """Items for the three tables, one of each per job."""
+
+    tokens: list[Item] = field(default_factory=list)
+    states: list[Item] = field(default_factory=list)
+    jobs: list[Item] = field(default_factory=list)
+
+
+def token_record(job_id: str, token: str, now: datetime, *, status: str = "POLLING") -> Item:
     expires = str(int((now + timedelta(days=1)).timestamp()))
-    for index in range(count):
+    return {
+        "jobId": {"S": job_id},
+        "taskToken": {"S": token},
+        "executionArn": {"S": f"arn:aws:states:us-east-1:{LOCAL_ACCOUNT}:execution:bench:{job_id}"},
+        "idempotencyKey": {"S": uuid.uuid4().hex * 2},
+        "status": {"S": status},
+        "maxAttempts": {"N": "10"},
+        "inputBytes": {"N": "2"},
+        "createdAt": {"S": _stamp(now)},
+        "updatedAt": {"S": _stamp(now)},
+        "expiresAt": {"N": expires},
+    }
+
+
+def poll_state(job_id: str, now: datetime, *, shard: str, due_ms: int, heartbeat_ms: int, interval_ms: int) -> Item:
+    return {
+        "jobId": {"S": job_id},
+        "dueShard": {"S": shard},
+        "dueAt": {"N": str(due_ms)},
+        "intervalMs": {"N": str(interval_ms)},
+        "heartbeatAt": {"N": str(heartbeat_ms)},
+        "attemptCount": {"N": "0"},
+        "maxAttempts": {"N": "10"},
+        "inputBytes": {"N": "2"},
+        "createdAt": {"S": _stamp(now)},
+        "expiresAt": {"N": str(int((now + timedelta(days=1)).timestamp()))},
+    }
+
+
+def job_item(job_id: str, now: datetime, *, completion_polls: int = 100) -> Item:
+    stamp = _stamp(now)
+    return {
+        "jobId": {"S": job_id},
+        "status": {"S": "IN_PROGRESS"},
+        "outcome": {"S": "SUCCEED"},
+        "pollCount": {"N": "0"},
+        "completionPolls": {"N": str(completion_polls)},
+        "payload": {"M": {}},
+        "createdAt": {"S": stamp},
+        "updatedAt": {"S": stamp},
+    }
+
+
+def backlog(count: int, now: datetime, *, shards: int = 1, interval_ms: int = 2_000) -> Seed:
+    """``count`` pending jobs that are not due (a month ahead), spread over ``shards`` as create_job
+    spreads them; their heartbeat clock started now."""
+    seed = Seed()
+    due = epoch_ms(now) + NOT_DUE_MS
+    for _ in range(count):
         job_id = f"bench-{uuid.uuid4()}"
-        tokens.append(
-            {
-                "jobId": {"S": job_id},
-                "taskToken": {"S": f"bench-fake-token-{uuid.uuid4()}"},
-                "executionArn": {"S": f"arn:aws:states:us-east-1:{LOCAL_ACCOUNT}:execution:bench:{job_id}"},
-                "status": {"S": "POLLING"},
-                "attemptCount": {"N": "0"},
-                "maxAttempts": {"N": "10"},
-                "createdAt": {"S": _stamp(now + timedelta(microseconds=index))},
-                "updatedAt": {"S": stamp},
-                "expiresAt": {"N": expires},
-                "inputBytes": {"N": "2"},
-                # The sparse due index (lambda_src/common/records.py): pending and due now.
-                "dueShard": {"S": "0"},
-                "dueAt": {"N": str(int(now.timestamp() * 1000))},
-            }
+        seed.tokens.append(token_record(job_id, f"bench-fake-token-{uuid.uuid4()}", now))
+        seed.states.append(
+            poll_state(
+                job_id,
+                now,
+                shard=shard_of(job_id, shards),
+                due_ms=due,
+                heartbeat_ms=epoch_ms(now),
+                interval_ms=interval_ms,
+            )
         )
-        jobs.append(
-            {
-                "jobId": {"S": job_id},
-                "status": {"S": "IN_PROGRESS"},
-                "outcome": {"S": "SUCCEED"},
-                "pollCount": {"N": "0"},
-                "completionPolls": {"N": "100"},
-                "payload": {"M": {}},
-                "createdAt": {"S": stamp},
-                "updatedAt": {"S": stamp},
-            }
-        )
-    return tokens, jobs
+        seed.jobs.append(job_item(job_id, now))
+    return seed
 
 
-def finished_items(count: int, now: datetime) -> list[Item]:
-    """``count`` COMPLETED token records, an hour old (what a busy table accumulates)."""
-    tokens, _ = pending_items(count, now - timedelta(hours=1))
-    for item in tokens:
-        item["status"] = {"S": "COMPLETED"}
-        item["finalDetail"] = {"S": ""}
-    return tokens
+def made_due(state: Item, *, now_ms: int, shard: str | None = None) -> Item:
+    """A poll state (as read) due now, its heartbeat owed (last one at 0), its attempts and claim
+    cleared: the next run claims it, checks it and sends a real heartbeat."""
+    out = {k: v for k, v in state.items() if k not in ("claimOwner", "sending")}
+    out.update({"dueAt": {"N": str(now_ms)}, "heartbeatAt": {"N": "0"}, "attemptCount": {"N": "0"}})
+    if shard is not None:
+        out["dueShard"] = {"S": shard}
+    return out
+
+
+def finishing(job: Item) -> Item:
+    """A simulated job (as read) that ends at its next status check."""
+    polls = int(job.get("pollCount", {"N": "0"})["N"])
+    return {**job, "completionPolls": {"N": str(polls + 1)}}

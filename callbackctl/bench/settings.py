@@ -9,10 +9,14 @@ from dataclasses import dataclass
 class BenchSettings:
     jobs: int = 10  # jobs per design per polls-per-job setting
     polls: tuple[int, ...] = (1, 3, 10)
-    pending: tuple[int, ...] = (100, 1_000)
-    finished: int = 10_000
-    finished_pending: int = 100
-    repeats: int = 5  # timed poller runs per size (median); one for the largest
+    priced_polls: tuple[int, ...] = (1, 3, 7, 10, 30)  # the cost model at these, with the measured inputs
+    # Scale phases (bench/scale.py): real waiting executions, a not-due backlog, shards, a crowd.
+    scale_pending: int = 1_000
+    backlog_pending: int = 10_000
+    shards: int = 4
+    scale_repeats: int = 2  # timed runs over scale_pending (the fastest counts: the first warms workers)
+    crowd: int = 2_000
+    crowd_timeout: float = 600.0
     jobs_per_month: int = 100_000
     clock_speed: float = 30.0  # rate(1 minute) fires every 2 s
     # The local stage's 4 threads take ~45 s over 1,000 jobs here, close to the poller's 60 s timeout;
@@ -24,8 +28,12 @@ class BenchSettings:
     def __post_init__(self) -> None:
         if self.jobs < 1 or not self.polls or min(self.polls) < 1 or max(self.polls) > 100:
             raise ValueError("jobs must be >= 1 and polls per job between 1 and 100")
-        if not self.pending or min(self.pending) < 1 or self.finished < 0 or self.repeats < 1:
-            raise ValueError("pending sizes must be >= 1, finished >= 0, repeats >= 1")
+        if not 1 <= self.scale_pending <= self.backlog_pending or self.shards < 1 or self.scale_repeats < 1:
+            raise ValueError("scale_pending must be from 1 to backlog_pending; shards and repeats >= 1")
+        if self.crowd < 0:
+            raise ValueError("crowd must be >= 0")
 
 
-QUICK = BenchSettings(jobs=3, polls=(1, 3), pending=(100, 300), finished=2_000, repeats=1, idle_seconds=6.0)
+QUICK = BenchSettings(
+    jobs=3, polls=(1, 3), scale_pending=100, backlog_pending=1_000, scale_repeats=1, crowd=100, idle_seconds=6.0
+)

@@ -22,11 +22,13 @@ class Deployment:
     endpoint: str
     state_machine_arn: str  # callback
     task_tokens_table: str
+    poll_state_table: str
     jobs_table: str
     create_job_function: str
     poller_function: str
     api_function: str
-    poller_schedule: str
+    poller_schedule: str  # shard 0's
+    poller_schedules: tuple[str, ...]  # one per shard: all paused while a phase measures
     loop_state_machine_arn: str
     loop_api_function: str
     loop_jobs_table: str
@@ -62,11 +64,13 @@ def read_deployment(target: Target, endpoint: str, clock_speed: float) -> Deploy
         endpoint=endpoint,
         state_machine_arn=info.state_machine_arn,
         task_tokens_table=info.task_tokens_table,
+        poll_state_table=info.poll_state_table,
         jobs_table=info.jobs_table,
         create_job_function=info.create_job_function,
         poller_function=info.poller_function,
         api_function=info.simulated_api_function,
         poller_schedule=info.poller_schedule,
+        poller_schedules=info.poller_schedules,
         loop_state_machine_arn=loop["StateMachineArn"],
         loop_api_function=loop["SimulatedApiFunctionName"],
         loop_jobs_table=loop["JobsTableName"],

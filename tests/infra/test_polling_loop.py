@@ -115,6 +115,7 @@ def test_both_tasks_call_the_baselines_own_simulated_api(baseline: BaselineSynth
         assert task["Parameters"]["FunctionName"] == "${" + api + ".Arn}"
     assert create["Parameters"]["Payload"] == {
         "action": "CREATE_JOB",
+        "idempotencyKey.$": "$$.Execution.Id",
         "simulate.$": "$.simulate",
         "payload.$": "$.payload",
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -12,8 +13,10 @@ import pytest
 from callbackctl import cost
 from callbackctl.bench.billing import (
     AWS_MAX_TOKEN_CHARS,
+    LEASE_WRITES_PER_RUN,
     IdleRun,
     LambdaCount,
+    PollStateCounts,
     TokenTableCounts,
     Transitions,
     count_transitions,
@@ -25,6 +28,15 @@ from callbackctl.bench.billing import (
 )
 from callbackctl.bench.cli import register as register_bench
 from callbackctl.bench.cli import run as run_bench_command
+from callbackctl.bench.figures import (
+    aws_token_workload,
+    cost_figure,
+    cost_rows,
+    end_state_figure,
+    figures_dict,
+    scale_figures,
+    write_shares,
+)
 from callbackctl.bench.measured import (
     calibrated_workload,
     callback_measured,
@@ -36,9 +48,12 @@ from callbackctl.bench.measured import (
     price_phase,
 )
 from callbackctl.bench.report import format_report
+from callbackctl.bench.runs import writes_per_poll
+from callbackctl.bench.seed import NOT_DUE_MS, backlog, finishing, made_due
 from callbackctl.bench.settings import QUICK, BenchSettings
 from callbackctl.cli.output import jsonable
 from callbackctl.cost import Design, MeasuredUsage, Usage
+from common.records import epoch_ms
 
 
 def events(*kinds: str) -> list[dict[str, Any]]:
@@ -272,18 +287,32 @@ def test_disagreements_name_the_metric_and_the_percentage() -> None:
 
 
 def test_calibrated_formula_matches_the_measured_callback_counts() -> None:
-    """What the benchmark reports: the formula's transitions, requests and writes match a callback
-    run with p polls (put, a claim per poll, a release per heartbeat, the finish; 3 index writes)."""
-    polls, jobs = 3, 2
+    """What the benchmark reports: the formula's transitions, requests and writes match a callback run
+    with p polls in the poll-state layout: the token record put once and written by the two end
+    transactions (billed double), the poll state put, claimed once per poll and ended by the same
+    two transactions; ByDue: an insert, 2 per claim, 2 for the decision, 1 for the finish. The runs'
+    shard leases are left to the fixed part."""
+    polls, jobs, runs = 3, 2, 5
     measured = callback(
         table=TokenTableCounts(
             puts=jobs,
-            updates=jobs * (2 * polls),  # claim per poll, release per heartbeat (polls - 1), final
+            updates=0,
             deletes=0,
             queries=0,
             query_items=0,
             finals=jobs,
             record_bytes=400,
+            index_entry_bytes=90,
+            transactions=2 * jobs,
+            indexed=False,
+        ),
+        poll=PollStateCounts(
+            puts=jobs,
+            updates=jobs * polls + LEASE_WRITES_PER_RUN * runs,
+            deletes=0,
+            transactions=2 * jobs,
+            lease_writes=LEASE_WRITES_PER_RUN * runs,
+            state_bytes=200,
             index_entry_bytes=90,
         ),
         api=LambdaCount(invocations=jobs * (1 + polls), billed_ms=400, memory_mb=128),
@@ -297,13 +326,20 @@ def test_calibrated_formula_matches_the_measured_callback_counts() -> None:
         idle=IDLE,
         poller_per_job_ms=0,
         record_bytes=400,
+        poll_state_bytes=200,
     )
     formula = cost.design_usage(workload, Design.CALLBACK)
     metrics = {d.metric for d in compare("callback", formula, measured) if d.part == "per_job"}
     assert "transitions" not in metrics
     assert "lambda_requests" not in metrics
     assert "ddb_wru" not in metrics
-    assert measured.per_job.ddb_wru == formula.per_job.ddb_wru == 1 + 2 * polls + 3
+    token, state, index = 1 + 2 * 2, 1 + polls + 2 * 2, 1 + 2 * polls + 2 + 1
+    assert measured.per_job.ddb_wru == formula.per_job.ddb_wru == token + state + index
+
+
+def test_an_idle_run_prices_its_shard_lease_as_fixed_writes() -> None:
+    idle = IdleRun(poller_gb_s=0.001, poller_ms=10.0, write_units=2.0)
+    assert idle.monthly(43_200).ddb_wru == 86_400
 
 
 def test_cost_figures_price_per_thousand_jobs_with_the_cost_model() -> None:
@@ -326,8 +362,9 @@ def parse(*argv: str) -> argparse.Namespace:
 
 
 def test_bench_command_options() -> None:
-    args = parse("--quick", "--polls", "1,5", "--pending", "10,20", "--port", "4577")
-    assert args.quick and args.polls == (1, 5) and args.pending == (10, 20) and args.port == 4577
+    args = parse("--quick", "--polls", "1,5", "--pending", "10", "--backlog", "100", "--crowd", "0", "--port", "4577")
+    assert args.quick and args.polls == (1, 5) and args.pending == 10 and args.port == 4577
+    assert (args.backlog, args.crowd) == (100, 0)
     assert args.func is run_bench_command
 
 
@@ -366,6 +403,7 @@ def _phase(polls: int) -> dict[str, Any]:
         "callback": {
             "measured": measured_dict(cb),
             "taskTokenTable": {**asdict(TABLE), "tokenChars": 36},
+            "pollStateTable": {"claims": 2 * polls, "leaseWrites": 4},
         },
         "cost": figures.to_dict(),
         "costWithAwsSizedToken": figures.to_dict(),
@@ -374,8 +412,122 @@ def _phase(polls: int) -> dict[str, Any]:
     }
 
 
-def test_report_prints_the_ratio_per_setting_jobs_per_second_and_the_finished_records_ratio() -> None:
-    run = {"seconds": 2.0, "queryScanned": 100, "scans": 0}
+def _run(
+    seconds: float, due: int, *, shards: int = 1, items: int | None = None, writes: int | None = None
+) -> dict[str, Any]:
+    """A timed run as runs.timed_run records it: ``due`` jobs checked, heartbeats sent."""
+    counts = {
+        "queryItems": due if items is None else items,
+        "pollStateWrites": {
+            "PutItem": 0,
+            "UpdateItem": (due if writes is None else writes) + 2 * shards,
+            "DeleteItem": 0,
+        },
+        "tokenTableWrites": {"PutItem": 0, "UpdateItem": 0, "DeleteItem": 0},
+        "transactions": 0,
+        "sends": {"SendTaskHeartbeat": due},
+        "sendErrors": {"SendTaskHeartbeat": 0},
+    }
+    return {
+        "shards": shards,
+        "due": due,
+        "seconds": seconds,
+        "jobsPerSecond": due / seconds,
+        "msPerJob": seconds * 1000 / due,
+        "summary": {"checked": due, "heartbeats": due, "succeeded": due},
+        **counts,
+        "writes": writes_per_poll(counts, due, shards),
+    }
+
+
+def _scale(*, large_seconds: float = 44.0, floor_seconds: float = 40.0, items: int = 1000) -> dict[str, Any]:
+    return {
+        "pending1k": [_run(50.0, 1000), _run(40.0, 1000)],
+        "floor": {
+            "jobs": 1000,
+            "seconds": floor_seconds,
+            "jobsPerSecond": 1000 / floor_seconds,
+            "calls": "c",
+            "concurrency": 16,
+        },
+        "pending10k": _run(large_seconds, 1000, items=items),
+        "shards4": _run(30.0, 1000, shards=4),
+        "success": _run(60.0, 1000, shards=4),
+        "endStates": {"SUCCEEDED": 1000},
+        "startSeconds": 100.0,
+        "seedSeconds": 5.0,
+    }
+
+
+def test_writes_per_poll_leave_the_shard_lease_to_the_run() -> None:
+    counts = {"pollStateWrites": {"UpdateItem": 102}, "tokenTableWrites": {"PutItem": 0}, "transactions": 0}
+    assert writes_per_poll(counts, 100, 1) == {"perPoll": 1.0, "perPollWithLeases": 1.02}
+    with_tx = {"pollStateWrites": {"UpdateItem": 2}, "tokenTableWrites": {}, "transactions": 200}
+    assert writes_per_poll(with_tx, 100, 1)["perPoll"] == 4.0  # decision + finish, one item in each table
+    assert writes_per_poll(counts, 0, 1)["perPoll"] is None
+
+
+def test_scale_figures_judge_each_target_from_the_fastest_small_run() -> None:
+    figures = {f.name: f for f in scale_figures(_scale(), 1000, 10_000)}
+    ratio = figures["time per due job, 10,000 vs 1,000 pending"]
+    assert ratio.value == pytest.approx(44 / 40) and ratio.passed  # against the faster of the two 1k runs
+    assert figures["index items read per due job at 10,000 pending"].passed
+    assert figures["DynamoDB writes per poll of a running job"].value == 1.0
+    assert figures["poller / raw floor"].value == pytest.approx(1.0) and figures["poller / raw floor"].passed
+    slow = {f.name: f for f in scale_figures(_scale(large_seconds=60, floor_seconds=20, items=10_000), 1000, 10_000)}
+    assert slow["time per due job, 10,000 vs 1,000 pending"].passed is False
+    assert slow["poller / raw floor"].passed is False  # 25 vs 50 jobs/s
+    assert slow["index items read per due job at 10,000 pending"].passed is False  # read every pending job
+
+
+def test_a_timed_out_execution_fails_the_end_state_figure() -> None:
+    ok = end_state_figure("x", {"SUCCEEDED": 2000}, "m")
+    assert ok.passed and ok.value == 0
+    bad = end_state_figure("x", {"SUCCEEDED": 131, "FAILED JobTimedOut": 1869}, "m")
+    assert bad.passed is False and bad.value == 1869 and "FAILED JobTimedOut 1,869" in bad.measures
+    other = end_state_figure("x", {"SUCCEEDED": 24, "FAILED Sandbox.Timedout": 76}, "m")
+    assert other.passed is False and other.value == 0  # failed, but not on a heartbeat or task timeout
+
+
+def test_cost_target_from_seven_polls_fails_with_its_reason() -> None:
+    workload = aws_token_workload(cost.Workload(token_item_kb=0.4), token_chars=36)
+    assert workload.token_item_kb == pytest.approx(0.4 + 2012 / 1024)
+    rows = cost_rows(workload, (1, 7, 30))
+    assert [r["pollsPerJob"] for r in rows] == [1, 7, 30]
+    assert rows[0]["ratioMarginal"] > rows[1]["ratioMarginal"] > rows[2]["ratioMarginal"]
+    shares = write_shares(workload)
+    figure = cost_figure(rows, shares)
+    assert figure.value == rows[1]["ratioMarginal"]  # the worst from 7 polls per job up
+    assert figure.passed == (rows[1]["ratioMarginal"] <= 0.13)
+    if not figure.passed:
+        assert "transactions bill double" in figure.note
+    passing = cost_figure([{**rows[1], "ratioMarginal": 0.1}], shares)
+    assert passing.passed and passing.note == ""
+
+
+def test_backlog_jobs_are_never_due_and_spread_over_shards() -> None:
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    seed = backlog(200, now, shards=4)
+    assert len(seed.states) == len(seed.tokens) == len(seed.jobs) == 200
+    assert {s["dueShard"]["S"] for s in seed.states} == {"0", "1", "2", "3"}
+    assert all(int(s["dueAt"]["N"]) >= epoch_ms(now) + NOT_DUE_MS for s in seed.states)
+    state = {**seed.states[0], "claimOwner": {"S": "poller-x"}, "sending": {"BOOL": True}}
+    due = made_due(state, now_ms=5, shard="2")
+    assert due["dueAt"] == {"N": "5"} and due["heartbeatAt"] == {"N": "0"} and due["dueShard"] == {"S": "2"}
+    assert "claimOwner" not in due and "sending" not in due
+    assert finishing({**seed.jobs[0], "pollCount": {"N": "4"}})["completionPolls"] == {"N": "5"}
+
+
+def test_report_prints_every_figure_with_its_target_and_verdict() -> None:
+    scale = _scale()
+    workload = aws_token_workload(cost.Workload(token_item_kb=0.4), token_chars=36)
+    rows = cost_rows(workload, (1, 3, 7, 10, 30))
+    shares = write_shares(workload)
+    figures = [
+        *scale_figures(scale, 1000, 10_000),
+        end_state_figure("crowd", {"SUCCEEDED": 2000}, "m"),
+        cost_figure(rows, shares),
+    ]
     result = jsonable(
         {
             "settings": asdict(BenchSettings(jobs=2, polls=(1, 3))),
@@ -384,24 +536,11 @@ def test_report_prints_the_ratio_per_setting_jobs_per_second_and_the_finished_re
                 "phases": [_phase(1), _phase(3)],
                 "fixedMonthly": {"runsPerMonth": 43_200.0, "runsPerMinute": 1.0, "usd": 0.06},
             },
-            "throughput": {
-                "pollerConcurrency": 16,
-                "sizes": {
-                    "100": {"pending": 100, "seconds": 4.0, "jobsPerSecond": 25.0, "msPerJob": 40.0},
-                    "1000": {"pending": 1000, "seconds": 36.0, "jobsPerSecond": 27.8, "msPerJob": 36.0},
-                },
-                "timePerJobRatio": 0.9,
-                "timePerJobRatioSizes": [100, 1000],
-                "finishedRecords": {
-                    "pending": 100,
-                    "finished": 10_000,
-                    "baselineSeconds": 2.0,
-                    "withFinishedSeconds": 2.1,
-                    "ratio": 1.05,
-                    "withFinishedRuns": [run],
-                },
-            },
-            "seconds": 200.0,
+            "scale": scale,
+            "crowd": {"executions": 2000, "startSeconds": 100.0, "seconds": 300.0, "endStates": {"SUCCEEDED": 2000}},
+            "figures": figures_dict(figures),
+            "pricedCost": {"rows": rows, "writeShares": shares},
+            "seconds": 900.0,
             "file": "bench-results/bench-x.json",
         }
     )
@@ -409,11 +548,12 @@ def test_report_prints_the_ratio_per_setting_jobs_per_second_and_the_finished_re
     lines = text.splitlines()
     ratios = [line for line in lines if line.strip().startswith("ratio cb/loop")]
     assert len(ratios) == 2
-    assert f"{result['cost']['phases'][0]['cost']['ratioMarginal']:.2f}x" in ratios[0]
-    assert any("1,000" in line and "27.8" in line for line in lines)
-    assert "time per job at 1,000 vs 100 pending: 0.90x" in text
-    assert "10,000 finished records" in text and "1.05x" in text and "examined 100 items" in text
+    ratio_line = next(line for line in lines if "time per due job, 10,000 vs 1,000 pending" in line)
+    assert "1.1" in ratio_line and "<= 1.2" in ratio_line and "PASS" in ratio_line
+    cost_line = next(line for line in lines if line.strip().startswith("cost callback/loop"))
+    assert ("FAIL" in cost_line) == (not figures[-1].passed)
     assert "callback ddb_wru" in text  # the disagreement with the (made-up) formula
+    assert "Crowd: 2,000 executions" in text
 
 
 def test_pricing_a_phase_gives_only_the_callback_the_schedules_fixed_part() -> None:

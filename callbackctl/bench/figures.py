@@ -1,0 +1,228 @@
+"""The bench's figures against their targets (issue 8), pure: from the measured result to lines of
+``figure  value  target  PASS/FAIL  (what it measures)``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from callbackctl.bench.billing import AWS_MAX_TOKEN_CHARS
+from callbackctl.cost.model import Design, Workload, design_cost, design_usage
+from callbackctl.cost.prices import Prices, price_usage
+from callbackctl.cost.usage import Usage
+
+TIME_RATIO_MAX = 1.2
+FLOOR_FRACTION_MIN = 0.7
+WRITES_PER_POLL_TARGET = 1.0
+COST_RATIO_MAX = 0.13
+COST_RATIO_FROM_POLLS = 7
+READ_RATIO_MAX = 1.05  # index items read per due job (a page boundary may read a few more)
+
+
+@dataclass(frozen=True)
+class Figure:
+    name: str
+    value: float | None
+    unit: str
+    target: str
+    passed: bool | None  # None: reported, no target
+    measures: str
+    note: str = ""
+
+    def line(self) -> str:
+        value = (
+            "n/a" if self.value is None else f"{self.value:,.3g}" if abs(self.value) < 1000 else f"{self.value:,.0f}"
+        )
+        verdict = "-" if self.passed is None else "PASS" if self.passed else "FAIL"
+        text = f"  {self.name:<44} {value:>9} {self.unit:<8} {self.target:<18} {verdict:<4}  {self.measures}"
+        return text + (f"\n  {'':<44} {'':>9} {'':<8} {'':<18} {'':<4}  {self.note}" if self.note else "")
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def _check(value: float | None, ok: bool) -> bool | None:
+    return None if value is None else ok
+
+
+def best(runs: Iterable[Mapping[str, Any]]) -> Mapping[str, Any]:
+    """The fastest of repeated runs (the first also warms the poller's and the API's workers)."""
+    return min(runs, key=lambda r: r["seconds"])
+
+
+def _reported(scale: Mapping[str, Any], pending: int, backlog: int) -> list[Figure]:
+    small, large, shards4, floor = best(scale["pending1k"]), scale["pending10k"], scale["shards4"], scale["floor"]
+    success = scale["success"]
+    real = "real path: claim, status check, token read, SendTaskHeartbeat accepted"
+    return [
+        Figure(f"poller at {pending:,} pending (all due)", small["jobsPerSecond"], "jobs/s", "", None, real),
+        Figure(
+            f"poller at {backlog:,} pending ({pending:,} due)",
+            large["jobsPerSecond"],
+            "jobs/s",
+            "",
+            None,
+            "same path and due jobs, behind a not-due backlog",
+        ),
+        Figure(
+            "raw floor (same calls, same concurrency)",
+            floor["jobsPerSecond"],
+            "jobs/s",
+            "",
+            None,
+            f"{floor['calls']}, {floor['concurrency']} at a time",
+        ),
+        Figure(
+            f"{shards4['shards']} shards vs 1 at {backlog:,} pending",
+            _ratio(shards4["jobsPerSecond"], large["jobsPerSecond"]),
+            "x",
+            "",
+            None,
+            f"{shards4['jobsPerSecond']:.1f} vs {large['jobsPerSecond']:.1f} jobs/s, a run per shard at once, 2 cores",
+        ),
+        Figure(
+            "success path",
+            success["jobsPerSecond"],
+            "jobs/s",
+            "",
+            None,
+            f"decision transaction, SendTaskSuccess, finish transaction: "
+            f"{success['summary'].get('succeeded', 0):,} sent, {success['shards']} shards",
+        ),
+    ]
+
+
+def _judged(scale: Mapping[str, Any], pending: int, backlog: int) -> list[Figure]:
+    small, large, floor = best(scale["pending1k"]), scale["pending10k"], scale["floor"]
+    ratio = _ratio(large["msPerJob"], small["msPerJob"])
+    fraction = _ratio(small["jobsPerSecond"], floor["jobsPerSecond"])
+    read = _ratio(large["queryItems"], large["summary"]["checked"])
+    wpp = small["writes"]["perPoll"]
+    return [
+        Figure(
+            f"time per due job, {backlog:,} vs {pending:,} pending",
+            ratio,
+            "x",
+            f"<= {TIME_RATIO_MAX}",
+            _check(ratio, ratio is not None and ratio <= TIME_RATIO_MAX),
+            "real heartbeat path, 1 shard",
+        ),
+        Figure(
+            f"index items read per due job at {backlog:,} pending",
+            read,
+            "items",
+            f"<= {READ_RATIO_MAX} (not {backlog / pending:g})",
+            _check(read, read is not None and read <= READ_RATIO_MAX),
+            f"{large['queryItems']:,} ByDue items read for {large['summary']['checked']:,} due of {backlog:,} pending",
+        ),
+        Figure(
+            "DynamoDB writes per poll of a running job",
+            wpp,
+            "writes",
+            f"= {WRITES_PER_POLL_TARGET:g}",
+            _check(wpp, wpp is not None and abs(wpp - WRITES_PER_POLL_TARGET) < 0.01),
+            "Put/Update/DeleteItem + 2 per TransactWriteItems, both tables, per job checked",
+            f"with the shard lease (2 writes per run): {small['writes']['perPollWithLeases']:.3f}",
+        ),
+        Figure(
+            "poller / raw floor",
+            fraction,
+            "x",
+            f">= {FLOOR_FRACTION_MIN}",
+            _check(fraction, fraction is not None and fraction >= FLOOR_FRACTION_MIN),
+            f"at {pending:,} pending",
+        ),
+    ]
+
+
+def scale_figures(scale: Mapping[str, Any], pending: int, backlog: int) -> list[Figure]:
+    return [*_reported(scale, pending, backlog), *_judged(scale, pending, backlog)]
+
+
+def end_state_figure(name: str, states: Mapping[str, int], measures: str) -> Figure:
+    total = sum(states.values())
+    bad = sum(n for state, n in states.items() if state != "SUCCEEDED")
+    timed_out = sum(n for state, n in states.items() if "TimedOut" in state or "TIMED_OUT" in state)
+    detail = ", ".join(f"{state} {n:,}" for state, n in sorted(states.items()))
+    return Figure(
+        name,
+        float(timed_out),
+        "timed out",
+        "= 0 (all SUCCEEDED)",
+        timed_out == 0 and bad == 0,
+        f"{total:,} executions: {detail}",
+        measures,
+    )
+
+
+def aws_token_workload(workload: Workload, token_chars: int) -> Workload:
+    """The measured workload with AWS-sized task tokens (2,048 characters) in the token record."""
+    extra_kb = max(0, AWS_MAX_TOKEN_CHARS - token_chars) / 1024
+    return replace(workload, token_item_kb=workload.token_item_kb + extra_kb)
+
+
+def cost_rows(workload: Workload, polls: Iterable[int], prices: Prices | None = None) -> list[dict[str, Any]]:
+    """Per polls-per-job: both designs per 1,000 jobs (marginal and at the workload's volume) and the ratio."""
+    rows = []
+    for p in polls:
+        w = workload.with_polls(p)
+        cb, loop = design_usage(w, Design.CALLBACK), design_usage(w, Design.LOOP)
+        cb_m = price_usage(cb.per_job.scaled(1000), prices=prices).total_usd
+        loop_m = price_usage(loop.per_job.scaled(1000), prices=prices).total_usd
+        per_1000 = 1000 / w.jobs_per_month
+        cb_v = design_cost(w, Design.CALLBACK, prices).total_usd * per_1000
+        loop_v = design_cost(w, Design.LOOP, prices).total_usd * per_1000
+        rows.append(
+            {
+                "pollsPerJob": p,
+                "callbackMarginal": cb_m,
+                "loopMarginal": loop_m,
+                "ratioMarginal": cb_m / loop_m,
+                "callbackAtVolume": cb_v,
+                "loopAtVolume": loop_v,
+                "ratioAtVolume": cb_v / loop_v,
+            }
+        )
+    return rows
+
+
+def write_shares(workload: Workload, prices: Prices | None = None) -> dict[str, float]:
+    """Dollars per 1,000 jobs of the callback design's writes that a failed cost target may hinge on."""
+    tx_double = 2 * (workload.wru_per_token_write + workload.wru_per_poll_state_write)  # the second half of 2 tx
+    lease = 2.0 * workload.scheduled_runs / workload.jobs_per_month  # per job, at the workload's volume
+
+    def usd(wru: float) -> float:
+        return price_usage(Usage(ddb_wru=wru * 1000), prices=prices).total_usd
+
+    return {"transactionDoubleBilling": usd(tx_double), "shardLeaseWrites": usd(lease)}
+
+
+def cost_figure(rows: list[dict[str, Any]], shares: Mapping[str, float]) -> Figure:
+    judged = [r for r in rows if r["pollsPerJob"] >= COST_RATIO_FROM_POLLS]
+    worst = max(judged, key=lambda r: r["ratioMarginal"]) if judged else None
+    ok = worst is not None and worst["ratioMarginal"] <= COST_RATIO_MAX
+    note = ""
+    if worst is not None and not ok:
+        p = worst["pollsPerJob"]
+        note = (
+            f"FAIL at {p} polls/job: state transitions alone (3 vs 3 + 3p) bound the ratio below by "
+            f"1/(1+p) = {1 / (1 + p):.3f}; the two end transactions bill double "
+            f"(${shares['transactionDoubleBilling']:.4f} per 1,000 jobs), shard leases "
+            f"${shares['shardLeaseWrites']:.4f} per 1,000 jobs at this volume"
+        )
+    value = worst["ratioMarginal"] if worst else None
+    return Figure(
+        f"cost callback/loop, >= {COST_RATIO_FROM_POLLS} polls/job (worst)",
+        value,
+        "x",
+        f"<= {COST_RATIO_MAX}",
+        _check(value, ok),
+        "cost model, measured inputs, 2,048-char tokens",
+        note,
+    )
+
+
+def figures_dict(figures: Iterable[Figure]) -> list[dict[str, Any]]:
+    return [asdict(f) for f in figures]
