@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from common.log import token_fingerprint
 from common.records import TokenRecord, epoch_ms
 from common.schedule import shard_of
 from create_job.handler import JobCreator
@@ -547,4 +548,31 @@ def test_a_failed_send_still_sends_the_heartbeat_the_poll_owes(
     assert state is not None and state["heartbeatAt"] >= started_ms and state["sending"] is True
     clock.advance(60)
     assert poller.run()["succeeded"] == 1
+    assert sfn.count("SendTaskSuccess", token=job.token, accepted=True) == 1
+
+
+def test_when_the_heartbeat_after_a_failed_send_fails_too_the_old_one_is_put_back(
+    poller: Poller,
+    sfn: FakeStepFunctions,
+    new_job: Callable[..., Job],
+    store: JobTables,
+    clock: Clock,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The send fails, and so does the heartbeat the poll owes: the release puts the last heartbeat
+    that went out back (the next poll owes it again), and the warning names the job and the error."""
+    job = new_job({"completionPolls": 1})
+    last_heartbeat = store.poll_state(job.job_id)["heartbeatAt"]  # type: ignore[index]
+    sfn.inject("SendTaskSuccess", "refuse", code="ServiceUnavailable")
+    sfn.inject("SendTaskHeartbeat", "refuse", code="InternalFailure")
+    assert poller.run()["errors"] == 1
+    assert [c.operation for c in sfn.calls if c.token == job.token] == ["SendTaskSuccess", "SendTaskHeartbeat"]
+    state = store.poll_state(job.job_id)
+    assert state is not None and state["heartbeatAt"] == last_heartbeat and state["sending"] is True
+    warnings = [line for line in _log_lines(capsys.readouterr().out, job) if line["level"] == "WARNING"]
+    [warning] = [line for line in warnings if line["message"] == "heartbeat after a failed send failed too"]
+    assert "InternalFailure" in warning["error"] and warning["token"] == token_fingerprint(job.token)
+    clock.advance(60)
+    summary = poller.run()
+    assert (summary["succeeded"], summary["heartbeats"]) == (1, 0)
     assert sfn.count("SendTaskSuccess", token=job.token, accepted=True) == 1
