@@ -170,3 +170,16 @@ def test_every_error_the_poller_sends_reconciles_without_cancelling() -> None:
 
 def test_an_execution_ended_elsewhere_names_its_error_in_the_detail() -> None:
     assert reconcile("FAILED", "JobTimedOut", "x").detail == "x; execution FAILED (JobTimedOut)"
+
+
+@pytest.mark.parametrize(
+    "decision",
+    [
+        Decision(action=Action.HEARTBEAT, final_status="COMPLETED"),  # a heartbeat is never stored
+        Decision(action=Action.SUCCEED),  # a final decision without the status it ends in
+        Decision(action=Action.FAIL, error="JobFailed"),
+    ],
+)
+def test_only_a_final_decision_with_its_status_is_stored(decision: Decision) -> None:
+    with pytest.raises(AssertionError):
+        decision.stored()
