@@ -559,3 +559,31 @@ def test_a_throttled_heartbeat_gives_the_job_back_with_its_heartbeat_owed(
     clock.advance(INTERVAL_SECONDS)
     assert poller.run()["succeeded"] == 1  # its third check
     assert store.get(job.job_id)["status"] == "COMPLETED"  # type: ignore[index]
+
+
+def test_a_failed_check_that_owes_no_heartbeat_keeps_the_jobs_schedule_and_its_attempt(
+    monkeypatch: pytest.MonkeyPatch,
+    make_poller: Callable[..., Poller],
+    new_job: Callable[..., Job],
+    store: JobTables,
+    sfn: FakeStepFunctions,
+    clock: Clock,
+) -> None:
+    """The job API is down and the job's heartbeat is not due yet: nothing is sent, the attempt is
+    refunded, and the job keeps the next poll its claim set (a full interval on, no jitter here),
+    not the early release a failed step gets."""
+    poller = make_poller(schedule=dataclasses.replace(SCHEDULE, heartbeat_refresh=300.0), rng=NoJitter())
+    job = new_job({"completionPolls": 1})
+    heartbeat = store.poll_state(job.job_id)["heartbeatAt"]  # type: ignore[index]
+    monkeypatch.setenv("SIMULATED_FAULTS", json.dumps({"checkStatus": "unavailable"}))
+    before_ms = epoch_ms(clock())
+    summary = poller.run()
+    after_ms = epoch_ms(clock())
+    assert (summary["checked"], summary["errors"], summary["heartbeats"]) == (1, 1, 0)
+    assert sfn.calls == []
+    state = store.poll_state(job.job_id)
+    assert state is not None and (state["attemptCount"], state["heartbeatAt"]) == (0, heartbeat)
+    assert before_ms + 60_000 <= state["dueAt"] <= after_ms + 60_000
+    monkeypatch.delenv("SIMULATED_FAULTS")
+    clock.advance(INTERVAL_SECONDS)
+    assert poller.run()["succeeded"] == 1
