@@ -3,8 +3,11 @@ the time formats they use (ISO-8601 UTC to the millisecond, epoch milliseconds, 
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
+
+import pytest
 
 from common.clock import iso, utc_now
 from common.records import epoch_ms, expires_at, new_poll_state, new_record, normalise
@@ -17,6 +20,16 @@ def test_times_are_written_in_utc_to_the_millisecond() -> None:
     assert iso(NOW) == "2026-03-04T05:06:07.891Z"
     tokyo = timezone(timedelta(hours=9))
     assert iso(NOW.astimezone(tokyo)) == "2026-03-04T05:06:07.891Z"  # the same moment, told in UTC
+
+
+def test_times_are_written_in_utc_whatever_the_local_time_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        assert iso(NOW) == "2026-03-04T05:06:07.891Z"  # not the local +09:00
+    finally:
+        monkeypatch.undo()
+        time.tzset()
 
 
 def test_now_is_aware_and_in_utc() -> None:
