@@ -59,7 +59,7 @@ def _fake_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 # Operators follow one job through the logs by its id, and its task token by the token's fingerprint.
-_JOB_LOGGERS = ("create_job", "poller")
+_JOB_LOGGERS = ("create_job", "poller", "simulated_api")
 _FINGERPRINT = re.compile(r"tok-[0-9a-f]{12}")
 _RECORD_ATTRIBUTES = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
@@ -76,7 +76,8 @@ class _Recorder(logging.Handler):
 def _log_problem(record: logging.LogRecord) -> str | None:
     fields = {k: v for k, v in record.__dict__.items() if k not in _RECORD_ATTRIBUTES}
     line = f"{record.name} {record.levelname} {record.getMessage()!r} {fields}"
-    if "summary" in fields or set(fields) == {"shard"}:  # a run's summary, a shard's lease: about no one job
+    # A run's summary, a shard's lease, an injected delay of the job API: about no one job.
+    if "summary" in fields or set(fields) in ({"shard"}, {"seconds"}):
         return None
     if not isinstance(fields.get("jobId"), str) or not fields["jobId"]:
         return f"names no job: {line}"
@@ -89,7 +90,7 @@ def _log_problem(record: logging.LogRecord) -> str | None:
 
 @pytest.fixture(autouse=True)
 def _job_log_lines_name_their_job() -> Iterator[None]:
-    """After every test: each line create_job and the poller logged about a job names the job
+    """After every test: each line create_job, the poller and the job API logged about a job names the job
     (jobId), and a token only by its fingerprint, always in the field `token`."""
     recorder = _Recorder()
     loggers = [logging.getLogger(name) for name in _JOB_LOGGERS]

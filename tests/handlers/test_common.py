@@ -7,8 +7,10 @@ from __future__ import annotations
 import io
 import json
 import logging
+import time
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -150,6 +152,48 @@ def test_log_level_sets_what_is_written(
     for name in ("debug", "info", "warning", "error"):
         getattr(logger, name)(name)
     assert [line["level"] for line in _lines(capsys.readouterr().out)] == shown
+
+
+def test_timestamps_are_utc_whatever_the_local_time_zone(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        logger = _logger(monkeypatch)
+        before = datetime.now(UTC)
+        logger.info("when")
+        after = datetime.now(UTC)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    [line] = _lines(capsys.readouterr().out)
+    assert line["timestamp"].endswith("+00:00")
+    assert before - timedelta(seconds=1) <= datetime.fromisoformat(line["timestamp"]) <= after
+
+
+@pytest.mark.parametrize(("level", "shown"), [(None, ["INFO", "ERROR"]), ("debug", ["DEBUG", "INFO", "ERROR"])])
+def test_log_level_is_the_one_read_whatever_powertools_own_variable_says(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], level: str | None, shown: list[str]
+) -> None:
+    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "ERROR")
+    logger = _logger(monkeypatch, level)
+    for name in ("debug", "info", "error"):
+        getattr(logger, name)(name)
+    assert [line["level"] for line in _lines(capsys.readouterr().out)] == shown
+
+
+@pytest.mark.filterwarnings("ignore:Current log level")
+def test_lambdas_advanced_logging_controls_set_the_level_over_log_level(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A function whose log level is set in Lambda (AWS_LAMBDA_LOG_LEVEL) writes at that level,
+    whatever LOG_LEVEL says."""
+    monkeypatch.setenv("AWS_LAMBDA_LOG_LEVEL", "WARN")
+    logger = _logger(monkeypatch, "DEBUG")
+    for name in ("debug", "info", "warning", "error"):
+        getattr(logger, name)(name)
+    assert [line["level"] for line in _lines(capsys.readouterr().out)] == ["WARNING", "ERROR"]
 
 
 def test_each_record_is_written_once(

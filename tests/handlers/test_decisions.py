@@ -170,3 +170,27 @@ def test_every_error_the_poller_sends_reconciles_without_cancelling() -> None:
 
 def test_an_execution_ended_elsewhere_names_its_error_in_the_detail() -> None:
     assert reconcile("FAILED", "JobTimedOut", "x").detail == "x; execution FAILED (JobTimedOut)"
+
+
+@pytest.mark.parametrize(
+    "decision",
+    [
+        Decision(action=Action.HEARTBEAT, final_status="COMPLETED"),  # a heartbeat is never stored
+        Decision(action=Action.SUCCEED),  # a final decision without the status it ends in
+        Decision(action=Action.FAIL, error="JobFailed"),
+    ],
+)
+def test_only_a_final_decision_with_its_status_is_stored(decision: Decision) -> None:
+    with pytest.raises(AssertionError):
+        decision.stored()
+
+
+def test_without_an_input_size_the_result_alone_is_measured() -> None:
+    fitting = STATE_SIZE_LIMIT_BYTES - RESULT_MEMBER_BYTES
+    assert decide(_completed_with_output_of(fitting), attempt=1, max_attempts=5).action is Action.SUCCEED  # type: ignore[arg-type]
+    assert decide(_completed_with_output_of(fitting + 1), attempt=1, max_attempts=5).action is Action.FAIL  # type: ignore[arg-type]
+
+
+def test_a_report_without_a_job_id_is_named_with_a_question_mark() -> None:
+    decision = decide({"status": "FAILED"}, attempt=1, max_attempts=5)  # type: ignore[typeddict-item]
+    assert (decision.action, decision.cause) == (Action.FAIL, "job ? failed")

@@ -3,6 +3,7 @@ calls with Stubber, counted calls with the Step Functions double."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import random
@@ -150,8 +151,16 @@ def test_a_refused_send_is_resent_from_the_stored_decision_without_a_new_status_
 
 
 def test_one_bad_job_never_stops_the_batch(
-    poller: Poller, sfn: FakeStepFunctions, new_job: Callable[..., Job], store: JobTables, clock: Clock
+    make_poller: Callable[..., Poller],
+    sfn: FakeStepFunctions,
+    new_job: Callable[..., Job],
+    store: JobTables,
+    clock: Clock,
 ) -> None:
+    # One worker thread: five jobs finishing at once on several threads trip moto now and then (its
+    # TransactWriteItems deep-copies the table while another thread writes it: "dictionary changed
+    # size during iteration"), which made this test flaky on a busy machine.
+    poller = make_poller(concurrency=1)
     jobs = [new_job({"completionPolls": 1}) for _ in range(5)]
     bad = jobs[2]
     sfn.inject("SendTaskSuccess", "bug", token=bad.token)
@@ -418,3 +427,56 @@ def test_a_release_keeps_the_attempt_unless_told_to_refund_it(
     assert store.release(claimed("b"), owner="b", due_ms=now_ms, refund_attempt=True) is True
     assert store.get(job.job_id)["attemptCount"] == 1  # type: ignore[index]
     assert store.release(claimed("c"), owner="other", due_ms=now_ms) is False  # not the owner
+
+
+def test_a_job_polled_by_id_keeps_its_back_off_and_its_heartbeat_clock(
+    make_poller: Callable[..., Poller], sfn: FakeStepFunctions, new_job: Callable[..., Job], store: JobTables
+) -> None:
+    """Polled by hand, a job is polled as its due run would: its interval backs off from the one
+    stored, and a heartbeat goes out only if the last one is refresh old (here it is not)."""
+    schedule = dataclasses.replace(SCHEDULE, factor=2.0, cap=600.0, heartbeat_refresh=300.0)
+    job = new_job({"completionPolls": 5})
+    before = store.poll_state(job.job_id)
+    assert before is not None and before["intervalMs"] == 60_000
+    summary = make_poller(schedule=schedule).run(job.job_id)
+    assert (summary["checked"], summary["polled"], summary["heartbeats"], summary["errors"]) == (1, 1, 0, 0)
+    after = store.poll_state(job.job_id)
+    assert after is not None and after["intervalMs"] == 120_000
+    assert after["heartbeatAt"] == before["heartbeatAt"] and after["attemptCount"] == 1
+    assert sfn.calls == []
+
+
+def test_a_poll_state_without_a_schedule_or_a_heartbeat_clock_starts_both(
+    make_poller: Callable[..., Poller],
+    sfn: FakeStepFunctions,
+    new_job: Callable[..., Job],
+    store: JobTables,
+    poll_table: Any,
+) -> None:
+    """A poll state with no interval and no heartbeat yet (as an older create_job wrote it): the
+    first poll takes the schedule's first interval, and owes a heartbeat at once. If that heartbeat
+    cannot go out, the job is given back with no heartbeat recorded (0), owed again."""
+    schedule = dataclasses.replace(SCHEDULE, factor=2.0, cap=600.0, heartbeat_refresh=300.0)
+    job = new_job({"completionPolls": 5})
+    poll_table.update_item(Key={"jobId": job.job_id}, UpdateExpression="REMOVE intervalMs, heartbeatAt")
+    sfn.inject("SendTaskHeartbeat", "refuse", code="ThrottlingException")
+    summary = make_poller(schedule=schedule).run(job.job_id)
+    assert (summary["checked"], summary["throttled"], summary["heartbeats"]) == (1, 1, 0)
+    state = store.poll_state(job.job_id)
+    assert state is not None and state["intervalMs"] == 60_000 and state["heartbeatAt"] == 0
+    assert make_poller(schedule=schedule).run(job.job_id)["heartbeats"] == 1
+    assert sfn.count("SendTaskHeartbeat", token=job.token, accepted=True) == 1
+
+
+def test_a_poll_state_is_forgotten_only_by_the_run_that_holds_it(
+    new_job: Callable[..., Job], store: JobTables, clock: Clock
+) -> None:
+    job = new_job({"completionPolls": 1})
+    now_ms = epoch_ms(clock())
+    claim = {"now_ms": now_ms, "next_due_ms": now_ms + 60_000, "interval_ms": None, "heartbeat": False}
+    assert store.claim(job.job_id, owner="holder", **claim) is not None
+    assert store.forget(job.job_id, owner="another") is False
+    assert store.poll_state(job.job_id) is not None
+    assert store.forget(job.job_id, owner="holder") is True
+    assert store.poll_state(job.job_id) is None
+    assert store.token_record(job.job_id) is not None  # the token record is not the poll state's to delete

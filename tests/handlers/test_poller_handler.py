@@ -24,7 +24,7 @@ from poller.handler import (
     client_config,
     lambda_handler,
 )
-from poller.metrics import METRICS, add_run_metrics, metrics
+from poller.metrics import DIMENSION, METRICS, add_run_metrics, log_metrics, metrics
 from poller.service import Poller
 from poller.store import JobTables
 
@@ -286,7 +286,7 @@ def test_the_smallest_settings_are_taken(environment: _RecordingBoto3, monkeypat
         "CLAIM_SECONDS": "1",
         "POLL_SCHEDULE": four_shards.to_json(),
         "SEND_TASK_RATE_PER_SECOND": "1",
-        "JOB_API_RATE_PER_SECOND": "2",
+        "JOB_API_RATE_PER_SECOND": "1",
     }
     for name, value in settings.items():
         monkeypatch.setenv(name, value)
@@ -294,7 +294,7 @@ def test_the_smallest_settings_are_taken(environment: _RecordingBoto3, monkeypat
     built = poller_handler._poller
     assert built is not None
     assert (built.concurrency, built.sending_lease_seconds, built.schedule) == (1, 1, four_shards)
-    assert (built.send_limiter.rate_per_second, built.api_limiter.rate_per_second) == (0.25, 0.5)
+    assert (built.send_limiter.rate_per_second, built.api_limiter.rate_per_second) == (0.25, 0.25)
 
 
 def test_every_client_gives_up_within_the_safety_margin(environment: _RecordingBoto3) -> None:
@@ -326,6 +326,7 @@ def test_a_missing_environment_variable_is_named(
         ("POLL_SCHEDULE", "soon", "POLL_SCHEDULE='soon' is not a poll schedule"),
         ("POLL_SCHEDULE", '{"initial": 60}', "is not a poll schedule: .*missing"),
         ("SEND_TASK_RATE_PER_SECOND", "0", "SEND_TASK_RATE_PER_SECOND=0 must be >= 1"),
+        ("JOB_API_RATE_PER_SECOND", "0", "JOB_API_RATE_PER_SECOND=0 must be >= 1"),
         ("CLAIM_SECONDS", "0", "CLAIM_SECONDS=0 must be >= 1"),
         ("POLLER_CONCURRENCY", "0", "POLLER_CONCURRENCY=0 must be >= 1"),
         ("POLLER_CONCURRENCY", "four", "POLLER_CONCURRENCY='four' is not an integer"),
@@ -376,3 +377,27 @@ def test_the_metrics_line_is_out_before_the_handler_returns(monkeypatch: pytest.
         monkeypatch.undo()
         pipe.close()
         os.close(read_end)
+
+
+def test_a_handler_wrapped_in_log_metrics_writes_what_it_added_also_when_it_raises(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """The wrapper applied to any handler (not only the poller's, wrapped once at import): its
+    metrics are written when it returns, and when it raises, and its answer or error passes through."""
+
+    @log_metrics
+    def handler(event: dict[str, Any], context: Any) -> str:
+        metrics.add_dimension(name=DIMENSION, value="some-fn")
+        metrics.add_metric(name="Checked", unit="Count", value=event["n"])
+        if event.get("fail"):
+            raise RuntimeError("boom")
+        return f"done {event['n']}"
+
+    assert handler({"n": 3}, None) == "done 3"
+    with pytest.raises(RuntimeError, match="boom"):
+        handler({"n": 5, "fail": True}, None)
+    assert [(emf["FunctionName"], emf["Checked"]) for emf in _emf_lines(capfd.readouterr().out)] == [
+        ("some-fn", 3),
+        ("some-fn", 5),
+    ]
+    assert handler.__name__ == "handler"

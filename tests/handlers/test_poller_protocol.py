@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from common.log import token_fingerprint
 from common.records import TokenRecord, epoch_ms
 from common.schedule import shard_of
 from create_job.handler import JobCreator
@@ -378,10 +379,11 @@ def test_a_token_replaced_by_a_retried_task_is_released_and_the_new_token_polled
     creator: JobCreator,
     store: JobTables,
     clock: Clock,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """The task is retried after the poller read the token, before its heartbeat: the heartbeat to the
     old token is refused, the execution still runs: the record stays pending, released, and the new
-    token gets the next call."""
+    token gets the next call. Nothing is wrong: it is logged as information, not as a warning."""
     job = new_job({"completionPolls": 3})
     new_tokens = _retry_before(
         sfn.client, "sfn.SendTaskHeartbeat", lambda: _retry_task(creator, sfn, job, {"completionPolls": 3})
@@ -394,6 +396,10 @@ def test_a_token_replaced_by_a_retried_task_is_released_and_the_new_token_polled
     record = _record(store, job)
     assert record["status"] == "POLLING" and record["taskToken"] == new_token
     _assert_released(store, job, (before_ms, epoch_ms(clock())))  # released, not left to the claim
+    lines = [line for line in _log_lines(capsys.readouterr().out, job) if line["message"] != "poller run finished"]
+    [line] = [line for line in lines if "detail" in line]
+    assert (line["level"], line["message"]) == ("INFO", "token replaced by a retried task; the new one is polled")
+    assert [line for line in lines if line["level"] != "INFO"] == []
     clock.advance(INTERVAL_SECONDS)
     assert make_poller().run()["heartbeats"] == 1
     assert sfn.count("SendTaskHeartbeat", token=new_token, accepted=True) == 1
@@ -410,7 +416,8 @@ def test_a_sending_record_of_an_execution_stopped_meanwhile_is_cancelled_not_res
     clock.advance(INTERVAL_SECONDS)
     assert poller.run()["cancelled"] == 1
     assert [c.accepted for c in sfn.sends()] == [False]
-    assert _assert_final(store, job, "CANCELLED")["finalDetail"] == "found SENDING; execution ABORTED"
+    record = _assert_final(store, job, "CANCELLED")
+    assert (record["finalDetail"], record["attemptCount"]) == ("found SENDING; execution ABORTED", 2)
 
 
 def test_a_poller_holding_a_replaced_token_sends_it_nothing(
@@ -548,3 +555,68 @@ def test_a_failed_send_still_sends_the_heartbeat_the_poll_owes(
     clock.advance(60)
     assert poller.run()["succeeded"] == 1
     assert sfn.count("SendTaskSuccess", token=job.token, accepted=True) == 1
+
+
+def test_when_the_heartbeat_after_a_failed_send_fails_too_the_old_one_is_put_back(
+    poller: Poller,
+    sfn: FakeStepFunctions,
+    new_job: Callable[..., Job],
+    store: JobTables,
+    clock: Clock,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The send fails, and so does the heartbeat the poll owes: the release puts the last heartbeat
+    that went out back (the next poll owes it again), and the warning names the job and the error."""
+    job = new_job({"completionPolls": 1})
+    last_heartbeat = store.poll_state(job.job_id)["heartbeatAt"]  # type: ignore[index]
+    sfn.inject("SendTaskSuccess", "refuse", code="ServiceUnavailable")
+    sfn.inject("SendTaskHeartbeat", "refuse", code="InternalFailure")
+    assert poller.run()["errors"] == 1
+    assert [c.operation for c in sfn.calls if c.token == job.token] == ["SendTaskSuccess", "SendTaskHeartbeat"]
+    state = store.poll_state(job.job_id)
+    assert state is not None and state["heartbeatAt"] == last_heartbeat and state["sending"] is True
+    warnings = [line for line in _log_lines(capsys.readouterr().out, job) if line["level"] == "WARNING"]
+    [warning] = [line for line in warnings if line["message"] == "heartbeat after a failed send failed too"]
+    assert "InternalFailure" in warning["error"] and warning["token"] == token_fingerprint(job.token)
+    clock.advance(60)
+    summary = poller.run()
+    assert (summary["succeeded"], summary["heartbeats"]) == (1, 0)
+    assert sfn.count("SendTaskSuccess", token=job.token, accepted=True) == 1
+
+
+def test_a_sending_job_whose_token_record_is_gone_leaves_the_index(
+    poller: Poller, sfn: FakeStepFunctions, new_job: Callable[..., Job], store: JobTables, clock: Clock
+) -> None:
+    """A decision was stored, its send failed, and then the token record went (deleted by hand,
+    expired): the next run has nothing to resend; the poll state goes, and nothing is sent."""
+    job = new_job({"completionPolls": 1})
+    sfn.inject("SendTaskSuccess", "unreachable")
+    assert poller.run()["errors"] == 1
+    store.client.delete_item(TableName=store.tokens_table, Key={"jobId": {"S": job.job_id}})
+    clock.advance(CLAIM_SECONDS + 1)
+    summary = poller.run()
+    assert (summary["checked"], summary["skipped"], summary["errors"]) == (1, 1, 0)
+    assert store.poll_state(job.job_id) is None
+    assert [c.accepted for c in sfn.sends()] == [False]
+
+
+def test_a_sending_job_whose_record_is_polling_again_is_polled_afresh(
+    poller: Poller, sfn: FakeStepFunctions, new_job: Callable[..., Job], store: JobTables, clock: Clock
+) -> None:
+    """The poll state says a decision is being sent, the token record says POLLING (a task retried
+    after the decision): the stored decision is not resent; the job is checked again and answered."""
+    job = new_job({"completionPolls": 1})
+    sfn.inject("SendTaskSuccess", "unreachable")
+    assert poller.run()["errors"] == 1
+    store.client.update_item(
+        TableName=store.tokens_table,
+        Key={"jobId": {"S": job.job_id}},
+        UpdateExpression="SET #s = :polling REMOVE decision",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":polling": {"S": "POLLING"}},
+    )
+    clock.advance(CLAIM_SECONDS + 1)
+    summary = poller.run()
+    assert (summary["checked"], summary["succeeded"], summary["errors"]) == (1, 1, 0)
+    assert [c.accepted for c in sfn.sends()] == [False, True]
+    _assert_final(store, job, "COMPLETED")

@@ -559,3 +559,84 @@ def test_a_throttled_heartbeat_gives_the_job_back_with_its_heartbeat_owed(
     clock.advance(INTERVAL_SECONDS)
     assert poller.run()["succeeded"] == 1  # its third check
     assert store.get(job.job_id)["status"] == "COMPLETED"  # type: ignore[index]
+
+
+def test_a_failed_check_that_owes_no_heartbeat_keeps_the_jobs_schedule_and_its_attempt(
+    monkeypatch: pytest.MonkeyPatch,
+    make_poller: Callable[..., Poller],
+    new_job: Callable[..., Job],
+    store: JobTables,
+    sfn: FakeStepFunctions,
+    clock: Clock,
+) -> None:
+    """The job API is down and the job's heartbeat is not due yet: nothing is sent, the attempt is
+    refunded, and the job keeps the next poll its claim set (a full interval on, no jitter here),
+    not the early release a failed step gets."""
+    poller = make_poller(schedule=dataclasses.replace(SCHEDULE, heartbeat_refresh=300.0), rng=NoJitter())
+    job = new_job({"completionPolls": 1})
+    heartbeat = store.poll_state(job.job_id)["heartbeatAt"]  # type: ignore[index]
+    monkeypatch.setenv("SIMULATED_FAULTS", json.dumps({"checkStatus": "unavailable"}))
+    before_ms = epoch_ms(clock())
+    summary = poller.run()
+    after_ms = epoch_ms(clock())
+    assert (summary["checked"], summary["errors"], summary["heartbeats"]) == (1, 1, 0)
+    assert sfn.calls == []
+    state = store.poll_state(job.job_id)
+    assert state is not None and (state["attemptCount"], state["heartbeatAt"]) == (0, heartbeat)
+    assert before_ms + 60_000 <= state["dueAt"] <= after_ms + 60_000
+    monkeypatch.delenv("SIMULATED_FAULTS")
+    clock.advance(INTERVAL_SECONDS)
+    assert poller.run()["succeeded"] == 1
+
+
+def test_when_both_the_check_and_the_heartbeat_fail_the_attempt_is_refunded(
+    monkeypatch: pytest.MonkeyPatch,
+    make_poller: Callable[..., Poller],
+    new_job: Callable[..., Job],
+    store: JobTables,
+    sfn: FakeStepFunctions,
+) -> None:
+    """The job API is down and the owed heartbeat is throttled: the job is given back with its
+    attempt refunded and its heartbeat owed again."""
+    poller = make_poller(rng=NoJitter())
+    job = new_job({"completionPolls": 1})
+    heartbeat = store.poll_state(job.job_id)["heartbeatAt"]  # type: ignore[index]
+    monkeypatch.setenv("SIMULATED_FAULTS", json.dumps({"checkStatus": "unavailable"}))
+    sfn.inject("SendTaskHeartbeat", "refuse", code="ThrottlingException")
+    summary = poller.run()
+    assert (summary["checked"], summary["errors"], summary["throttled"], summary["heartbeats"]) == (1, 1, 1, 0)
+    state = store.poll_state(job.job_id)
+    assert state is not None and (state["attemptCount"], state["heartbeatAt"]) == (0, heartbeat)
+
+
+def test_after_a_failed_check_a_heartbeat_that_went_out_keeps_the_claims_schedule(
+    monkeypatch: pytest.MonkeyPatch,
+    make_poller: Callable[..., Poller],
+    new_job: Callable[..., Job],
+    store: JobTables,
+    clock: Clock,
+) -> None:
+    """The job API is down, the heartbeat goes out: the job keeps the next poll its claim set (a full
+    interval on, no jitter here), not the early release of a failed step."""
+    poller = make_poller(rng=NoJitter())
+    job = new_job({"completionPolls": 1})
+    monkeypatch.setenv("SIMULATED_FAULTS", json.dumps({"checkStatus": "unavailable"}))
+    before_ms = epoch_ms(clock())
+    summary = poller.run()
+    after_ms = epoch_ms(clock())
+    assert (summary["errors"], summary["heartbeats"]) == (1, 1)
+    state = store.poll_state(job.job_id)
+    assert state is not None and state["attemptCount"] == 0
+    assert before_ms + 60_000 <= state["dueAt"] <= after_ms + 60_000
+    assert before_ms <= state["heartbeatAt"] <= after_ms
+
+
+def test_a_running_job_whose_token_record_is_gone_leaves_the_index_without_a_heartbeat(
+    poller: Poller, new_job: Callable[..., Job], store: JobTables, sfn: FakeStepFunctions
+) -> None:
+    job = new_job({"completionPolls": 3})
+    store.client.delete_item(TableName=store.tokens_table, Key={"jobId": {"S": job.job_id}})
+    summary = poller.run()
+    assert (summary["checked"], summary["skipped"], summary["heartbeats"], summary["errors"]) == (1, 1, 0, 0)
+    assert store.poll_state(job.job_id) is None
+    assert sfn.calls == []
