@@ -65,8 +65,12 @@ def test_an_input_of_exactly_max_input_bytes_is_accepted_and_its_size_recorded()
 
 
 def test_an_input_one_byte_over_max_input_bytes_is_rejected_naming_both_sizes() -> None:
-    with pytest.raises(InvalidJobInput, match="execution input is 1,025 bytes; the limit is 1,024 bytes"):
+    with pytest.raises(InvalidJobInput) as raised:
         parse_job_request(_input_of(1_025), LIMITS)
+    assert str(raised.value) == (
+        "execution input is 1,025 bytes; the limit is 1,024 bytes, so that the input and the job result"
+        " together fit Step Functions' 256 KiB state limit"
+    )
 
 
 @pytest.mark.parametrize(
