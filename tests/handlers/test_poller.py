@@ -389,11 +389,15 @@ def test_a_polled_job_is_due_one_jittered_wait_after_its_claim(
 
 
 def test_a_release_that_does_not_get_through_leaves_the_job_to_its_next_poll(
-    make_poller: Callable[..., Poller], new_job: Callable[..., Job], store: JobTables, clock: Clock
+    make_poller: Callable[..., Poller],
+    new_job: Callable[..., Job],
+    store: JobTables,
+    clock: Clock,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """A step failed and the write that gives the job back for the next run failed too: the job
     comes back at the next poll its claim set, not later."""
-    new_job({"completionPolls": 3})
+    job = new_job({"completionPolls": 3})
 
     class BrokenApi:
         def check_status(self, job_id: str) -> Any:
@@ -403,6 +407,12 @@ def test_a_release_that_does_not_get_through_leaves_the_job_to_its_next_poll(
     started = clock()
     summary = make_poller(api=BrokenApi(), clock=lambda: started).run()
     assert (summary["errors"], len(failed)) == (1, 1)
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"level"')]
+    errors = [(line["message"], line["jobId"]) for line in lines if line["level"] == "ERROR"]
+    assert errors == [
+        ("job could not be processed; job stays pending", job.job_id),
+        ("could not release the claim; the job comes due on its own", job.job_id),
+    ]
     clock.advance(53)
     assert make_poller().run()["checked"] == 0
     clock.advance(INTERVAL_SECONDS - 53)

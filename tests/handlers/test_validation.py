@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from common.schedule import PollSchedule
 from create_job.validation import InvalidJobInput, Limits, json_size, parse_job_request
 
 LIMITS = Limits(max_attempts=59, max_input_bytes=1_024)
@@ -64,8 +65,12 @@ def test_an_input_of_exactly_max_input_bytes_is_accepted_and_its_size_recorded()
 
 
 def test_an_input_one_byte_over_max_input_bytes_is_rejected_naming_both_sizes() -> None:
-    with pytest.raises(InvalidJobInput, match="execution input is 1,025 bytes; the limit is 1,024 bytes"):
+    with pytest.raises(InvalidJobInput) as raised:
         parse_job_request(_input_of(1_025), LIMITS)
+    assert str(raised.value) == (
+        "execution input is 1,025 bytes; the limit is 1,024 bytes, so that the input and the job result"
+        " together fit Step Functions' 256 KiB state limit"
+    )
 
 
 @pytest.mark.parametrize(
@@ -92,3 +97,38 @@ def test_an_input_that_is_not_an_object_is_rejected(execution_input: Any, kind: 
 def test_bad_fields_are_rejected_with_a_readable_error(execution_input: Any, message: str) -> None:
     with pytest.raises(InvalidJobInput, match=message):
         parse_job_request(execution_input, LIMITS)
+
+
+def test_a_stage_without_a_schedule_refuses_an_executions_poll_interval() -> None:
+    with pytest.raises(InvalidJobInput) as raised:
+        parse_job_request({"pollIntervalSeconds": 60}, LIMITS)
+    assert str(raised.value) == "pollIntervalSeconds is not supported by this stage"
+
+
+def _schedule(task_timeout: float) -> PollSchedule:
+    return PollSchedule(
+        initial=10.0,
+        min_initial=5.0,
+        cap=100.0,
+        factor=2.0,
+        heartbeat_refresh=50.0,
+        lag=7.0,
+        task_timeout=task_timeout,
+        shards=1,
+    )
+
+
+def test_a_poll_interval_that_leaves_room_for_one_check_is_taken() -> None:
+    """A first interval of 30 s: one check ends 37 s in (with the lag), two 87 s in."""
+    limits = Limits(max_attempts=59, max_input_bytes=1_024, schedule=_schedule(task_timeout=38.0))
+    request = parse_job_request({"pollIntervalSeconds": 30, "maxAttempts": 1}, limits)
+    assert (request.poll_interval, request.max_attempts) == (30.0, 1)
+    with pytest.raises(InvalidJobInput, match="leaves room for at most 1 status checks"):
+        parse_job_request({"pollIntervalSeconds": 30, "maxAttempts": 2}, limits)
+
+
+def test_a_poll_interval_that_leaves_no_room_for_a_check_is_refused() -> None:
+    limits = Limits(max_attempts=59, max_input_bytes=1_024, schedule=_schedule(task_timeout=37.0))
+    with pytest.raises(InvalidJobInput) as raised:
+        parse_job_request({"pollIntervalSeconds": 30}, limits)
+    assert str(raised.value) == "pollIntervalSeconds 30 leaves no time for a status check before the task times out"
