@@ -134,7 +134,7 @@ class Poller:
 
     def _poll_one(self, run: _Run, job_id: str) -> list[str]:
         state = self.tables.poll_state(job_id)
-        if state is None:
+        if state is None or records.DUE_AT not in state:  # none, or a shard lease ("shard#n")
             if self.tables.token_record(job_id) is None:
                 raise UnknownJob(f"no job {job_id!r} in the task-token table; list jobs with `callbackctl monitor`")
             return ["skipped"]  # final already: nothing to poll

@@ -490,3 +490,10 @@ def test_a_poll_state_is_forgotten_only_by_the_run_that_holds_it(
     assert store.forget(job.job_id, owner="holder") is True
     assert store.poll_state(job.job_id) is None
     assert store.token_record(job.job_id) is not None  # the token record is not the poll state's to delete
+
+
+def test_polling_a_shard_lease_by_id_says_there_is_no_such_job(poller: Poller, new_job: Callable[..., Job]) -> None:
+    new_job({"completionPolls": 3})
+    poller.run()  # takes and gives back the lease item "shard#0"
+    with pytest.raises(UnknownJob, match="no job 'shard#0' in the task-token table"):
+        poller.run("shard#0")
