@@ -12,6 +12,7 @@ replaces the task token (a retried task carries a new one), so the poller answer
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
@@ -139,33 +140,17 @@ class JobCreator:
     def _schedule(self, state: PollState) -> None:
         """Write the poll state; a retry keeps the job's schedule and attempts, and restarts its
         heartbeat clock (the retried task is a new task)."""
-        names, values, assignments = {}, {}, []
-        for i, (attribute, value) in enumerate(state.items()):
-            if attribute == TABLE_KEY:
-                continue
-            names[f"#a{i}"], values[f":v{i}"] = attribute, value
-            if attribute in _RESTARTED_ON_RETRY:
-                assignments.append(f"#a{i} = :v{i}")
-            else:
-                assignments.append(f"#a{i} = if_not_exists(#a{i}, :v{i})")
+        update, names, values = upsert(state, replaced=_RESTARTED_ON_RETRY)
         self.poll_table.update_item(
             Key={TABLE_KEY: state["jobId"]},
-            UpdateExpression="SET " + ", ".join(assignments),
+            UpdateExpression=update,
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
         )
 
     def _store(self, record: TokenRecord) -> None:
         """Write the record, or on a retry replace only the token of the pending record."""
-        names, values, assignments = {}, {}, []
-        for i, (attribute, value) in enumerate(record.items()):
-            if attribute == TABLE_KEY:
-                continue  # the key goes in Key: DynamoDB refuses an update expression that sets it
-            names[f"#a{i}"], values[f":v{i}"] = attribute, value
-            if attribute in _REPLACED_ON_RETRY:
-                assignments.append(f"#a{i} = :v{i}")
-            else:
-                assignments.append(f"#a{i} = if_not_exists(#a{i}, :v{i})")
+        update, names, values = upsert(record, replaced=_REPLACED_ON_RETRY)
         pending = sorted(PENDING_STATUSES)
         names["#s"] = "status"
         placeholders = [f":p{i}" for i in range(len(pending))]
@@ -173,7 +158,7 @@ class JobCreator:
         try:
             self.table.update_item(
                 Key={"jobId": record["jobId"]},
-                UpdateExpression="SET " + ", ".join(assignments),
+                UpdateExpression=update,
                 ConditionExpression=f"attribute_not_exists(jobId) OR #s IN ({', '.join(placeholders)})",
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
@@ -182,6 +167,23 @@ class JobCreator:
             raise JobRecordFinal(
                 f"job {record['jobId']} of this execution has already ended; its record is final"
             ) from None
+
+
+def upsert(item: Mapping[str, Any], *, replaced: tuple[str, ...]) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """An UpdateItem that writes a new item whole, or on a retry only its `replaced` attributes
+    (every other one keeps what the first write stored): update expression, names, values."""
+    names: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    assignments = []
+    for i, (attribute, value) in enumerate(item.items()):
+        if attribute == TABLE_KEY:
+            continue  # the key goes in Key: DynamoDB refuses an update expression that sets it
+        names[f"#a{i}"], values[f":v{i}"] = attribute, value
+        if attribute in replaced:
+            assignments.append(f"#a{i} = :v{i}")
+        else:
+            assignments.append(f"#a{i} = if_not_exists(#a{i}, :v{i})")
+    return "SET " + ", ".join(assignments), names, values
 
 
 _creator: JobCreator | None = None

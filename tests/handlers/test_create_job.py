@@ -350,3 +350,20 @@ def test_a_longer_first_interval_leaves_room_for_fewer_attempts(
         creator.handle(_event({"pollIntervalSeconds": 300, "maxAttempts": 3}))
     with pytest.raises(InvalidJobInput, match="only 2 status checks fit the task timeout, fewer than the stage's 3"):
         creator.handle(_event({"pollIntervalSeconds": 300}))
+
+
+def test_a_retried_task_keeps_the_poll_schedule_and_attempts_and_restarts_the_heartbeat_clock(
+    creator: JobCreator, poll_table: Any
+) -> None:
+    first = creator.handle(_event({}))
+    key = {"jobId": first["jobId"]}
+    poll_table.update_item(  # the job was polled twice meanwhile, its interval backed off
+        Key=key,
+        UpdateExpression="SET attemptCount = :two, intervalMs = :iv, dueAt = :due, heartbeatAt = :old",
+        ExpressionAttributeValues={":two": 2, ":iv": 90_000, ":due": 123, ":old": 1},
+    )
+    before_ms = int(time.time() * 1000)
+    assert creator.handle({**_event({}), "taskToken": "token-of-the-retry"})["jobId"] == first["jobId"]
+    state = poll_table.get_item(Key=key)["Item"]
+    assert (state["attemptCount"], state["intervalMs"], state["dueAt"]) == (2, 90_000, 123)
+    assert int(state["heartbeatAt"]) >= before_ms  # the retried task is a new task: a new heartbeat clock
