@@ -8,6 +8,7 @@ import itertools
 import json
 import logging
 import re
+import threading
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 from moto import mock_aws
+from moto.core.botocore_stubber import BotocoreStubber
 
 from common.job_api import JobApiClient
 from common.schedule import PollSchedule
@@ -104,8 +106,20 @@ def _job_log_lines_name_their_job() -> Iterator[None]:
     assert [problem for record in recorder.records if (problem := _log_problem(record))] == []
 
 
+# moto's backends are not thread-safe (a TransactWriteItems deep-copies a table another thread is
+# writing), and the poller works jobs on a thread pool: moto answers one request at a time here.
+_MOTO_LOCK = threading.RLock()
+_unlocked_process_request = BotocoreStubber.process_request
+
+
+def _process_request_one_at_a_time(self: BotocoreStubber, request: Any) -> Any:
+    with _MOTO_LOCK:
+        return _unlocked_process_request(self, request)
+
+
 @pytest.fixture
-def aws() -> Iterator[None]:
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setattr(BotocoreStubber, "process_request", _process_request_one_at_a_time)
     with mock_aws():
         yield
 
