@@ -15,6 +15,7 @@ from callbackctl.deployment import StackInfo, Target, set_schedule_state, stack_
 from callbackctl.deployment.executions import start_executions, wait_for
 from callbackctl.deployment.functions import configuration, environment
 from common.errors import INVALID_JOB_INPUT, JOB_FAILED, MAX_ATTEMPTS_EXCEEDED
+from common.schedule import PollSchedule
 
 SCENARIOS = ("burst", "api-outage", "poller-killed", "stop-execution", "create-job-timeout", "malformed-input")
 Progress = Callable[[str], None]
@@ -253,7 +254,8 @@ def run_scenarios(target: Target, names: Iterable[str], *, burst: int, progress:
     definition = json.loads(
         target.client("stepfunctions").describe_state_machine(stateMachineArn=info.state_machine_arn)["definition"]
     )
-    interval = float(configuration(target, info.poller_function)["Environment"]["Variables"]["POLL_INTERVAL_SECONDS"])
+    variables = configuration(target, info.poller_function)["Environment"]["Variables"]
+    interval = PollSchedule.from_json(variables["POLL_SCHEDULE"]).min_initial  # one schedule interval
     chaos = Chaos(
         target=target,
         info=info,

@@ -89,3 +89,14 @@ def test_cleanup_stops_executions_and_empties_tables(
     )
     assert (done["status"], done.get("error")) == ("FAILED", "Cleanup")  # ended through its own token
     assert target.client("dynamodb").scan(TableName=stack.task_tokens_table)["Count"] == 0
+
+
+def test_chaos_reads_the_deployed_settings_and_reports_a_scenario(
+    stack: StackInfo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`callbackctl chaos` as a user runs it: settings from the deployed functions, a JSON row per scenario."""
+    code, rows, text = _run(capsys, "chaos", "--scenario", "malformed-input", "--json")
+    assert code == 0, text
+    [row] = rows
+    assert row["scenario"] == "malformed-input" and row["passed"] is True
+    assert row["executions"] == row["reached"] > 0 and row["lost"] == 0

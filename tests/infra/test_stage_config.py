@@ -387,7 +387,8 @@ def test_redrive_count_can_be_left_out_for_targets_without_it() -> None:
 
 
 def test_create_job_and_api_reservations_are_optional_settings() -> None:
-    assert load_stage_config("local").create_job_reserved_concurrency is None
+    assert load_stage_config("local").create_job_reserved_concurrency == 10  # the local cloud's capacity
+    assert load_stage_config("aws").create_job_reserved_concurrency is None
     assert load_stage_config("aws").simulated_api_reserved_concurrency is None
     assert load_stage_config("local", {"createJobReservedConcurrency": "8"}).create_job_reserved_concurrency == 8
     with pytest.raises(ConfigError, match="create_job_reserved_concurrency must be None or a positive integer"):

@@ -83,7 +83,7 @@ EXPECTED = {
         shards=1,
         customer_managed_token_key=False,
         poller_reserved_concurrency=None,
-        create_job_reserved_concurrency=None,
+        create_job_reserved_concurrency=10,
         simulated_api_reserved_concurrency=None,
     ),
     "aws": Stage(
@@ -160,6 +160,8 @@ DIFFERENCES = {
     ("Poller/FunctionRole/DefaultPolicy", "Properties.PolicyDocument"),
     ("Poller/FunctionRole/DefaultPolicy", "Metadata"),
     ("Poller/Function", "Properties.ReservedConcurrentExecutions"),
+    ("Workflow/CreateJobFunction", "Properties.ReservedConcurrentExecutions"),
+    ("Workflow/CreateJobFunction", "Metadata"),  # checkov's skip of the reservation check: aws only
     # What the local stage skips in checkov instead (the key, the reservation): test_template_checks.
     ("JobStore/TaskTokensTable", "Metadata"),
     ("Poller/Function", "Metadata"),

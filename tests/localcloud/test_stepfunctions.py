@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+import localcloud
+from localcloud.core import counters
 from tests.localcloud.helpers import (
     Clients,
     create_function,
@@ -309,3 +311,45 @@ def test_redrive_execution_is_not_emulated(client: Clients, function_arn: str) -
 
     assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
     assert raised.value.response["Error"]["Code"] == "InternalFailure"
+
+
+def test_tasks_reuse_one_client_per_role_and_give_the_same_results(
+    client: Clients, function_arn: str, shared_cloud: localcloud.Instance
+) -> None:
+    """LocalStack assumes the state machine's role and builds a client for every task it runs; the
+    local cloud builds one per role and reuses it (a burst of executions paid for hundreds). Counted
+    at the gateway: five executions of two Lambda tasks do not ask STS per task, and each task still
+    gets its own input, JSONPaths resolved (their parsed form is cached too)."""
+    invoke = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::lambda:invoke",
+        "Parameters": {"FunctionName": function_arn, "Payload": {"n.$": "$.n", "name.$": "$$.Execution.Name"}},
+        "ResultSelector": {"got.$": "$.Payload.received"},
+    }
+    machine = create_state_machine(
+        client,
+        {
+            "StartAt": "First",
+            "States": {
+                "First": {**invoke, "ResultPath": "$.first", "Next": "Second"},
+                "Second": {**invoke, "End": True},
+            },
+        },
+    )
+    first = start(client, machine, {"n": -1})  # the role's first client is built here
+    wait_for(lambda: ended(client, first), 30, "the first execution to end")
+    counters(shared_cloud.endpoint, reset=True)
+    executions = []
+    for n in range(5):  # one after another: the function's warm environment serves them all
+        executions.append(start(client, machine, {"n": n}))
+        assert wait_for(lambda: ended(client, executions[-1]), 30, "the execution to end") == "SUCCEEDED"
+
+    outputs = [json.loads(client("stepfunctions").describe_execution(executionArn=e)["output"]) for e in executions]
+    assert [o["got"]["n"] for o in outputs] == list(range(5))
+    assert [o["got"]["name"] for o in outputs] == [e.rsplit(":", 1)[1] for e in executions]
+    requests = counters(shared_cloud.endpoint)["requests"]
+    invokes = sum(r["count"] for r in requests if (r["service"], r["operation"]) == ("lambda", "Invoke"))
+    assume_role = sum(r["count"] for r in requests if (r["service"], r["operation"]) == ("sts", "AssumeRole"))
+    # Unpatched: one per task (10). A new execution environment or a schedule firing elsewhere in
+    # the shared instance may assume a role of its own.
+    assert invokes == 10 and assume_role <= 2

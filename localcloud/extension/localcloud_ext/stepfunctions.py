@@ -22,10 +22,16 @@ from AWS where the callback pattern depends on it. Measured against the unpatche
 
 ``LocalcloudStepFunctionsProvider`` (selected with ``PROVIDER_OVERRIDE_STEPFUNCTIONS=localcloud``,
 see ``plugins.py``) overrides the three ``SendTask*`` operations and ``StopExecution``; ``apply``
-patches two interpreter methods (``ExecutionState._evaluate_with_timeout`` and
-``ExecutionWorker._get_evaluation_environment``). Both happen when the service first loads, so
-LocalStack starts as fast as before. ``RedriveExecution`` is not implemented by this LocalStack
-(501 ``InternalFailure``) and is not added here: ``RedriveCount`` is always 0.
+patches three interpreter methods of ``ExecutionState``/``ExecutionWorker`` and two module
+functions. ``RedriveExecution`` is not implemented by this LocalStack (501 ``InternalFailure``) and
+is not added here: ``RedriveCount`` is always 0.
+
+Three of the patches only make LocalStack's one process cheaper per execution, without changing
+what an execution does (a burst of 300 executions at once kept it saturated for minutes, until
+every create_job timed out): a definition is parsed (ANTLR) once, not at every execution's start;
+a JSONPath is parsed once, not at every evaluation (~50 ms of CPU each); a task's AWS client is
+built once per role, not for every task (an STS AssumeRole and a new boto client each). All
+patches are applied when the service first loads, so LocalStack starts as fast as before.
 
 A task token is *live* while its execution runs and its task waits: no callback delivered
 (``SendTaskSuccess``/``SendTaskFailure``), no task or heartbeat timeout, not stopped. Live tokens
@@ -36,11 +42,15 @@ callbacks exactly one is accepted.
 
 from __future__ import annotations
 
+import functools
 import logging
+import sys
 import threading
 import time
 from typing import Any
 
+import jsonpath_ng.ext.parser
+import jsonpath_ng.parser
 from localstack.aws.api import RequestContext
 from localstack.aws.api.stepfunctions import (
     Arn,
@@ -56,6 +66,7 @@ from localstack.aws.api.stepfunctions import (
     TaskTimedOut,
     TaskToken,
 )
+from localstack.services.stepfunctions.asl.component.common.path import result_path
 from localstack.services.stepfunctions.asl.component.common.timeouts.timeout import EvalTimeoutError
 from localstack.services.stepfunctions.asl.component.state.state_execution.execute_state import ExecutionState
 from localstack.services.stepfunctions.asl.eval.callback.callback import (
@@ -65,6 +76,9 @@ from localstack.services.stepfunctions.asl.eval.callback.callback import (
 )
 from localstack.services.stepfunctions.asl.eval.environment import Environment
 from localstack.services.stepfunctions.asl.eval.program_state import ProgramStopped
+from localstack.services.stepfunctions.asl.parse.asl_parser import AmazonStateLanguageParser
+from localstack.services.stepfunctions.asl.parse.preprocessor import Preprocessor
+from localstack.services.stepfunctions.asl.utils import boto_client, json_path
 from localstack.services.stepfunctions.backend.execution import Execution
 from localstack.services.stepfunctions.backend.execution_worker import ExecutionWorker
 from localstack.services.stepfunctions.provider import StepFunctionsProvider
@@ -202,13 +216,72 @@ def _get_evaluation_environment(fn: Any, self: ExecutionWorker) -> Environment:
     return env
 
 
+@functools.lru_cache(maxsize=64)
+def _parse_tree(definition: str) -> Any:
+    """The definition's parse tree: parsing it (ANTLR) is most of what starting an execution costs."""
+    return AmazonStateLanguageParser.parse(definition)[1]
+
+
+def _get_evaluation_entrypoint(fn: Any, self: ExecutionWorker) -> Any:
+    """The execution's program, built afresh (its components are the execution's own) from the
+    definition's parse tree, which is parsed once per definition instead of once per execution."""
+    return Preprocessor().visit(_parse_tree(self._evaluation_details.state_machine_details.definition))
+
+
 _PATCHES = [
     Patch.function(ExecutionState._evaluate_with_timeout, _evaluate_with_timeout),
     Patch.function(ExecutionWorker._get_evaluation_environment, _get_evaluation_environment),
+    Patch.function(ExecutionWorker._get_evaluation_entrypoint, _get_evaluation_entrypoint),
 ]
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_jsonpath_ext(path: str) -> Any:
+    return jsonpath_ng.ext.parser.parse(path)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_jsonpath(path: str) -> Any:
+    return jsonpath_ng.parser.parse(path)
+
+
+# A task's AWS client, by (service, region, role): LocalStack assumes the state machine's role and
+# builds a new boto client for every task it runs (an STS call and ~50 ms of CPU), which a burst of
+# executions pays hundreds of times over. The assumed role's credentials last an hour; a client is
+# reused for a fraction of that.
+CLIENT_REUSE_SECONDS = 600.0
+_CLIENTS: dict[tuple[str, str, str], tuple[float, Any]] = {}
+_CLIENTS_LOCK = threading.Lock()
+_build_boto_client = boto_client.boto_client_for
+
+
+def _boto_client_for(service: str, region: str, state_credentials: Any) -> Any:
+    key = (service, region, str(state_credentials.role_arn))
+    now = time.monotonic()
+    with _CLIENTS_LOCK:
+        cached = _CLIENTS.get(key)
+    if cached is not None and now - cached[0] < CLIENT_REUSE_SECONDS:
+        return cached[1]
+    client = _build_boto_client(service=service, region=region, state_credentials=state_credentials)
+    with _CLIENTS_LOCK:
+        _CLIENTS[key] = (now, client)
+    return client
 
 
 def apply() -> None:
     """Apply the interpreter patches (idempotent)."""
     for patch in _PATCHES:
         patch.apply()
+    # Every module of the interpreter that imported boto_client_for by name, and the module itself
+    # for those imported later.
+    for name, module in list(sys.modules.items()):
+        if name.startswith("localstack.services.stepfunctions") and (
+            getattr(module, "boto_client_for", None) is _build_boto_client
+        ):
+            module.boto_client_for = _boto_client_for  # type: ignore[attr-defined]
+    # The interpreter parses every JSONPath it evaluates ($$.Task.Token, $.jobResult, ...) afresh, and
+    # jsonpath_ng builds a new parser (ply's LALR tables) for each: ~50 ms of CPU under the GIL per
+    # path, most of what a burst of executions cost LocalStack's single process. A parsed path is
+    # only read when evaluated, so one per path string serves every execution.
+    json_path.parse = _parse_jsonpath_ext
+    result_path.parse = _parse_jsonpath
