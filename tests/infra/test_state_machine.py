@@ -64,7 +64,7 @@ def test_create_job_is_retried_on_every_transient_lambda_error(create_job: dict[
     # create_job is idempotent (tests/handlers), so a retry after it started the job is safe.
     throttled, transient = create_job["Retry"]
     assert throttled["ErrorEquals"] == ["Lambda.TooManyRequestsException"]
-    assert (throttled["IntervalSeconds"], throttled["BackoffRate"], throttled["MaxAttempts"]) == (1, 2, 12)
+    assert (throttled["IntervalSeconds"], throttled["BackoffRate"], throttled["MaxAttempts"]) == (1, 2, 30)
     assert (throttled["MaxDelaySeconds"], throttled["JitterStrategy"]) == (30, "FULL")
     assert set(transient["ErrorEquals"]) == {
         "Lambda.ClientExecutionTimeoutException",
