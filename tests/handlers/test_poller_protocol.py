@@ -557,6 +557,39 @@ def test_a_failed_send_still_sends_the_heartbeat_the_poll_owes(
     assert sfn.count("SendTaskSuccess", token=job.token, accepted=True) == 1
 
 
+def test_a_send_that_never_reached_the_service_still_sends_the_owed_heartbeat(
+    poller: Poller, sfn: FakeStepFunctions, new_job: Callable[..., Job], store: JobTables, clock: Clock
+) -> None:
+    """The same for a connection-level failure (no answer at all): the heartbeat the poll owes goes
+    out after it, the job is given back counted as an error, and the next run sends the decision once."""
+    job = new_job({"completionPolls": 1})
+    sfn.inject("SendTaskSuccess", "unreachable")
+    started_ms = epoch_ms(clock())
+    summary = poller.run()
+    assert (summary["errors"], summary["succeeded"]) == (1, 0)
+    calls = [(c.operation, c.accepted) for c in sfn.calls if c.token == job.token]
+    assert calls == [("SendTaskSuccess", False), ("SendTaskHeartbeat", True)]
+    state = store.poll_state(job.job_id)
+    assert state is not None and state["heartbeatAt"] >= started_ms and state["sending"] is True
+    # Given back: due at the next run (90% of an interval on), not when the decision's lease ends.
+    assert state["dueAt"] == started_ms + int(SCHEDULE.min_initial * 900) < started_ms + CLAIM_SECONDS * 1000
+    clock.advance(60)
+    assert poller.run()["succeeded"] == 1
+    assert sfn.count("SendTaskSuccess", token=job.token, accepted=True) == 1
+
+
+def test_the_final_record_keeps_the_number_of_polls_the_job_took(
+    poller: Poller, new_job: Callable[..., Job], store: JobTables, clock: Clock
+) -> None:
+    """attemptCount moves from the poll state (deleted at the end) to the final record."""
+    job = new_job({"completionPolls": 3})
+    for _ in range(3):
+        poller.run()
+        clock.advance(60)
+    record = _assert_final(store, job, "COMPLETED")
+    assert record["attemptCount"] == 3
+
+
 def test_when_the_heartbeat_after_a_failed_send_fails_too_the_old_one_is_put_back(
     poller: Poller,
     sfn: FakeStepFunctions,

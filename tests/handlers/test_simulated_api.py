@@ -92,6 +92,14 @@ def test_new_job_completes_after_its_completion_polls(jobs_table: JobsTable) -> 
     assert again["status"] == "COMPLETED" and again["result"] == third["result"] and again["pollCount"] == 4
 
 
+def test_numbers_in_a_result_come_back_as_the_json_they_went_in_as(jobs_table: JobsTable) -> None:
+    """DynamoDB stores every number as a Decimal: whole numbers come back as ints (7, not 7.0), the
+    rest as floats, so the result the poller sends is the JSON the execution passed in."""
+    created = _create(jobs_table, {"completionPolls": 1}, {"order": 7, "weight": 2.5, "items": [1, 0.5]})
+    report = _check(jobs_table, created["jobId"])
+    assert json.dumps(report["result"]["payload"], sort_keys=True) == '{"items": [1, 0.5], "order": 7, "weight": 2.5}'
+
+
 def test_the_same_idempotency_key_gives_back_the_same_job(jobs_table: JobsTable) -> None:
     """A retried CREATE_JOB starts nothing new: same id, the stored plan (not a new random one)."""
     first = _create(jobs_table, {"outcome": "SUCCEED"}, {"n": 1})
