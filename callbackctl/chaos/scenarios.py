@@ -86,8 +86,8 @@ class Chaos:
             for schedule in self.info.poller_schedules:
                 set_schedule_state(self.target, schedule, "DISABLED")
             try:
-                self.seen.wait_for_records(arns)
-                result.notes.append(self._kill_a_poller_run())
+                jobs = set(self.seen.wait_for_records(arns).values())
+                result.notes.append(self._kill_a_poller_run(jobs))
             finally:
                 for schedule in self.info.poller_schedules:
                     set_schedule_state(self.target, schedule, "ENABLED")
@@ -211,17 +211,34 @@ class Chaos:
     def _cancelled(self, job_id: str) -> bool:
         return self.seen.record(job_id).get("status") == "CANCELLED"
 
-    def _kill_a_poller_run(self) -> str:
+    def _kill_a_poller_run(self, jobs: set[str]) -> str:
         self.target.client("lambda").invoke(
             FunctionName=self.info.poller_function, InvocationType="Event", Payload=b"{}"
         )
         if self.target.name == "localcloud" and self.target.endpoint_url:
             from localcloud import kill_lambda
 
-            time.sleep(1.5)  # let the run claim part of the batch
+            claimed = self._wait_for_a_claim(jobs, timeout=15)  # the run is mid-batch: kill it now
             killed = kill_lambda(self.info.poller_function, self.target.endpoint_url, wait_seconds=10)
-            return f"killed {killed['killed']} poller process(es) mid-batch"
+            return f"killed {killed['killed']} poller process(es) mid-batch, after it claimed {claimed} job(s)"
         return "poller run left to time out (no kill hook on this target)"
+
+    def _wait_for_a_claim(self, jobs: set[str], timeout: float) -> int:
+        """Jobs of the batch the poller has claimed so far (each claim counts an attempt), once there is one."""
+        ddb = self.target.client("dynamodb")
+        deadline = time.monotonic() + timeout
+        claimed = 0
+        while not claimed and time.monotonic() < deadline:
+            pages = ddb.get_paginator("scan").paginate(
+                TableName=self.info.poll_state_table,
+                FilterExpression="attemptCount > :zero",
+                ExpressionAttributeValues={":zero": {"N": "0"}},
+                ProjectionExpression="jobId",
+            )
+            claimed = sum(item["jobId"]["S"] in jobs for page in pages for item in page["Items"])
+            if not claimed:
+                time.sleep(0.05)
+        return claimed
 
 
 def _faults(**faults: Any) -> dict[str, str]:

@@ -56,7 +56,9 @@ def test_api_outage_longer_than_the_heartbeat_timeout_loses_nothing(chaos: Chaos
 def test_a_poller_killed_mid_batch_leaves_nothing_stuck_and_sends_once(chaos: Chaos) -> None:
     result = chaos.poller_killed(KILLED_BATCH)
     _assert_clean(result)
-    assert any(note.startswith("killed 1") or note.startswith("killed 2") for note in result.notes), result.notes
+    # The run invoked for it, and any scheduled run still in flight when the schedules were paused.
+    [kill] = [note for note in result.notes if note.startswith("killed ")]
+    assert int(kill.split()[1]) >= 1 and int(kill.rsplit("claimed ", 1)[1].split()[0]) >= 1, kill
 
 
 def test_a_stopped_execution_is_aborted_and_its_record_and_job_cancelled(chaos: Chaos) -> None:

@@ -239,8 +239,9 @@ def test_fifty_concurrent_invocations_run_in_parallel(client: Callable[[str], An
     assert [body for response, body, _ in results if "FunctionError" in response] == []
     assert sorted(body["event"]["n"] for _, body, _ in results) == list(range(50))
     # one execution environment each, but on a busy machine a request can arrive after another
-    # one ended and reuse its (then idle) environment, as Lambda would
-    assert len({body["pid"] for _, body, _ in results}) >= 40
+    # one ended and reuse its (then idle) environment, as Lambda would (31 of 50 seen with a
+    # mutation run and an e2e suite on the machine); serial invocations would share one
+    assert len({body["pid"] for _, body, _ in results}) >= 25
     print(f"[localcloud] 50 concurrent 1 s invocations took {elapsed:.1f} s")
     assert elapsed < 30  # serial would be > 50 s
 
