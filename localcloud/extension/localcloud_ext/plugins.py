@@ -6,7 +6,8 @@
   AWS's task-token and StopExecution behaviour (selected with
   ``PROVIDER_OVERRIDE_STEPFUNCTIONS=localcloud``), see ``stepfunctions.py``.
 - ``localstack.hooks.on_infra_start``: adds the ``/_localcloud/*`` HTTP endpoints and the request
-  counter to the gateway's response handlers (see ``counters.py``).
+  counter to the gateway's response handlers (see ``counters.py``), and publishes Lambda's
+  CloudWatch metrics in batches (see ``lambda_metrics.py``).
 - ``localstack.hooks.on_infra_ready``: starts the Scheduler firer, see ``scheduler.py``.
 - ``localstack.hooks.on_infra_shutdown``: stops it and the Lambda fork server; after every other
   shutdown hook, makes sure the process exits soon (``localcloud_exit_after_shutdown``).
@@ -153,10 +154,11 @@ def localcloud_register_endpoints() -> None:
     from localstack.aws.handlers import run_custom_response_handlers
     from localstack.services.edge import ROUTER
 
-    from localcloud_ext import counters
+    from localcloud_ext import counters, lambda_metrics
 
     _STATE["rules"] = ROUTER.add(LocalcloudEndpoints())
     run_custom_response_handlers.append(counters.REQUESTS)
+    lambda_metrics.apply()  # Lambda's CloudWatch metrics in batches, not one commit per invocation
 
 
 @hooks.on_infra_ready()
@@ -173,6 +175,9 @@ def localcloud_shutdown() -> None:
     firer = _STATE.pop("scheduler", None)
     if firer is not None:
         firer.stop()
+    from localcloud_ext.lambda_metrics import BATCHER
+
+    BATCHER.stop()
     from localcloud_ext.executor import FORK_SERVER
 
     FORK_SERVER.shutdown()
