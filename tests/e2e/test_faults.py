@@ -17,7 +17,7 @@ from callbackctl.deployment import StackInfo, Target
 from .conftest import CLOCK_SPEED, HEARTBEAT_SECONDS
 
 # What `make test` starts at once (E2E_BURST overrides it). The issue asks for 500: `callbackctl
-# chaos --burst 500` against the local stage as deployed ends 500 of 500 as expected in ~260 s on
+# chaos --burst 500` against the local stage as deployed ends 500 of 500 as expected in ~260-270 s on
 # this 2-core machine (README "Guarantees"). This stack's timeouts are cut for speed (heartbeat
 # 60 s, poller runs of 10 s): starting 500 at once keeps LocalStack's one process busy for about a
 # minute, longer than the heartbeat timeout allows, so here the burst is 50.
