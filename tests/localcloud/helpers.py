@@ -131,3 +131,8 @@ def waiting_token(client: Clients, execution_arn: str, timeout: float = 30) -> s
         return str(parameters["Payload"]["token"])
 
     return str(wait_for(token, timeout, f"a waiting task in {execution_arn}"))
+
+
+def request_count(snapshot: dict[str, Any], service: str, operation: str) -> int:
+    """Requests of one operation in a ``localcloud.counters`` snapshot, all resources, internal or not."""
+    return sum(r["count"] for r in snapshot["requests"] if (r["service"], r["operation"]) == (service, operation))

@@ -13,7 +13,7 @@ import pytest
 
 import localcloud
 from localcloud.core import counters
-from tests.localcloud.helpers import Clients, create_function, wait_for
+from tests.localcloud.helpers import Clients, create_function, request_count, wait_for
 
 HANDLER = """
 def lambda_handler(event, context):
@@ -65,6 +65,5 @@ def test_every_invocation_and_error_is_counted_as_on_aws(
     )
     assert invocations == {"Sum": 30.0, "SampleCount": 30.0}
     assert _statistics(shared_client, "Errors") == {"Sum": 10.0, "SampleCount": 10.0}
-    requests = counters(shared_cloud.endpoint)["requests"]
-    puts = sum(r["count"] for r in requests if (r["service"], r["operation"]) == ("cloudwatch", "PutMetricData"))
+    puts = request_count(counters(shared_cloud.endpoint), "cloudwatch", "PutMetricData")
     assert 1 <= puts <= 15

@@ -41,8 +41,10 @@ class MetricBatcher:
         self._thread.start()
 
     def stop(self) -> None:
+        """Publish what is left and end the thread (nothing to do if it never started)."""
         self._stop.set()
-        self._thread.join(timeout=5)
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
 
     def publish_lambda_metric(
         self, metric: str, value: float, kwargs: Any, account_id: str | None = None, region_name: str | None = None
