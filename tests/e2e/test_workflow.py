@@ -164,6 +164,26 @@ def _invoke_with_logs(target: Target, function: str, event: dict[str, Any]) -> t
     return response, [line for line in lines if isinstance(line, dict)]
 
 
+def test_the_deployed_create_job_reserves_the_local_stages_concurrency(target: Target, stack: StackInfo) -> None:
+    """The local stage reserves 10 create_job invocations so a burst waits in Step Functions'
+    throttling retries; the local cloud must apply the template's reservation (LocalStack core
+    ignores it), and the other functions stay unreserved."""
+    from stacks.config import STAGES
+
+    lambda_ = target.client("lambda")
+    reserved = {
+        name: lambda_.get_function_concurrency(FunctionName=f).get("ReservedConcurrentExecutions")
+        for name, f in stack.functions().items()
+    }
+    local = STAGES["local"]
+    assert reserved == {
+        "create-job": local.create_job_reserved_concurrency,
+        "poller": local.poller_reserved_concurrency,
+        "simulated-api": local.simulated_api_reserved_concurrency,
+    }
+    assert reserved["create-job"] == 10
+
+
 def test_the_deployed_handlers_log_and_count_through_powertools_from_their_layer(
     target: Target, stack: StackInfo
 ) -> None:

@@ -6,8 +6,9 @@
   AWS's task-token and StopExecution behaviour (selected with
   ``PROVIDER_OVERRIDE_STEPFUNCTIONS=localcloud``), see ``stepfunctions.py``.
 - ``localstack.hooks.on_infra_start``: adds the ``/_localcloud/*`` HTTP endpoints and the request
-  counter to the gateway's response handlers (see ``counters.py``), and publishes Lambda's
-  CloudWatch metrics in batches (see ``lambda_metrics.py``).
+  counter to the gateway's response handlers (see ``counters.py``), publishes Lambda's
+  CloudWatch metrics in batches (see ``lambda_metrics.py``) and makes CloudFormation apply a
+  function's reserved concurrency (see ``lambda_concurrency.py``).
 - ``localstack.hooks.on_infra_ready``: starts the Scheduler firer, see ``scheduler.py``.
 - ``localstack.hooks.on_infra_shutdown``: stops it and the Lambda fork server; after every other
   shutdown hook, makes sure the process exits soon (``localcloud_exit_after_shutdown``).
@@ -154,11 +155,12 @@ def localcloud_register_endpoints() -> None:
     from localstack.aws.handlers import run_custom_response_handlers
     from localstack.services.edge import ROUTER
 
-    from localcloud_ext import counters, lambda_metrics
+    from localcloud_ext import counters, lambda_concurrency, lambda_metrics
 
     _STATE["rules"] = ROUTER.add(LocalcloudEndpoints())
     run_custom_response_handlers.append(counters.REQUESTS)
     lambda_metrics.apply()  # Lambda's CloudWatch metrics in batches, not one commit per invocation
+    lambda_concurrency.apply()  # CloudFormation's ReservedConcurrentExecutions, which core ignores
 
 
 @hooks.on_infra_ready()
