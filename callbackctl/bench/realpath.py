@@ -82,6 +82,19 @@ def make_due(bench: Bench, states: list[Item], *, shards: int | None = None) -> 
     put_items(bench.target, bench.dep.poll_state_table, items, workers=8)
 
 
+def reshard_waiting(bench: Bench, shards: int) -> int:
+    """Move the real jobs still waiting back to ``shard_of(jobId, shards)`` (the deployed shards),
+    keeping their poll state; returns how many moved. A finished job has no poll state left, so
+    none comes back. Run with the schedules paused and no timed run working: nothing else writes."""
+    moved = [
+        {**state, "dueShard": {"S": shard}}
+        for state in poll_states(bench)
+        if state.get("dueShard", {}).get("S") != (shard := shard_of(state["jobId"]["S"], shards))
+    ]
+    put_items(bench.target, bench.dep.poll_state_table, moved, workers=8)
+    return len(moved)
+
+
 def finish_at_api(bench: Bench, job_ids: set[str]) -> None:
     """Make these simulated jobs end (SUCCEED) at their next status check."""
     jobs = [j for j in scan_items(bench.target, bench.dep.jobs_table, consistent=True) if j["jobId"]["S"] in job_ids]
