@@ -14,6 +14,7 @@ from callbackctl.bench.figures import (
     aws_token_workload,
     cost_figure,
     cost_rows,
+    duration_figure,
     end_state_figure,
     figures_dict,
     scale_figures,
@@ -23,7 +24,7 @@ from callbackctl.bench.measured import fmt_ratio, price_phase
 from callbackctl.bench.phases import Bench, log_line
 from callbackctl.bench.plot import plot_result
 from callbackctl.bench.report import format_report, write_result
-from callbackctl.bench.scale import crowd, real_path
+from callbackctl.bench.scale import crowd, real_path, settle
 from callbackctl.bench.settings import BenchSettings
 from callbackctl.bench.stacks import BASELINE_STACK_NAME, deploy_stacks, read_deployment
 from callbackctl.cost.model import MINUTES_PER_MONTH
@@ -82,9 +83,11 @@ def _measure(target: Target, endpoint: str, settings: BenchSettings, *, deploy: 
     bench = Bench(dep, settings, started)
     bench.set_schedule("ENABLED")
     measured = measure_cost(bench)
-    measured["scale"] = real_path(bench)
+    scale, waiting = real_path(bench)
     if settings.crowd:
-        measured["crowd"] = crowd(bench)
+        measured["crowd"] = crowd(bench)  # starts while the schedules finish the scale phase's last jobs
+    settle(bench, scale, waiting)
+    measured["scale"] = scale
     measured["deployment"] = {f.name: getattr(dep, f.name) for f in fields(dep) if f.name != "target"}
     return measured
 
@@ -160,4 +163,5 @@ def judge(result: dict[str, Any], settings: BenchSettings) -> tuple[list[dict[st
     rows = cost_rows(workload, s.priced_polls)
     shares = write_shares(workload)
     figures.append(cost_figure(rows, shares))
+    figures.append(duration_figure(result["seconds"]))
     return figures_dict(figures), {"workload": workload, "rows": rows, "writeShares": shares}

@@ -8,7 +8,8 @@
 4. the same over 4 shards, one run per shard at once;
 5. the jobs end at the API: a timed run per shard sends SendTaskSuccess (the decision-before-send
    path), the schedules, resumed, finish what it left; every execution must end SUCCEEDED.
-Then, schedules running: ``crowd`` (2,000) executions started at once, all must end, none timed out.
+Then, schedules running (while they finish step 5's last jobs): ``crowd`` (2,000) executions started
+at once, all must end, none timed out.
 """
 
 from __future__ import annotations
@@ -81,8 +82,9 @@ def _heartbeat_runs(bench: Bench, states: list[dict[str, Any]], n: int) -> dict[
     return runs
 
 
-def real_path(bench: Bench) -> dict[str, Any]:
-    """Steps 1-5 (see the module); schedules paused, tables emptied before and after."""
+def real_path(bench: Bench) -> tuple[dict[str, Any], list[str]]:
+    """Steps 1-5 (see the module); schedules paused, tables emptied before. Returns the result and the
+    executions, some still waiting for the resumed schedules (``settle`` waits for them)."""
     s = bench.settings
     n = s.scale_pending
     bench.set_schedules("DISABLED")
@@ -100,28 +102,44 @@ def real_path(bench: Bench) -> dict[str, Any]:
         # in the deployed shards (a schedule per shard: no schedule polls the bench's extra shards).
         moved = reshard_waiting(bench, len(bench.dep.poller_schedules))
         bench.log(f"scale: {moved:,} jobs still waiting moved back to the deployed shards; schedules resumed")
-        bench.set_schedules("ENABLED")
-        wait_all_ended(bench, 300, "success run (the schedules finish what the timed run left)")
-        result["endStates"] = end_states(bench, arns)
         result["startSeconds"] = round(start_seconds, 1)
-        _empty_job_tables(bench)
     finally:
         bench.set_schedules("ENABLED")
-    return result
+    return result, arns
+
+
+def settle(bench: Bench, result: dict[str, Any], arns: list[str], timeout: float = 300.0) -> None:
+    """Wait until the scale phase's executions have ended (the schedules finish what its timed success
+    run left), record how each ended, and empty the job tables."""
+    wait_all_ended(bench, timeout, "success run (the schedules finish what the timed run left)")
+    result["endStates"] = end_states(bench, arns)
+    _empty_job_tables(bench)
+
+
+CROWD_INPUT = {"simulate": {"outcome": "SUCCEED", "completionPolls": 1}, "payload": {"bench": "crowd"}}
 
 
 def crowd(bench: Bench) -> dict[str, Any]:
-    """``crowd`` executions started at once with the schedules running; how each one ended."""
+    """``crowd`` executions started at once with the schedules running, while the scale phase's last
+    jobs are still being finished by them; how each crowd execution ended. Each crowd job is done at
+    its first status check: the crowd is about executions waiting at once (none may time out), and one
+    poll per job keeps the run within the bench's time on a small machine."""
     count = bench.settings.crowd
-    execution_input = {"simulate": {"outcome": "SUCCEED"}, "payload": {"bench": "crowd"}}
     bench.log(f"crowd: {count:,} executions started at once, schedules running")
     began = time.monotonic()
-    arns = start_many(bench, count, "bench-crowd", execution_input)
+    arns = start_many(bench, count, "bench-crowd", CROWD_INPUT)
     started = time.monotonic() - began
-    still_running = wait_all_ended(bench, bench.settings.crowd_timeout, "crowd", raise_on_timeout=False)
+    what = "crowd (and the scale phase's last jobs)"
+    still_running = wait_all_ended(bench, bench.settings.crowd_timeout, what, raise_on_timeout=False)
     seconds = time.monotonic() - began
     states = end_states(bench, arns)
     if still_running:
         bench.log(f"crowd: {still_running} executions still running after {bench.settings.crowd_timeout:.0f} s")
     bench.log(f"crowd: ended in {seconds:.0f} s: {states}")
-    return {"executions": count, "startSeconds": round(started, 1), "seconds": round(seconds, 1), "endStates": states}
+    return {
+        "executions": count,
+        "completionPolls": 1,
+        "startSeconds": round(started, 1),
+        "seconds": round(seconds, 1),
+        "endStates": states,
+    }

@@ -32,6 +32,7 @@ from callbackctl.bench.figures import (
     aws_token_workload,
     cost_figure,
     cost_rows,
+    duration_figure,
     end_state_figure,
     figures_dict,
     scale_figures,
@@ -478,6 +479,24 @@ def test_scale_figures_judge_each_target_from_the_fastest_small_run() -> None:
     assert slow["time per due job, 10,000 vs 1,000 pending"].passed is False
     assert slow["poller / raw floor"].passed is False  # 25 vs 50 jobs/s
     assert slow["index items read per due job at 10,000 pending"].passed is False  # read every pending job
+
+
+def test_items_read_count_against_the_jobs_due_not_only_those_a_run_reached() -> None:
+    """A run that hits its deadline has read the jobs it defers too: 1,000 ByDue items for 1,000 due
+    jobs of which 809 were checked is one item per due job (the bench once judged it 1.24, FAIL)."""
+    scale = _scale()
+    scale["pending10k"]["summary"].update({"checked": 809, "deferred": 191, "dueJobs": 1000})
+    read = {f.name: f for f in scale_figures(scale, 1000, 10_000)}["index items read per due job at 10,000 pending"]
+    assert read.value == pytest.approx(1.0) and read.passed
+    assert "1,000 ByDue items read for 1,000 due" in read.measures
+    scale["pending10k"]["queryItems"] = 10_000  # every pending job read: still a failure
+    read = {f.name: f for f in scale_figures(scale, 1000, 10_000)}["index items read per due job at 10,000 pending"]
+    assert read.passed is False
+
+
+def test_the_bench_judges_its_own_wall_time_against_twenty_minutes() -> None:
+    assert duration_figure(19 * 60).passed and duration_figure(19 * 60).value == pytest.approx(19)
+    assert duration_figure(27 * 60).passed is False
 
 
 def test_a_timed_out_execution_fails_the_end_state_figure() -> None:

@@ -62,5 +62,5 @@ def apply() -> None:
         _apply_reservation(request, event, updating=True)
         return event
 
-    LambdaFunctionProvider.create = create_with_reservation  # type: ignore[method-assign]
-    LambdaFunctionProvider.update = update_with_reservation  # type: ignore[method-assign]
+    LambdaFunctionProvider.create = create_with_reservation
+    LambdaFunctionProvider.update = update_with_reservation
