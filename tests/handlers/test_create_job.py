@@ -3,6 +3,7 @@ retry only its token replaced), bad input refused before anything starts."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -28,6 +29,9 @@ from .fakes import FakeStepFunctions, session
 EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:Workflow:run-1"
 TOKEN = "AQCEAAAAKgAAAAMAAAAAAAAAA" + "x" * 600
 RETRY_TOKEN = "AQCEAAAAKgAAAAMAAAAAAAAAB" + "y" * 600
+
+
+MISSING_TOKEN = "taskToken is missing: invoke create_job from the state machine with .waitForTaskToken"
 
 
 def _event(execution_input: Any, token: str = TOKEN, **extra: Any) -> Any:
@@ -213,21 +217,30 @@ def test_a_different_request_under_the_same_execution_run_is_an_idempotency_conf
 @pytest.mark.parametrize(
     ("event", "message"),
     [
-        (_event([1, 2]), "execution input must be a JSON object"),
-        (_event({"maxAttempts": 1001}), "maxAttempts must be an integer from 1 to 1000, got 1001"),
-        ({"executionId": EXECUTION, "input": {}}, "taskToken is missing: invoke create_job from the state machine"),
-        ({"taskToken": TOKEN, "input": {}}, "executionId is missing"),
+        (_event([1, 2]), 'execution input must be a JSON object such as {"payload": {}}, got an array'),
+        (
+            _event({"maxAttempts": 1001}),
+            "maxAttempts must be an integer from 1 to 1000, got 1001: "
+            "the stage's task timeout leaves room for at most 1000 status checks",
+        ),
+        ({"executionId": EXECUTION, "input": {}}, MISSING_TOKEN),
+        ({"taskToken": 123, "executionId": EXECUTION, "input": {}}, MISSING_TOKEN),
+        ({"taskToken": "", "executionId": EXECUTION, "input": {}}, MISSING_TOKEN),
+        ({"taskToken": TOKEN, "input": {}}, "executionId is missing from the payload"),
+        ({"taskToken": TOKEN, "executionId": 5, "input": {}}, "executionId is missing from the payload"),
         (_event({}, redriveCount=-1), "redriveCount must be a non-negative integer, got -1"),
         (_event({}, redriveCount="1"), "redriveCount must be a non-negative integer, got '1'"),
         (_event({}, redriveCount=True), "redriveCount must be a non-negative integer, got True"),
-        ("not an object", "create_job expects {taskToken, executionId, input}"),
+        ("not an object", "create_job expects {taskToken, executionId, input} from the state machine"),
     ],
 )
 def test_bad_events_fail_with_a_named_readable_error_before_anything_starts(
     creator: JobCreator, api_lambda: InProcessLambda, tokens_table: Any, event: Any, message: str
 ) -> None:
-    with pytest.raises(InvalidJobInput, match=message):
+    """Each message whole: it is what the execution's failure shows."""
+    with pytest.raises(InvalidJobInput) as raised:
         creator.handle(event)
+    assert str(raised.value) == message
     assert api_lambda.calls == [] and _records(tokens_table) == []
 
 
@@ -348,7 +361,42 @@ def test_a_longer_first_interval_leaves_room_for_fewer_attempts(
     assert creator.handle(_event({"pollIntervalSeconds": 300, "maxAttempts": 2}))["status"] == "POLLING"
     with pytest.raises(InvalidJobInput, match="at most 2 status checks at this pollIntervalSeconds"):
         creator.handle(_event({"pollIntervalSeconds": 300, "maxAttempts": 3}))
-    with pytest.raises(InvalidJobInput, match="only 2 status checks fit the task timeout, fewer than the stage's 3"):
+    with pytest.raises(InvalidJobInput) as raised:
+        creator.handle(_event({"pollIntervalSeconds": 300}))
+    assert str(raised.value) == (
+        "with pollIntervalSeconds 300 only 2 status checks fit the task timeout, fewer than the stage's 3: "
+        "set maxAttempts too"
+    )
+    exactly = dataclasses.replace(creator, default_max_attempts=2)  # the default fits exactly: no error
+    assert exactly.handle(_event({"pollIntervalSeconds": 300}, RETRY_TOKEN))["status"] == "POLLING"
+
+
+def test_the_attempts_message_names_the_interval_the_execution_asked_for_at_any_clock_speed(
+    tokens_table: Any, poll_table: Any, api: JobApiClient
+) -> None:
+    """On a local cloud whose scheduler runs 2x, the interval is given in schedule seconds (300) and
+    named so in the message, not in the compressed real seconds the poller waits (150)."""
+    schedule = PollSchedule(
+        initial=30,
+        min_initial=30,
+        cap=300,
+        factor=2.0,
+        heartbeat_refresh=500,
+        lag=0,
+        task_timeout=500,
+        shards=1,
+        clock_speed=2.0,
+    )
+    creator = JobCreator(
+        table=tokens_table,
+        poll_table=poll_table,
+        api=api,
+        default_max_attempts=3,
+        record_ttl_days=1,
+        limits=Limits(max_attempts=4, max_input_bytes=1000, schedule=schedule),
+        schedule=schedule,
+    )
+    with pytest.raises(InvalidJobInput, match=r"^with pollIntervalSeconds 300 only \d status checks fit"):
         creator.handle(_event({"pollIntervalSeconds": 300}))
 
 

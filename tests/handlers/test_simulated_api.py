@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -54,6 +55,16 @@ def test_a_completed_job_hands_back_its_result(jobs_table: JobsTable) -> None:
         "payload": {"order": 7},
     }
     assert result["finishedAt"].endswith("Z")
+
+
+def test_a_job_that_ends_records_when(jobs_table: JobsTable, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The item's updatedAt moves to the end (an operator reads how long a job ran from it)."""
+    created = _create(jobs_table, {"completionPolls": 1})
+    ended = datetime(2030, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
+    monkeypatch.setattr(simulated_api_handler, "utc_now", lambda: ended)
+    assert _check(jobs_table, created["jobId"])["status"] == "COMPLETED"
+    item = jobs_table.table.get_item(Key={"jobId": created["jobId"]})["Item"]
+    assert item["updatedAt"] == "2030-01-02T03:04:05.678Z" and "updatedat" not in item
 
 
 def test_a_cancelled_job_reports_only_its_end(jobs_table: JobsTable) -> None:
