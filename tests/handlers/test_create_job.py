@@ -9,15 +9,18 @@ import io
 import json
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import pytest
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
+import common.schedule as schedule_module
 import create_job.handler as create_job_handler
 from common.config import ConfigurationError
 from common.job_api import JobApiClient, JobApiError
+from common.records import epoch_ms
 from common.schedule import PollSchedule
 from create_job.handler import JobCreator, JobRecordFinal, idempotency_key, lambda_handler
 from create_job.validation import InvalidJobInput, Limits
@@ -324,6 +327,19 @@ def test_an_execution_may_ask_for_its_own_first_poll_interval(
     out = creator.handle(_event({"pollIntervalSeconds": 90.5}))
     state = poll_table.get_item(Key={"jobId": out["jobId"]})["Item"]
     assert state["intervalMs"] == 90_500
+
+
+def test_the_first_poll_comes_one_jittered_interval_after_the_start(
+    creator: JobCreator, poll_table: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Due one interval after the task began at the most (jitter only shortens it), to the
+    millisecond; and the heartbeat clock starts at the task's start."""
+    monkeypatch.setattr(schedule_module.random, "random", lambda: 0.0)  # no jitter: the full interval
+    out = creator.handle(_event({"pollIntervalSeconds": 90.5}))
+    state = poll_table.get_item(Key={"jobId": out["jobId"]})["Item"]
+    started_ms = state["heartbeatAt"]
+    assert state["dueAt"] - started_ms == 90_500
+    assert started_ms == epoch_ms(datetime.fromisoformat(state["createdAt"]))
 
 
 @pytest.mark.parametrize(
