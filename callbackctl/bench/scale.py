@@ -8,8 +8,7 @@
 4. the same over 4 shards, one run per shard at once;
 5. the jobs end at the API: a timed run per shard sends SendTaskSuccess (the decision-before-send
    path), the schedules, resumed, finish what it left; every execution must end SUCCEEDED.
-Then, schedules running (while they finish step 5's last jobs): ``crowd`` (2,000) executions started
-at once, all must end, none timed out.
+Then, schedules running: ``crowd`` (2,000) executions started at once, all must end, none timed out.
 """
 
 from __future__ import annotations
@@ -120,17 +119,15 @@ CROWD_INPUT = {"simulate": {"outcome": "SUCCEED", "completionPolls": 1}, "payloa
 
 
 def crowd(bench: Bench) -> dict[str, Any]:
-    """``crowd`` executions started at once with the schedules running, while the scale phase's last
-    jobs are still being finished by them; how each crowd execution ended. Each crowd job is done at
-    its first status check: the crowd is about executions waiting at once (none may time out), and one
-    poll per job keeps the run within the bench's time on a small machine."""
+    """``crowd`` executions started at once with the schedules running; how each one ended. Each crowd
+    job is done at its first status check: the crowd is about executions waiting at once (none may
+    time out), and one poll per job keeps the run shorter on a small machine."""
     count = bench.settings.crowd
     bench.log(f"crowd: {count:,} executions started at once, schedules running")
     began = time.monotonic()
     arns = start_many(bench, count, "bench-crowd", CROWD_INPUT)
     started = time.monotonic() - began
-    what = "crowd (and the scale phase's last jobs)"
-    still_running = wait_all_ended(bench, bench.settings.crowd_timeout, what, raise_on_timeout=False)
+    still_running = wait_all_ended(bench, bench.settings.crowd_timeout, "crowd", raise_on_timeout=False)
     seconds = time.monotonic() - began
     states = end_states(bench, arns)
     if still_running:

@@ -16,7 +16,7 @@ class BenchSettings:
     shards: int = 4
     scale_repeats: int = 2  # timed runs over scale_pending (the fastest counts: the first warms workers)
     crowd: int = 2_000
-    crowd_timeout: float = 900.0
+    crowd_timeout: float = 1200.0
     jobs_per_month: int = 100_000
     clock_speed: float = 30.0  # rate(1 minute) fires every 2 s
     # The local stage's 4 threads take ~45 s over 1,000 jobs here, close to the poller's 60 s timeout;
