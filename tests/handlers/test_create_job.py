@@ -356,6 +356,19 @@ def test_a_poll_interval_outside_the_stage_range_is_refused(creator: JobCreator,
         creator.handle(_event({"pollIntervalSeconds": value}))
 
 
+def _creator(tokens_table: Any, poll_table: Any, api: JobApiClient, schedule: PollSchedule) -> JobCreator:
+    """A creator on a schedule of its own: 3 attempts by default, at most 4."""
+    return JobCreator(
+        table=tokens_table,
+        poll_table=poll_table,
+        api=api,
+        default_max_attempts=3,
+        record_ttl_days=1,
+        limits=Limits(max_attempts=4, max_input_bytes=1000, schedule=schedule),
+        schedule=schedule,
+    )
+
+
 def test_a_longer_first_interval_leaves_room_for_fewer_attempts(
     tokens_table: Any, poll_table: Any, api: JobApiClient
 ) -> None:
@@ -365,15 +378,7 @@ def test_a_longer_first_interval_leaves_room_for_fewer_attempts(
         initial=60, min_initial=60, cap=600, factor=2.0, heartbeat_refresh=1000, lag=0, task_timeout=1000, shards=1
     )
     assert (schedule.attempts_limit(60), schedule.attempts_limit(300)) == (4, 2)  # 60+120+240+480 < 1000 < 300+600+...
-    creator = JobCreator(
-        table=tokens_table,
-        poll_table=poll_table,
-        api=api,
-        default_max_attempts=3,
-        record_ttl_days=1,
-        limits=Limits(max_attempts=4, max_input_bytes=1000, schedule=schedule),
-        schedule=schedule,
-    )
+    creator = _creator(tokens_table, poll_table, api, schedule)
     assert creator.handle(_event({"pollIntervalSeconds": 300, "maxAttempts": 2}))["status"] == "POLLING"
     with pytest.raises(InvalidJobInput, match="at most 2 status checks at this pollIntervalSeconds"):
         creator.handle(_event({"pollIntervalSeconds": 300, "maxAttempts": 3}))
@@ -403,15 +408,7 @@ def test_the_attempts_message_names_the_interval_the_execution_asked_for_at_any_
         shards=1,
         clock_speed=2.0,
     )
-    creator = JobCreator(
-        table=tokens_table,
-        poll_table=poll_table,
-        api=api,
-        default_max_attempts=3,
-        record_ttl_days=1,
-        limits=Limits(max_attempts=4, max_input_bytes=1000, schedule=schedule),
-        schedule=schedule,
-    )
+    creator = _creator(tokens_table, poll_table, api, schedule)
     with pytest.raises(InvalidJobInput, match=r"^with pollIntervalSeconds 300 only \d status checks fit"):
         creator.handle(_event({"pollIntervalSeconds": 300}))
 

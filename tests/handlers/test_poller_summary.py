@@ -38,19 +38,13 @@ def make_poller(make_poller: Callable[..., Poller]) -> Callable[..., Poller]:
     return make
 
 
-def _move(poll_table: Any, job: Job, *, shard: str | None = None, due_ms: int | None = None) -> None:
-    names, values, sets = {}, {}, []
-    if shard is not None:
-        names["#s"], values[":s"] = "dueShard", shard
-        sets.append("#s = :s")
-    if due_ms is not None:
-        names["#d"], values[":d"] = "dueAt", due_ms
-        sets.append("#d = :d")
+def _move(poll_table: Any, job: Job, **fields: Any) -> None:
+    """Set poll-state fields of a job (dueShard, dueAt, heartbeatAt)."""
     poll_table.update_item(
         Key={"jobId": job.job_id},
-        UpdateExpression="SET " + ", ".join(sets),
-        ExpressionAttributeNames=names,
-        ExpressionAttributeValues=values,
+        UpdateExpression="SET " + ", ".join(f"#f{n} = :v{n}" for n in range(len(fields))),
+        ExpressionAttributeNames={f"#f{n}": name for n, name in enumerate(fields)},
+        ExpressionAttributeValues={f":v{n}": value for n, value in enumerate(fields.values())},
     )
 
 
@@ -58,8 +52,8 @@ def test_a_run_given_a_shard_works_that_shard_only(
     make_poller: Callable[..., Poller], new_job: Callable[..., Job], poll_table: Any, sfn: FakeStepFunctions
 ) -> None:
     first, second = new_job({"completionPolls": 5}), new_job({"completionPolls": 5})
-    _move(poll_table, first, shard="0")
-    _move(poll_table, second, shard="1")
+    _move(poll_table, first, dueShard="0")
+    _move(poll_table, second, dueShard="1")
     poller = make_poller(schedule=TWO_SHARDS)
     summary = poller.run(shard="1")
     assert (summary["checked"], summary["heartbeats"]) == (1, 1)
@@ -124,8 +118,8 @@ def test_the_due_lag_is_the_most_overdue_jobs_whole_seconds_over_every_shard(
     late, recent = new_job({"completionPolls": 5}), new_job({"completionPolls": 5})
     frozen = clock()
     now_ms = epoch_ms(frozen)
-    _move(poll_table, late, shard="0", due_ms=now_ms - 100_030)
-    _move(poll_table, recent, shard="1", due_ms=now_ms - 10_000)
+    _move(poll_table, late, dueShard="0", dueAt=now_ms - 100_030)
+    _move(poll_table, recent, dueShard="1", dueAt=now_ms - 10_000)
     summary = make_poller(schedule=TWO_SHARDS, clock=lambda: frozen).run()
     assert summary["checked"] == 2
     assert summary["dueLagSeconds"] == 100 and isinstance(summary["dueLagSeconds"], int)
@@ -165,11 +159,7 @@ def test_a_heartbeat_is_owed_exactly_when_the_last_one_is_refresh_old(
     frozen = clock()
     now_ms = epoch_ms(frozen)
     for job, last in ((early, now_ms - int(refresh * 1000) + 1), (exact, now_ms - int(refresh * 1000))):
-        poll_table.update_item(
-            Key={"jobId": job.job_id},
-            UpdateExpression="SET heartbeatAt = :h",
-            ExpressionAttributeValues={":h": last},
-        )
+        _move(poll_table, job, heartbeatAt=last)
     summary = make_poller(schedule=schedule, clock=lambda: frozen).run()
     assert (summary["polled"], summary["heartbeats"]) == (1, 1)
     assert (
