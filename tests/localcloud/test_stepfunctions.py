@@ -1,6 +1,7 @@
 """Step Functions task tokens and StopExecution behave as on AWS (localcloud_ext/stepfunctions.py):
 a stopped execution is ABORTED at once, a token whose task ended answers TaskTimedOut, an unknown
-one InvalidToken, of concurrent final callbacks exactly one is accepted, a retried callback task
+one InvalidToken, of concurrent final callbacks exactly one is accepted, a callback sent during the
+task's Lambda invoke ends the task when the invoke returns, a retried callback task
 gets a new token, and ``$$.Execution.RedriveCount`` resolves (0; RedriveExecution is not emulated).
 Each test would pass on AWS and fails on the unpatched LocalStack provider. On the shared instance."""
 
@@ -145,6 +146,39 @@ def test_stop_during_the_tasks_lambda_invoke_aborts_when_the_invoke_returns(clie
     assert final == "ABORTED"  # LocalStack: FAILED (the pruned task raised)
     assert events[-1]["type"] == "ExecutionAborted"
     assert "TaskFailed" not in {e["type"] for e in events}
+
+
+def scheduled_token(client: Clients, execution: str) -> str | None:
+    """The task token once the task is scheduled (its Lambda invoke may still run)."""
+    events = [e for e in history(client, execution) if e["type"] == "TaskScheduled"]
+    if not events:
+        return None
+    return str(json.loads(events[-1]["taskScheduledEventDetails"]["parameters"])["Payload"]["token"])
+
+
+@pytest.mark.parametrize("callback", ["SendTaskSuccess", "SendTaskFailure"])
+def test_a_callback_during_the_tasks_lambda_invoke_ends_the_task_when_the_invoke_returns(
+    client: Clients, function_arn: str, callback: str
+) -> None:
+    # A job can finish (and the poller send its callback) before create_job's invoke returns.
+    execution = start(client, one_task_machine(client, function_arn, HeartbeatSeconds=30), {"sleep": 1.5})
+    token = wait_for(lambda: scheduled_token(client, execution), 20, "the task's token", interval=0.05)
+    assert "TaskSubmitted" not in {e["type"] for e in history(client, execution)}  # still invoking
+
+    assert error_code(callbacks(client, token)[callback]) is None
+    final = wait_for(lambda: ended(client, execution), 15, "the execution to end")  # LocalStack: 30 s, then FAILED
+    events = history(client, execution)
+
+    types = [e["type"] for e in events]
+    assert "TaskSubmitted" in types
+    assert "TaskTimedOut" not in types
+    if callback == "SendTaskSuccess":
+        assert final == "SUCCEEDED"
+        assert json.loads(events[-1]["executionSucceededEventDetails"]["output"]) == {"late": True}
+    else:
+        assert final == "FAILED"
+        assert events[-1]["executionFailedEventDetails"]["error"] == "Late"
+    assert_token_gone(client, token)
 
 
 def test_a_second_final_callback_is_rejected(client: Clients, function_arn: str) -> None:
