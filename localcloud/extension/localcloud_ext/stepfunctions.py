@@ -29,8 +29,8 @@ from AWS where the callback pattern depends on it. Measured against the unpatche
 ``LocalcloudStepFunctionsProvider`` (selected with ``PROVIDER_OVERRIDE_STEPFUNCTIONS=localcloud``,
 see ``plugins.py``) overrides the three ``SendTask*`` operations and ``StopExecution``; ``apply``
 patches three interpreter methods of ``ExecutionState``/``ExecutionWorker``, the callback
-endpoint's heartbeat set-up and two module functions. ``RedriveExecution`` is not implemented by this LocalStack (501 ``InternalFailure``) and
-is not added here: ``RedriveCount`` is always 0.
+endpoint's heartbeat set-up and two module functions. ``RedriveExecution`` is not implemented by
+this LocalStack (501 ``InternalFailure``) and is not added here: ``RedriveCount`` is always 0.
 
 Three of the patches only make LocalStack's one process cheaper per execution, without changing
 what an execution does (a burst of 300 executions at once kept it saturated for minutes, until
