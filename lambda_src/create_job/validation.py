@@ -62,9 +62,8 @@ def parse_job_request(raw: Any, limits: Limits) -> JobRequest:
         raw = {}
     if not isinstance(raw, dict):
         kind = {list: "an array", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
-        raise InvalidJobInput(
-            f'execution input must be a JSON object such as {{"payload": {{}}}}, got {kind.get(type(raw), "null")}'
-        )
+        got = kind.get(type(raw), type(raw).__name__)
+        raise InvalidJobInput(f'execution input must be a JSON object such as {{"payload": {{}}}}, got {got}')
     size = json_size(raw)
     if size > limits.max_input_bytes:
         raise InvalidJobInput(

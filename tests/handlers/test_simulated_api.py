@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
@@ -123,6 +124,12 @@ def test_the_same_idempotency_key_gives_back_the_same_job(jobs_table: JobsTable)
     assert int(_all_jobs(jobs_table)[0]["pollCount"]) == 1  # the retry did not reset the job
 
 
+def test_a_retry_with_the_payloads_keys_in_another_order_is_the_same_request(jobs_table: JobsTable) -> None:
+    first = _create(jobs_table, {"outcome": "SUCCEED", "completionPolls": 2}, {"a": 1, "b": {"c": 2, "d": 3}})
+    retry = _create(jobs_table, {"completionPolls": 2, "outcome": "SUCCEED"}, {"b": {"d": 3, "c": 2}, "a": 1})
+    assert retry["jobId"] == first["jobId"] and retry["created"] is False
+
+
 def test_another_idempotency_key_starts_another_job(jobs_table: JobsTable) -> None:
     first = _create(jobs_table, key="a" * 64)
     second = _create(jobs_table, key="b" * 64)
@@ -140,6 +147,31 @@ def test_a_different_request_under_a_used_key_is_an_idempotency_conflict(
     with pytest.raises(IdempotencyConflict, match=f"was used for a different request \\(job {first['jobId']}\\)"):
         _create(jobs_table, simulate, payload)
     assert len(_all_jobs(jobs_table)) == 1 and _all_jobs(jobs_table)[0]["outcome"] == "SUCCEED"
+
+
+def test_a_new_job_is_stored_whole(jobs_table: JobsTable, monkeypatch: pytest.MonkeyPatch) -> None:
+    started = datetime(2030, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
+    monkeypatch.setattr(simulated_api_handler, "utc_now", lambda: started)
+    created = _create(jobs_table, {"outcome": "FAIL", "completionPolls": 3}, {"n": 1}, key="key-1")
+    (item,) = _all_jobs(jobs_table)
+    assert item == {
+        "jobId": created["jobId"],
+        "idempotencyKey": "key-1",
+        "requestHash": item["requestHash"],
+        "status": "IN_PROGRESS",
+        "outcome": "FAIL",
+        "pollCount": 0,
+        "completionPolls": 3,
+        "payload": {"n": 1},
+        "createdAt": "2030-01-02T03:04:05.678Z",
+        "updatedAt": "2030-01-02T03:04:05.678Z",
+    }
+    assert len(item["requestHash"]) == 64
+
+
+@pytest.mark.parametrize("key", ["k", "k" * 256])
+def test_an_idempotency_key_of_1_to_256_characters_is_taken(jobs_table: JobsTable, key: str) -> None:
+    assert _create(jobs_table, key=key)["created"] is True
 
 
 @pytest.mark.parametrize("key", [None, "", 7, "k" * 257])
@@ -245,6 +277,48 @@ def test_an_injected_create_delay_sleeps_only_after_starting_a_new_job(
 def test_bad_fault_settings_are_rejected_with_a_readable_error(raw: str, message: str) -> None:
     with pytest.raises(InvalidRequest, match=message):
         Faults.parse(raw)
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("[]", "SIMULATED_FAULTS: unknown fault(s) ?"),
+        ('"checkStatus"', "SIMULATED_FAULTS: unknown fault(s) ?"),
+        ('{"b": 1, "a": 2, "checkStatus": "unavailable"}', "SIMULATED_FAULTS: unknown fault(s) a, b"),
+        ("x" * 150, f"SIMULATED_FAULTS is not JSON: {'x' * 100!r}"),
+        ('{"createDelaySeconds": -0.5}', "SIMULATED_FAULTS: createDelaySeconds must be 0..900, got -0.5"),
+    ],
+)
+def test_fault_settings_errors_name_the_setting_whole(raw: str, message: str) -> None:
+    with pytest.raises(InvalidRequest, match=f"^{re.escape(message)}$"):
+        Faults.parse(raw)
+
+
+def test_fault_settings_take_the_bounds_of_the_delay() -> None:
+    assert Faults.parse('{"createDelaySeconds": 900}') == Faults(create_delay_seconds=900.0)
+    assert Faults.parse('{"createDelaySeconds": 0}') == Faults()
+
+
+@pytest.mark.parametrize(
+    ("simulate", "payload", "message"),
+    [
+        ([1], None, "simulate must be an object"),
+        ("SUCCEED", None, "simulate must be an object"),
+        ({"outcome": "MAYBE"}, None, "simulate.outcome must be one of SUCCEED, FAIL, NEVER_FINISH, got 'MAYBE'"),
+        ({"completionPolls": 0}, None, "simulate.completionPolls must be a positive integer, got 0"),
+        ({"completionPolls": True}, None, "simulate.completionPolls must be a positive integer, got True"),
+        ({"completionPolls": "3"}, None, "simulate.completionPolls must be a positive integer, got '3'"),
+        ({"completionPolls": 2.0}, None, "simulate.completionPolls must be a positive integer, got 2.0"),
+        ({}, [1], "payload must be an object"),
+    ],
+)
+def test_a_bad_job_plan_is_named_whole(simulate: Any, payload: Any, message: str) -> None:
+    with pytest.raises(InvalidRequest, match=f"^{re.escape(message)}$"):
+        plan_job(simulate, payload, polls_min=1, polls_max=1)
+
+
+def test_a_job_plan_takes_one_completion_poll() -> None:
+    assert plan_job({"completionPolls": 1}, {"n": 1}, polls_min=5, polls_max=5).completion_polls == 1
 
 
 def test_fault_settings_parse() -> None:

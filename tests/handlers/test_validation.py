@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -79,6 +80,34 @@ def test_an_input_one_byte_over_max_input_bytes_is_rejected_naming_both_sizes() 
 )
 def test_an_input_that_is_not_an_object_is_rejected(execution_input: Any, kind: str) -> None:
     with pytest.raises(InvalidJobInput, match=f'must be a JSON object such as {{"payload": {{}}}}, got {kind}$'):
+        parse_job_request(execution_input, LIMITS)
+
+
+def test_an_input_of_another_type_is_named_by_its_type() -> None:
+    with pytest.raises(InvalidJobInput, match=r"got tuple$"):
+        parse_job_request((1, 2), LIMITS)
+
+
+@pytest.mark.parametrize(
+    ("execution_input", "message"),
+    [
+        (
+            {"colour": "red", "size": 1},
+            "unknown field(s) colour, size in execution input; allowed: jobName, maxAttempts, payload, "
+            "pollIntervalSeconds, simulate",
+        ),
+        (
+            {"simulate": {"speed": 1, "colour": 2}},
+            "unknown field(s) colour, speed in simulate; allowed: completionPolls, outcome",
+        ),
+        (
+            {"simulate": {"outcome": "EXPLODE"}},
+            "simulate.outcome must be one of SUCCEED, FAIL, NEVER_FINISH, got 'EXPLODE'",
+        ),
+    ],
+)
+def test_unknown_fields_and_outcomes_are_named_whole(execution_input: Any, message: str) -> None:
+    with pytest.raises(InvalidJobInput, match=f"^{re.escape(message)}$"):
         parse_job_request(execution_input, LIMITS)
 
 
