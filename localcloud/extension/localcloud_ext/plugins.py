@@ -177,9 +177,11 @@ def localcloud_shutdown() -> None:
     firer = _STATE.pop("scheduler", None)
     if firer is not None:
         firer.stop()
+    from localcloud_ext import execution_logs
     from localcloud_ext.lambda_metrics import BATCHER
 
     BATCHER.stop()
+    execution_logs.BATCHER.stop()
     from localcloud_ext.executor import FORK_SERVER
 
     FORK_SERVER.shutdown()

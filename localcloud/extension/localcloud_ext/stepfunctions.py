@@ -32,8 +32,8 @@ patches three interpreter methods of ``ExecutionState``/``ExecutionWorker``, the
 endpoint's heartbeat set-up and two module functions. ``RedriveExecution`` is not implemented by
 this LocalStack (501 ``InternalFailure``) and is not added here: ``RedriveCount`` is always 0.
 
-Three of the patches only make LocalStack's one process cheaper per execution, without changing
-what an execution does (a burst of 300 executions at once kept it saturated for minutes, until
+Three of the patches, and the execution logs sent in batches (``execution_logs.py``), only make
+LocalStack's one process cheaper per execution, without changing what an execution does (a burst of 300 executions at once kept it saturated for minutes, until
 every create_job timed out): a definition is parsed (ANTLR) once, not at every execution's start;
 a JSONPath is parsed once, not at every evaluation (~50 ms of CPU each); a task's AWS client is
 built once per role, not for every task (an STS AssumeRole and a new boto client each). All
@@ -288,8 +288,11 @@ def _boto_client_for(service: str, region: str, state_credentials: Any) -> Any:
 
 def apply() -> None:
     """Apply the interpreter patches (idempotent)."""
+    from localcloud_ext import execution_logs
+
     for patch in _PATCHES:
         patch.apply()
+    execution_logs.apply()  # an execution's log events in batches, not one PutLogEvents each
     # Every module of the interpreter that imported boto_client_for by name, and the module itself
     # for those imported later.
     for name, module in list(sys.modules.items()):
