@@ -33,11 +33,12 @@ endpoint's heartbeat set-up and two module functions. ``RedriveExecution`` is no
 this LocalStack (501 ``InternalFailure``) and is not added here: ``RedriveCount`` is always 0.
 
 Three of the patches, and the execution logs sent in batches (``execution_logs.py``), only make
-LocalStack's one process cheaper per execution, without changing what an execution does (a burst
-of 300 executions at once kept it saturated for minutes, until every create_job timed out): a definition is parsed (ANTLR) once, not at every execution's start;
-a JSONPath is parsed once, not at every evaluation (~50 ms of CPU each); a task's AWS client is
-built once per role, not for every task (an STS AssumeRole and a new boto client each). All
-patches are applied when the service first loads, so LocalStack starts as fast as before.
+LocalStack's one process cheaper per execution, without changing what an execution does (a burst of
+300 executions at once kept it saturated for minutes, until every create_job timed out): a
+definition is parsed (ANTLR) once, not at every execution's start; a JSONPath is parsed once, not
+at every evaluation (~50 ms of CPU each); a task's AWS client is built once per role, not for every
+task (an STS AssumeRole and a new boto client each). All patches are applied when the service first
+loads, so LocalStack starts as fast as before.
 
 A task token is *live* while its execution runs and its task waits: no callback delivered
 (``SendTaskSuccess``/``SendTaskFailure``), no task or heartbeat timeout, not stopped. Live tokens
