@@ -101,5 +101,5 @@ def apply() -> None:
     def publish(session: Any, log_events: list[dict[str, Any]]) -> None:
         BATCHER.add(session, log_events)
 
-    CloudWatchLoggingSession._publish_history_log_or_setup = publish  # type: ignore[method-assign]
+    CloudWatchLoggingSession._publish_history_log_or_setup = publish
     BATCHER.start()
