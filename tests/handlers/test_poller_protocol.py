@@ -4,6 +4,7 @@ reconciliation with DescribeExecution). Every test counts the Step Functions cal
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from collections.abc import Callable
@@ -11,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from common.job_api import JobApiError
 from common.log import token_fingerprint
 from common.records import TokenRecord, epoch_ms
 from common.schedule import shard_of
@@ -538,6 +540,80 @@ def test_a_poller_that_lost_its_claim_while_settling_leaves_the_record_to_the_ot
     assert record["finalDetail"] == "TaskTimedOut on HEARTBEAT; execution ABORTED"
     errors = [line for line in _log_lines(capsys.readouterr().out, job) if line["level"] == "ERROR"]
     assert [line["message"] for line in errors] == ["claim lost before the final status was written"]
+
+
+def test_a_poller_that_lost_its_claim_after_its_send_says_so_and_leaves_the_record_to_the_next(
+    poller: Poller,
+    sfn: FakeStepFunctions,
+    new_job: Callable[..., Job],
+    store: JobTables,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The send went out, then another poller took the claim (this one's lease lapsed): the final
+    write is refused; the run counts the success it sent, logs the lost claim with the job and token,
+    and the next run settles the record from the execution's end without sending again."""
+    job = new_job({"completionPolls": 1})
+    finish = JobTables.finish
+
+    def claim_taken_first(tables: JobTables, record: TokenRecord, **kwargs: Any) -> bool:
+        tables.client.update_item(
+            TableName=tables.poll_table,
+            Key={"jobId": {"S": job.job_id}},
+            UpdateExpression="SET claimOwner = :other",
+            ExpressionAttributeValues={":other": {"S": "poller-other"}},
+        )
+        return finish(tables, record, **kwargs)
+
+    monkeypatch.setattr(JobTables, "finish", claim_taken_first)
+    summary = poller.run()
+    assert (summary["succeeded"], summary["errors"]) == (1, 0)
+    assert _record(store, job)["status"] == "SENDING"  # the other poller's to settle
+    errors = [line for line in _log_lines(capsys.readouterr().out, job) if line["level"] == "ERROR"]
+    assert [(e["message"], e["token"], e["action"]) for e in errors] == [
+        ("claim lost before the final status was written", token_fingerprint(job.token), "SUCCEED")
+    ]
+    monkeypatch.setattr(JobTables, "finish", finish)
+    clock.advance(CLAIM_SECONDS + 1)
+    assert poller.run()["reconciled"] == 1
+    _assert_final(store, job, "COMPLETED")
+    assert sfn.count("SendTaskSuccess", token=job.token) == 1
+
+
+def test_a_release_after_the_claim_lapsed_leaves_the_job_to_its_new_holder_and_says_so(
+    poller: Poller,
+    new_job: Callable[..., Job],
+    store: JobTables,
+    api: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The status check fails after another poller took the claim: giving the job back is refused
+    (conditional on the claim), the new holder's claim stays, and the warning names the job."""
+    job = new_job({"completionPolls": 5})
+
+    class LapsingApi:
+        def check_status(self, job_id: str) -> Any:
+            store.client.update_item(
+                TableName=store.poll_table,
+                Key={"jobId": {"S": job_id}},
+                UpdateExpression="SET claimOwner = :other",
+                ExpressionAttributeValues={":other": {"S": "poller-other"}},
+            )
+            raise JobApiError("ServiceUnavailable", "the job API is down")
+
+        def cancel_job(self, job_id: str) -> Any:
+            return api.cancel_job(job_id)
+
+    summary = dataclasses.replace(poller, api=LapsingApi()).run()  # type: ignore[arg-type]
+    assert (summary["checked"], summary["errors"]) == (1, 1)
+    state = store.poll_state(job.job_id)
+    assert state is not None and state["claimOwner"] == "poller-other"
+    lines = _log_lines(capsys.readouterr().out, job)
+    assert [(line["level"], line["message"]) for line in lines] == [
+        ("WARNING", "status check failed; heartbeat only"),
+        ("WARNING", "claim lapsed before release"),
+    ]
 
 
 def test_a_failed_send_still_sends_the_heartbeat_the_poll_owes(

@@ -46,6 +46,10 @@ def test_completion_polls_outside_1_to_100_are_rejected(polls: Any) -> None:
         parse_job_request({"simulate": {"completionPolls": polls}}, LIMITS)
 
 
+def test_a_job_name_of_one_character_is_accepted() -> None:
+    assert parse_job_request({"jobName": "n"}, LIMITS).job_name == "n"
+
+
 def test_a_job_name_of_128_characters_is_accepted_129_rejected() -> None:
     assert parse_job_request({"jobName": "n" * 128}, LIMITS).job_name == "n" * 128
     with pytest.raises(InvalidJobInput, match="jobName must be a string of 1 to 128 characters"):
