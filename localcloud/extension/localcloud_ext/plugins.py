@@ -7,8 +7,9 @@
   ``PROVIDER_OVERRIDE_STEPFUNCTIONS=localcloud``), see ``stepfunctions.py``.
 - ``localstack.hooks.on_infra_start``: adds the ``/_localcloud/*`` HTTP endpoints and the request
   counter to the gateway's response handlers (see ``counters.py``), publishes Lambda's
-  CloudWatch metrics in batches (see ``lambda_metrics.py``) and makes CloudFormation apply a
-  function's reserved concurrency (see ``lambda_concurrency.py``).
+  CloudWatch metrics in batches (see ``lambda_metrics.py``), makes CloudFormation apply a
+  function's reserved concurrency (see ``lambda_concurrency.py``) and joins the interpreter's
+  ended threads (see ``threads.py``).
 - ``localstack.hooks.on_infra_ready``: starts the Scheduler firer, see ``scheduler.py``.
 - ``localstack.hooks.on_infra_shutdown``: stops it and the Lambda fork server; after every other
   shutdown hook, makes sure the process exits soon (``localcloud_exit_after_shutdown``).
@@ -155,12 +156,13 @@ def localcloud_register_endpoints() -> None:
     from localstack.aws.handlers import run_custom_response_handlers
     from localstack.services.edge import ROUTER
 
-    from localcloud_ext import counters, lambda_concurrency, lambda_metrics
+    from localcloud_ext import counters, lambda_concurrency, lambda_metrics, threads
 
     _STATE["rules"] = ROUTER.add(LocalcloudEndpoints())
     run_custom_response_handlers.append(counters.REQUESTS)
     lambda_metrics.apply()  # Lambda's CloudWatch metrics in batches, not one commit per invocation
     lambda_concurrency.apply()  # CloudFormation's ReservedConcurrentExecutions, which core ignores
+    threads.PRUNER.start()  # ended interpreter threads joined: their stacks would exhaust the mappings
 
 
 @hooks.on_infra_ready()
@@ -177,11 +179,12 @@ def localcloud_shutdown() -> None:
     firer = _STATE.pop("scheduler", None)
     if firer is not None:
         firer.stop()
-    from localcloud_ext import execution_logs
+    from localcloud_ext import execution_logs, threads
     from localcloud_ext.lambda_metrics import BATCHER
 
     BATCHER.stop()
     execution_logs.BATCHER.stop()
+    threads.PRUNER.stop()
     from localcloud_ext.executor import FORK_SERVER
 
     FORK_SERVER.shutdown()
