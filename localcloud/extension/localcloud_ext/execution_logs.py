@@ -72,6 +72,7 @@ class LogBatcher:
         with self._lock:
             pending, self._pending = self._pending, {}
         for session, events in pending.values():
+            events.sort(key=lambda event: event["timestamp"])  # a batch must be in time order (stable)
             for batch in batches(events):
                 try:
                     # LocalStack's own put, then stream set-up and a second put when the stream is missing.
