@@ -174,7 +174,7 @@ def _extension_digest() -> str:
 
 
 def _is_source(path: Path) -> bool:
-    return path.suffix in (".py", ".toml") and "__pycache__" not in path.parts
+    return path.suffix in (".py", ".toml", ".json") and "__pycache__" not in path.parts
 
 
 def ensure_localstack_venv(home: Path, python: str, echo: Echo, force: bool = False) -> Path:
