@@ -452,6 +452,16 @@ def test_a_poller_holding_a_replaced_token_sends_it_nothing(
     _assert_final(store, job, "COMPLETED")
 
 
+def _take_claim(store: JobTables, job_id: str) -> None:
+    """Another poller ("poller-other") holds the job's claim from now on."""
+    store.client.update_item(
+        TableName=store.poll_table,
+        Key={"jobId": {"S": job_id}},
+        UpdateExpression="SET claimOwner = :other",
+        ExpressionAttributeValues={":other": {"S": "poller-other"}},
+    )
+
+
 def _log_lines(out: str, job: Job) -> list[dict[str, Any]]:
     """The poller's JSON log lines about job."""
     lines = [json.loads(line) for line in out.splitlines() if line.startswith('{"level"')]
@@ -558,12 +568,7 @@ def test_a_poller_that_lost_its_claim_after_its_send_says_so_and_leaves_the_reco
     finish = JobTables.finish
 
     def claim_taken_first(tables: JobTables, record: TokenRecord, **kwargs: Any) -> bool:
-        tables.client.update_item(
-            TableName=tables.poll_table,
-            Key={"jobId": {"S": job.job_id}},
-            UpdateExpression="SET claimOwner = :other",
-            ExpressionAttributeValues={":other": {"S": "poller-other"}},
-        )
+        _take_claim(tables, job.job_id)
         return finish(tables, record, **kwargs)
 
     monkeypatch.setattr(JobTables, "finish", claim_taken_first)
@@ -594,12 +599,7 @@ def test_a_release_after_the_claim_lapsed_leaves_the_job_to_its_new_holder_and_s
 
     class LapsingApi:
         def check_status(self, job_id: str) -> Any:
-            store.client.update_item(
-                TableName=store.poll_table,
-                Key={"jobId": {"S": job_id}},
-                UpdateExpression="SET claimOwner = :other",
-                ExpressionAttributeValues={":other": {"S": "poller-other"}},
-            )
+            _take_claim(store, job_id)
             raise JobApiError("ServiceUnavailable", "the job API is down")
 
         def cancel_job(self, job_id: str) -> Any:

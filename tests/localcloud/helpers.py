@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
 import os
@@ -11,6 +12,7 @@ import uuid
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import boto3
@@ -136,3 +138,15 @@ def waiting_token(client: Clients, execution_arn: str, timeout: float = 30) -> s
 def request_count(snapshot: dict[str, Any], service: str, operation: str) -> int:
     """Requests of one operation in a ``localcloud.counters`` snapshot, all resources, internal or not."""
     return sum(r["count"] for r in snapshot["requests"] if (r["service"], r["operation"]) == (service, operation))
+
+
+EXTENSION = Path(__file__).resolve().parents[2] / "localcloud" / "extension" / "localcloud_ext"
+
+
+def extension_module(name: str) -> ModuleType:
+    """One of the extension's modules, loaded by path (it runs inside LocalStack's own virtualenv)."""
+    spec = importlib.util.spec_from_file_location(f"localcloud_{name}_under_test", EXTENSION / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -3,30 +3,15 @@ LocalStack sends one PutLogEvents per history event. On the shared instance."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import uuid
-from pathlib import Path
-from types import ModuleType
 
 import localcloud
 from localcloud.core import counters
-from tests.localcloud.helpers import ROLE, Clients, history, request_count, status, wait_for
+from tests.localcloud.helpers import ROLE, Clients, extension_module, history, request_count, status, wait_for
 
 PASSES = 5
 EXECUTIONS = 3
-EXECUTION_LOGS = (
-    Path(__file__).resolve().parents[2] / "localcloud" / "extension" / "localcloud_ext" / "execution_logs.py"
-)
-
-
-def execution_logs() -> ModuleType:
-    """The extension's module, loaded by path (it runs inside LocalStack's own virtualenv)."""
-    spec = importlib.util.spec_from_file_location("localcloud_execution_logs_under_test", EXECUTION_LOGS)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def logged_machine(client: Clients, group: str) -> str:
@@ -84,7 +69,7 @@ def test_every_history_event_is_logged_in_order_with_fewer_requests(
 
 
 def test_the_log_batches_respect_put_log_events_limits() -> None:
-    module = execution_logs()
+    module = extension_module("execution_logs")
     batches, max_events, max_bytes = module.batches, module.MAX_EVENTS, module.MAX_BYTES
     small = [{"timestamp": n, "message": "x"} for n in range(max_events + 1)]
     assert [len(b) for b in batches(small)] == [max_events, 1]

@@ -4,18 +4,15 @@ hold 65,530 mappings. Counted in LocalStack's own /proc maps. On the shared inst
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import threading
 import urllib.request
 from pathlib import Path
-from types import ModuleType
 
 import localcloud
-from tests.localcloud.helpers import Clients, create_function, create_state_machine, status, wait_for
+from tests.localcloud.helpers import Clients, create_function, create_state_machine, extension_module, status, wait_for
 
 EXECUTIONS = 40
-THREADS = Path(__file__).resolve().parents[2] / "localcloud" / "extension" / "localcloud_ext" / "threads.py"
 STACK_BYTES = 8 * 1024 * 1024
 
 
@@ -54,16 +51,8 @@ def test_threads_of_ended_executions_free_their_stacks(
     wait_for(lambda: stack_mappings(pid) <= before + EXECUTIONS, 15, "the ended threads' stacks to be freed")
 
 
-def _threads_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("localcloud_threads_under_test", THREADS)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_prune_drops_ended_threads_and_keeps_running_and_unstarted_ones() -> None:
-    prune = _threads_module().prune
+    prune = extension_module("threads").prune
     release = threading.Event()
     ended = [threading.Thread(target=lambda: None) for _ in range(3)]
     for thread in ended:
