@@ -15,7 +15,7 @@ from stacks.config import StageConfig
 from stacks.job_store import JobStore
 from stacks.lambda_function import lambda_source
 from stacks.monitoring import Monitoring
-from stacks.nag import acknowledge, arn_of, cfn_resource, default_policy
+from stacks.nag import acknowledge, acknowledge_invoke_wildcard, cfn_resource, default_policy
 from stacks.poller import PollerSchedule
 from stacks.simulated_api import SimulatedApi
 from stacks.workflow import CallbackWorkflow
@@ -92,11 +92,10 @@ class CallbackStack(Stack):
         workflow.state_machine.grant_execution(poller.function, "states:DescribeExecution")
 
         # The wildcards those grants carry: function versions and aliases, executions.
-        invoke_finding = f"AwsSolutions-IAM5[Resource::{arn_of(simulated_api.function)}:*]"
         for function in (workflow.create_job_function, poller.function):
-            acknowledge(
-                default_policy(function.role),
-                invoke_finding,
+            acknowledge_invoke_wildcard(
+                function.role,
+                simulated_api.function,
                 "grant_invoke covers the simulated API's versions and aliases; the function itself is named.",
             )
             if job_store.key is not None:

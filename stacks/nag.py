@@ -12,6 +12,12 @@ def acknowledge(construct: IConstruct, finding: str, reason: str) -> None:
     Validations.of(construct).acknowledge(Acknowledgment(id=finding, reason=reason))
 
 
+def acknowledge_invoke_wildcard(role: iam.IRole | None, function: IConstruct, reason: str) -> None:
+    """Accept the `<function ARN>:*` (its versions and aliases) that an invoke grant adds to the
+    `DefaultPolicy` of `role` next to the function itself."""
+    acknowledge(default_policy(role), f"AwsSolutions-IAM5[Resource::{arn_of(function)}:*]", reason)
+
+
 def default_policy(role: iam.IRole | None) -> IConstruct:
     """The `DefaultPolicy` that `grant_*` calls add statements to."""
     if role is None:

@@ -16,7 +16,7 @@ from constructs import Construct
 from stacks.checkov import skip_check
 from stacks.config import StageConfig
 from stacks.lambda_function import LambdaSource, StandardFunction
-from stacks.nag import acknowledge, arn_of, cfn_resource, default_policy
+from stacks.nag import acknowledge, acknowledge_invoke_wildcard, cfn_resource
 
 # Scheduler retries a delivery it could not make (throttling, a missing function) a couple of
 # times; after that, or once the event is this old, it goes to the dead-letter queue.
@@ -118,9 +118,9 @@ class PollerSchedule(Construct):
             for shard in range(config.poller_shards)
         ]
 
-        acknowledge(
-            default_policy(self.schedule_role),
-            f"AwsSolutions-IAM5[Resource::{arn_of(self.function)}:*]",
+        acknowledge_invoke_wildcard(
+            self.schedule_role,
+            self.function,
             "lambda:InvokeFunction on the poller's versions and aliases, added by the "
             "schedule target; the function itself is named.",
         )

@@ -20,7 +20,7 @@ from constructs import Construct
 from common.errors import JOB_FAILED, MAX_ATTEMPTS_EXCEEDED
 from stacks.config import StageConfig
 from stacks.lambda_function import lambda_source
-from stacks.nag import acknowledge, arn_of, default_policy
+from stacks.nag import acknowledge_invoke_wildcard
 from stacks.simulated_api import SimulatedApi
 from stacks.state_machine import logged_state_machine
 from stacks.workflow import EXECUTION_TIMEOUT_MARGIN_SECONDS
@@ -121,9 +121,9 @@ class PollingLoop(Construct):
             comment="Baseline for the benchmark: a Wait -> CheckStatus -> Choice polling loop",
             timeout=Duration.seconds(config.task_timeout_seconds + EXECUTION_TIMEOUT_MARGIN_SECONDS),
         )
-        acknowledge(
-            default_policy(self.state_machine.role),
-            f"AwsSolutions-IAM5[Resource::{arn_of(simulated_api)}:*]",
+        acknowledge_invoke_wildcard(
+            self.state_machine.role,
+            simulated_api,
             "lambda:InvokeFunction on the simulated API's versions and aliases, added by the "
             "LambdaInvoke tasks; the function itself is named.",
         )

@@ -15,7 +15,7 @@ from constructs import Construct
 from common.errors import JOB_FAILED, JOB_FAILURE_ERRORS
 from stacks.config import StageConfig
 from stacks.lambda_function import LambdaSource, StandardFunction
-from stacks.nag import acknowledge, arn_of, default_policy
+from stacks.nag import acknowledge_invoke_wildcard
 from stacks.state_machine import logged_state_machine
 
 # Where the job result sent with SendTaskSuccess lands: the execution output is the
@@ -189,9 +189,9 @@ class CallbackWorkflow(Construct):
             comment="Step Functions task-token callback pattern",
             timeout=Duration.seconds(config.task_timeout_seconds + EXECUTION_TIMEOUT_MARGIN_SECONDS),
         )
-        acknowledge(
-            default_policy(self.state_machine.role),
-            f"AwsSolutions-IAM5[Resource::{arn_of(self.create_job_function)}:*]",
+        acknowledge_invoke_wildcard(
+            self.state_machine.role,
+            self.create_job_function,
             "lambda:InvokeFunction on create_job's versions and aliases, added by the "
             "LambdaInvoke task; the function itself is named.",
         )
