@@ -23,7 +23,6 @@ from stacks.lambda_function import lambda_source
 from stacks.nag import acknowledge_invoke_wildcard
 from stacks.simulated_api import SimulatedApi
 from stacks.state_machine import logged_state_machine
-from stacks.workflow import EXECUTION_TIMEOUT_MARGIN_SECONDS
 
 BASELINE_STACK_NAME: Final = "PollingLoopBaseline"
 LAMBDA_SRC_DIR: Final = Path(__file__).resolve().parent.parent / "lambda_src"
@@ -119,7 +118,6 @@ class PollingLoop(Construct):
             config=config,
             definition=definition,
             comment="Baseline for the benchmark: a Wait -> CheckStatus -> Choice polling loop",
-            timeout=Duration.seconds(config.task_timeout_seconds + EXECUTION_TIMEOUT_MARGIN_SECONDS),
         )
         acknowledge_invoke_wildcard(
             self.state_machine.role,

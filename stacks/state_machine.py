@@ -1,6 +1,9 @@
-"""The defaults every state machine here shares: Standard, traced, logged without execution data."""
+"""The defaults every state machine here shares: Standard, traced, logged without execution data,
+timed out a margin after the stage's task timeout."""
 
 from __future__ import annotations
+
+from typing import Final
 
 from aws_cdk import Duration
 from aws_cdk import aws_logs as logs
@@ -11,6 +14,10 @@ from stacks.checkov import skip_check
 from stacks.config import StageConfig
 from stacks.nag import acknowledge, default_policy
 
+# The whole execution's limit: a backstop past the task timeout, so an execution can never
+# wait forever (it then counts as ExecutionsTimedOut, not ExecutionsFailed).
+EXECUTION_TIMEOUT_MARGIN_SECONDS: Final = 5 * 60
+
 
 def logged_state_machine(
     scope: Construct,
@@ -18,9 +25,9 @@ def logged_state_machine(
     config: StageConfig,
     definition: sfn.IChainable,
     comment: str,
-    timeout: Duration,
 ) -> tuple[sfn.StateMachine, logs.LogGroup]:
-    """A Standard state machine `StateMachine` with X-Ray tracing and its own log group
+    """A Standard state machine `StateMachine` with X-Ray tracing, an execution timeout
+    `EXECUTION_TIMEOUT_MARGIN_SECONDS` past the stage's task timeout, and its own log group
     `StateMachineLogGroup` (retention and removal policy from the stage) in `scope`."""
     log_group = logs.LogGroup(
         scope,
@@ -35,7 +42,7 @@ def logged_state_machine(
         definition_body=sfn.DefinitionBody.from_chainable(definition),
         state_machine_type=sfn.StateMachineType.STANDARD,
         tracing_enabled=True,
-        timeout=timeout,
+        timeout=Duration.seconds(config.task_timeout_seconds + EXECUTION_TIMEOUT_MARGIN_SECONDS),
         # Execution data stays out of the logs: it would carry whole task tokens.
         logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
     )

@@ -24,9 +24,6 @@ RESULT_PATH: Final = "$.jobResult"
 # A caught error ({"Error": ..., "Cause": ...}) replaces the state data before a Fail state
 # re-raises it: the input may not be an object (then no path inside it could take the error).
 ERROR_RESULT_PATH: Final = "$"
-# The whole execution's limit: a backstop past the task timeout, so an execution can never
-# wait forever (it then counts as ExecutionsTimedOut, not ExecutionsFailed).
-EXECUTION_TIMEOUT_MARGIN_SECONDS: Final = 5 * 60
 # Error names the poller sends with SendTaskFailure: one home, lambda_src/common/errors.py.
 JOB_FAILED_ERRORS: Final = JOB_FAILURE_ERRORS
 # Error names the execution ends with when CreateJob timed out, or on a States.* runtime error.
@@ -187,7 +184,6 @@ class CallbackWorkflow(Construct):
             config=config,
             definition=definition,
             comment="Step Functions task-token callback pattern",
-            timeout=Duration.seconds(config.task_timeout_seconds + EXECUTION_TIMEOUT_MARGIN_SECONDS),
         )
         acknowledge_invoke_wildcard(
             self.state_machine.role,
