@@ -12,7 +12,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from common.errors import JOB_FAILED, JOB_FAILURE_ERRORS
+from common.errors import JOB_FAILED, JOB_FAILURE_ERRORS, JOB_TIMED_OUT, WORKFLOW_RUNTIME_ERROR
 from stacks.config import StageConfig
 from stacks.lambda_function import LambdaSource, StandardFunction
 from stacks.nag import acknowledge_invoke_wildcard
@@ -26,9 +26,6 @@ RESULT_PATH: Final = "$.jobResult"
 ERROR_RESULT_PATH: Final = "$"
 # Error names the poller sends with SendTaskFailure: one home, lambda_src/common/errors.py.
 JOB_FAILED_ERRORS: Final = JOB_FAILURE_ERRORS
-# Error names the execution ends with when CreateJob timed out, or on a States.* runtime error.
-TIMED_OUT_ERROR: Final = "JobTimedOut"
-RUNTIME_ERROR: Final = "WorkflowRuntimeError"
 # Transient errors of a Lambda invocation: the service's own (the CDK default set), and a function
 # that timed out or whose sandbox died. create_job is idempotent, so a retry after it started the
 # job finds that job. InvalidJobInput and other handler errors are never retried.
@@ -151,7 +148,7 @@ class CallbackWorkflow(Construct):
             self,
             "TimedOut",
             comment="The task timed out or missed a heartbeat",
-            error=TIMED_OUT_ERROR,
+            error=JOB_TIMED_OUT,
             cause="No callback before the task timeout, or no heartbeat before the heartbeat timeout",
         )
         route_error = (
@@ -162,7 +159,7 @@ class CallbackWorkflow(Construct):
                     self,
                     "RuntimeError",
                     comment="A Step Functions runtime error (States.*) outside the job's control",
-                    error=RUNTIME_ERROR,
+                    error=WORKFLOW_RUNTIME_ERROR,
                     cause_path="$.Cause",
                 ),
             )

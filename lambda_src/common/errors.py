@@ -14,6 +14,10 @@ MAX_ATTEMPTS_EXCEEDED: Final = "MaxAttemptsExceeded"  # poller: still running af
 RESULT_TOO_LARGE: Final = "ResultTooLarge"  # poller: input + result would exceed the state size limit
 # Sent by the poller with SendTaskFailure; the state machine routes them to its JobFailed state.
 JOB_FAILURE_ERRORS: Final = (JOB_FAILED, MAX_ATTEMPTS_EXCEEDED, RESULT_TOO_LARGE)
+# The state machine's own, from Fail states: Step Functions refuses to end an execution with an
+# error named `States.*`, so a task timeout and other runtime errors end with these names.
+JOB_TIMED_OUT: Final = "JobTimedOut"  # CreateJob timed out or missed a heartbeat
+WORKFLOW_RUNTIME_ERROR: Final = "WorkflowRuntimeError"  # a States.* runtime error outside the job's control
 
 # SendTaskFailure: error up to 256 characters, cause up to 32,768 characters.
 ERROR_LIMIT: Final = 256
