@@ -32,10 +32,10 @@ from callbackctl.deployment.executions import TERMINAL, history, start_execution
 from callbackctl.deployment.schedule import ScheduleState, set_schedule_state
 from callbackctl.deployment.tables import empty_table, scan_items
 from callbackctl.errors import CommandFailed, TimedOut
+from common.records import DUE_AT, DUE_SHARD, FINAL_STATUSES, HEARTBEAT_AT, INTERVAL, TABLE_KEY
 
 # The poller's claim attributes, on a poll state while a run holds it (poller/store.py).
 CLAIM = {"claimOwner": {"S": "poller-0123456789ab"}, "sending": {"BOOL": True}}
-FINAL_STATUSES = frozenset({"COMPLETED", "FAILED", "MAX_ATTEMPTS", "EXPIRED", "CANCELLED"})
 Item = dict[str, Any]
 
 
@@ -194,10 +194,10 @@ class Bench:
 def poll_state_sizes() -> tuple[int, int]:
     """Bytes of a claimed poll state (with the poller's claim and sending attributes) and of its ByDue
     entry (table key, index keys, projected heartbeatAt and intervalMs), as create_job writes it."""
-    state = {**poll_state("0" * 36, datetime.now(UTC), shard="0", due_ms=1, heartbeat_ms=1, interval_ms=1), **CLAIM}
-    for key in ("dueAt", "heartbeatAt", "intervalMs"):  # epoch ms and intervals: 13 and 6 digits
-        state[key] = {"N": "1790000000000" if key != "intervalMs" else "180000"}
-    entry = {k: state[k] for k in ("jobId", "dueShard", "dueAt", "heartbeatAt", "intervalMs")}
+    state = {**poll_state("0" * 36, datetime.now(UTC), shard="0", due_ms=1, interval_ms=1), **CLAIM}
+    for key in (DUE_AT, HEARTBEAT_AT, INTERVAL):  # epoch ms and intervals: 13 and 6 digits
+        state[key] = {"N": "1790000000000" if key != INTERVAL else "180000"}
+    entry = {k: state[k] for k in (TABLE_KEY, DUE_SHARD, DUE_AT, HEARTBEAT_AT, INTERVAL)}
     return item_bytes(state), item_bytes(entry)
 
 

@@ -18,7 +18,7 @@ from callbackctl.bench.seed import Item, finishing, made_due
 from callbackctl.deployment.executions import start_executions
 from callbackctl.deployment.tables import put_items, scan_items
 from callbackctl.errors import CommandFailed, TimedOut
-from common.records import SHARD_LEASE_PREFIX, epoch_ms
+from common.records import DUE_SHARD, SHARD_LEASE_PREFIX, epoch_ms
 from common.schedule import shard_of
 
 if TYPE_CHECKING:
@@ -87,9 +87,9 @@ def reshard_waiting(bench: Bench, shards: int) -> int:
     keeping their poll state; returns how many moved. A finished job has no poll state left, so
     none comes back. Run with the schedules paused and no timed run working: nothing else writes."""
     moved = [
-        {**state, "dueShard": {"S": shard}}
+        {**state, DUE_SHARD: {"S": shard}}
         for state in poll_states(bench)
-        if state.get("dueShard", {}).get("S") != (shard := shard_of(state["jobId"]["S"], shards))
+        if state.get(DUE_SHARD, {}).get("S") != (shard := shard_of(state["jobId"]["S"], shards))
     ]
     put_items(bench.target, bench.dep.poll_state_table, moved, workers=8)
     return len(moved)

@@ -11,15 +11,21 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from callbackctl.deployment.cdk import LOCAL_ACCOUNT
+from callbackctl.deployment.tables import low_level
+from common import records
 from common.records import epoch_ms
 from common.schedule import shard_of
 
 Item = dict[str, Any]
 NOT_DUE_MS = 30 * 24 * 3600 * 1000  # a month ahead: never due while the bench runs
+# What a seeded job asked for: create_job's default attempts, the input `{}`, kept for a day.
+MAX_ATTEMPTS = 10
+INPUT_BYTES = 2
+TTL_DAYS = 1
 
 
 def _stamp(moment: datetime) -> str:
@@ -35,35 +41,36 @@ class Seed:
     jobs: list[Item] = field(default_factory=list)
 
 
-def token_record(job_id: str, token: str, now: datetime, *, status: str = "POLLING") -> Item:
-    expires = str(int((now + timedelta(days=1)).timestamp()))
-    return {
-        "jobId": {"S": job_id},
-        "taskToken": {"S": token},
-        "executionArn": {"S": f"arn:aws:states:us-east-1:{LOCAL_ACCOUNT}:execution:bench:{job_id}"},
-        "idempotencyKey": {"S": uuid.uuid4().hex * 2},
-        "status": {"S": status},
-        "maxAttempts": {"N": "10"},
-        "inputBytes": {"N": "2"},
-        "createdAt": {"S": _stamp(now)},
-        "updatedAt": {"S": _stamp(now)},
-        "expiresAt": {"N": expires},
-    }
+def token_record(job_id: str, token: str, now: datetime) -> Item:
+    return low_level(
+        records.new_record(
+            job_id=job_id,
+            task_token=token,
+            execution_arn=f"arn:aws:states:us-east-1:{LOCAL_ACCOUNT}:execution:bench:{job_id}",
+            idempotency_key=uuid.uuid4().hex * 2,
+            max_attempts=MAX_ATTEMPTS,
+            input_bytes=INPUT_BYTES,
+            job_name=None,
+            now=now,
+            ttl_days=TTL_DAYS,
+        )
+    )
 
 
-def poll_state(job_id: str, now: datetime, *, shard: str, due_ms: int, heartbeat_ms: int, interval_ms: int) -> Item:
-    return {
-        "jobId": {"S": job_id},
-        "dueShard": {"S": shard},
-        "dueAt": {"N": str(due_ms)},
-        "intervalMs": {"N": str(interval_ms)},
-        "heartbeatAt": {"N": str(heartbeat_ms)},
-        "attemptCount": {"N": "0"},
-        "maxAttempts": {"N": "10"},
-        "inputBytes": {"N": "2"},
-        "createdAt": {"S": _stamp(now)},
-        "expiresAt": {"N": str(int((now + timedelta(days=1)).timestamp()))},
-    }
+def poll_state(job_id: str, now: datetime, *, shard: str, due_ms: int, interval_ms: int) -> Item:
+    """The poll state create_job writes, due at ``due_ms``, its heartbeat clock started ``now``."""
+    return low_level(
+        records.new_poll_state(
+            job_id=job_id,
+            shard=shard,
+            first_wait_ms=due_ms - epoch_ms(now),
+            interval_ms=interval_ms,
+            max_attempts=MAX_ATTEMPTS,
+            input_bytes=INPUT_BYTES,
+            now=now,
+            ttl_days=TTL_DAYS,
+        )
+    )
 
 
 def job_item(job_id: str, now: datetime, *, completion_polls: int = 100) -> Item:
@@ -94,7 +101,6 @@ def backlog(count: int, now: datetime, *, shards: int = 1, interval_ms: int = 2_
                 now,
                 shard=shard_of(job_id, shards),
                 due_ms=due,
-                heartbeat_ms=epoch_ms(now),
                 interval_ms=interval_ms,
             )
         )

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from callbackctl.deployment.targets import Target
 from common import records
@@ -15,6 +15,7 @@ Progress = Callable[[int], None]  # called with how many more items are done
 BATCH_WRITE = 25  # BatchWriteItem's limit
 BATCH_GET = 100  # BatchGetItem's limit
 _deserializer = TypeDeserializer()
+_serializer = TypeSerializer()
 
 
 def plain(item: dict[str, Any]) -> dict[str, Any]:
@@ -26,6 +27,11 @@ def plain(item: dict[str, Any]) -> dict[str, Any]:
             int(python) if hasattr(python, "to_integral_value") and python == python.to_integral_value() else python
         )
     return out
+
+
+def low_level(item: Mapping[str, Any]) -> dict[str, Any]:
+    """Python values (a record of lambda_src/common/records.py) as a low-level item ({"S": ...})."""
+    return {key: _serializer.serialize(value) for key, value in item.items()}
 
 
 def scan_items(
