@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import io
 import json
 import os
 import socket
+import sys
 import time
 import uuid
 import zipfile
@@ -144,9 +145,8 @@ EXTENSION = Path(__file__).resolve().parents[2] / "localcloud" / "extension" / "
 
 
 def extension_module(name: str) -> ModuleType:
-    """One of the extension's modules, loaded by path (it runs inside LocalStack's own virtualenv)."""
-    spec = importlib.util.spec_from_file_location(f"localcloud_{name}_under_test", EXTENSION / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """One of the extension's modules, ``localcloud_ext.<name>``, imported from its folder: it runs
+    inside LocalStack's own virtualenv and is not installed here (its modules import each other)."""
+    if str(EXTENSION.parent) not in sys.path:
+        sys.path.append(str(EXTENSION.parent))
+    return importlib.import_module(f"{EXTENSION.name}.{name}")

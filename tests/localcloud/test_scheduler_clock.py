@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 from types import ModuleType, SimpleNamespace
 
 import pytest
 
-SCHEDULER = Path(__file__).resolve().parents[2] / "localcloud" / "extension" / "localcloud_ext" / "scheduler.py"
+from tests.localcloud.helpers import extension_module
 
 
 @pytest.fixture(scope="module")
 def scheduler() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("localcloud_scheduler_under_test", SCHEDULER)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return extension_module("scheduler")
 
 
 def schedule(expression: str, modified: float, **extra: object) -> SimpleNamespace:

@@ -19,6 +19,8 @@ import logging
 import threading
 from typing import Any
 
+from localcloud_ext.periodic import PeriodicThread
+
 LOG = logging.getLogger("localcloud.execution_logs")
 
 FLUSH_SECONDS = 0.5
@@ -46,19 +48,21 @@ class LogBatcher:
         # (log group, log stream) -> (the session that logs there, its events not yet sent)
         self._pending: dict[tuple[str, str], tuple[Any, list[dict[str, Any]]]] = {}
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._flush_seconds = flush_seconds
-        self._thread = threading.Thread(target=self._run, name="localcloud-execution-logs", daemon=True)
+        self._thread = PeriodicThread(
+            self.flush,
+            seconds=flush_seconds,
+            name="localcloud-execution-logs",
+            log=LOG,
+            failure="sending execution log events failed",
+            final=True,
+        )
 
     def start(self) -> None:
-        if not self._thread.is_alive() and not self._stop.is_set():
-            self._thread.start()
+        self._thread.start()
 
     def stop(self) -> None:
         """Send what is left and end the thread (nothing to do if it never started)."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
+        self._thread.stop()
 
     def add(self, session: Any, log_events: list[dict[str, Any]]) -> None:
         """Drop-in for ``CloudWatchLoggingSession._publish_history_log_or_setup``."""
@@ -80,11 +84,6 @@ class LogBatcher:
                         session._put_events(log_events=batch)
                 except Exception:  # as LocalStack does: a lost log line must not break executions
                     LOG.exception("execution log events could not be published")
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._flush_seconds):
-            self.flush()
-        self.flush()
 
 
 BATCHER = LogBatcher()

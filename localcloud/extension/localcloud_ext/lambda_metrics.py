@@ -20,6 +20,8 @@ import threading
 from collections import Counter
 from typing import Any
 
+from localcloud_ext.periodic import PeriodicThread
+
 LOG = logging.getLogger("localcloud.lambda_metrics")
 
 FLUSH_SECONDS = 1.0
@@ -33,18 +35,21 @@ class MetricBatcher:
     def __init__(self, flush_seconds: float = FLUSH_SECONDS) -> None:
         self._pending: Counter[Key] = Counter()
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._flush_seconds = flush_seconds
-        self._thread = threading.Thread(target=self._run, name="localcloud-lambda-metrics", daemon=True)
+        self._thread = PeriodicThread(
+            self.flush,
+            seconds=flush_seconds,
+            name="localcloud-lambda-metrics",
+            log=LOG,
+            failure="publishing Lambda metrics failed",
+            final=True,
+        )
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self) -> None:
         """Publish what is left and end the thread (nothing to do if it never started)."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
+        self._thread.stop()
 
     def publish_lambda_metric(
         self, metric: str, value: float, kwargs: Any, account_id: str | None = None, region_name: str | None = None
@@ -89,14 +94,6 @@ class MetricBatcher:
                 )
             except Exception as exc:  # as LocalStack does: a lost metric must not break invocations
                 LOG.info("Unable to put Lambda metric data to CloudWatch: %s", exc)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._flush_seconds):
-            try:
-                self.flush()
-            except Exception:
-                LOG.exception("publishing Lambda metrics failed")
-        self.flush()
 
 
 BATCHER = MetricBatcher()

@@ -43,6 +43,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from localcloud_ext.periodic import PeriodicThread
+
 if TYPE_CHECKING:  # moto's Scheduler models, as LocalStack's Scheduler store holds them
     from moto.scheduler.models import EventBridgeSchedulerBackend, Schedule
 
@@ -175,9 +177,10 @@ class SchedulerFirer:
         self._timers: dict[str, tuple[tuple[object, ...], ScheduleTimer | None]] = {}
         self._stats: dict[str, dict[str, Any]] = {}
         self._stats_lock = threading.Lock()
-        self._stop = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="localcloud-scheduler")
-        self._thread = threading.Thread(target=self._run, name="localcloud-scheduler", daemon=True)
+        self._thread = PeriodicThread(
+            self._tick, seconds=TICK_SECONDS, name="localcloud-scheduler", log=LOG, failure="scheduler tick failed"
+        )
         self._started = time.time()
 
     # --- lifecycle -----------------------------------------------------------------------------
@@ -188,8 +191,7 @@ class SchedulerFirer:
         self._thread.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
+        self._thread.stop()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     # --- loop ----------------------------------------------------------------------------------
@@ -202,13 +204,6 @@ class SchedulerFirer:
                 for group in list(backend.schedule_groups.values()):
                     for schedule in list(group.schedules.values()):
                         yield account_id, region, backend, schedule
-
-    def _run(self) -> None:
-        while not self._stop.wait(TICK_SECONDS):
-            try:
-                self._tick()
-            except Exception:
-                LOG.exception("scheduler tick failed")
 
     def _tick(self) -> None:
         now = self.clock.now()

@@ -22,6 +22,8 @@ import logging
 import threading
 from typing import Any
 
+from localcloud_ext.periodic import PeriodicThread
+
 LOG = logging.getLogger("localcloud.threads")
 
 PRUNE_SECONDS = 2.0
@@ -46,29 +48,16 @@ def prune(threads: list[Any]) -> int:
     return dropped
 
 
-class ThreadPruner:
-    def __init__(self, prune_seconds: float = PRUNE_SECONDS) -> None:
-        self._stop = threading.Event()
-        self._prune_seconds = prune_seconds
-        self._thread = threading.Thread(target=self._run, name="localcloud-thread-pruner", daemon=True)
+def prune_localstack_threads() -> None:
+    from localstack.utils.threads import TMP_THREADS
 
-    def start(self) -> None:
-        if not self._thread.is_alive() and not self._stop.is_set():
-            self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        from localstack.utils.threads import TMP_THREADS
-
-        while not self._stop.wait(self._prune_seconds):
-            try:
-                prune(TMP_THREADS)
-            except Exception:
-                LOG.exception("letting go of ended threads failed")
+    prune(TMP_THREADS)
 
 
-PRUNER = ThreadPruner()
+PRUNER = PeriodicThread(
+    prune_localstack_threads,
+    seconds=PRUNE_SECONDS,
+    name="localcloud-thread-pruner",
+    log=LOG,
+    failure="letting go of ended threads failed",
+)
