@@ -111,7 +111,7 @@ def polling_keys(
             ExpressionAttributeNames={"#shard": records.DUE_SHARD},
             ExpressionAttributeValues={":shard": {"S": shard}},
         )
-        keys += [{"jobId": item["jobId"]} for page in pages for item in page["Items"]]
+        keys += [{records.TABLE_KEY: item[records.TABLE_KEY]} for page in pages for item in page["Items"]]
     return keys
 
 

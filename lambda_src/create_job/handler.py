@@ -157,9 +157,9 @@ class JobCreator:
         values.update(dict(zip(placeholders, pending, strict=True)))
         try:
             self.table.update_item(
-                Key={"jobId": record["jobId"]},
+                Key={TABLE_KEY: record["jobId"]},
                 UpdateExpression=update,
-                ConditionExpression=f"attribute_not_exists(jobId) OR #s IN ({', '.join(placeholders)})",
+                ConditionExpression=f"attribute_not_exists({TABLE_KEY}) OR #s IN ({', '.join(placeholders)})",
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
             )
