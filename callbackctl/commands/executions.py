@@ -108,12 +108,30 @@ def resolve_executions(target: Target, names_or_arns: list[str]) -> list[str]:
     return [_existing(target, arn) for arn in arns]
 
 
+def describable(arns: list[str]) -> list[str]:
+    """The ARNs whose names Step Functions accepts. A local target can hold executions started outside this
+    tool with names AWS rejects (a space, over 80 characters); every Describe call refuses those (InvalidArn),
+    so following them would end the whole watch. Skip them, with a warning naming one."""
+    skipped = []
+    for arn in arns:
+        try:
+            ex.check_execution_name(arn.split(":", 7)[-1])
+        except UsageError:
+            skipped.append(arn)
+    if skipped:
+        warn(
+            f"skipping {len(skipped)} running execution(s) whose names Step Functions rejects "
+            f"(e.g. {skipped[0].split(':', 7)[-1]!r}); `callbackctl cleanup` ends them"
+        )
+    return [arn for arn in arns if arn not in skipped]
+
+
 def run_watch(args: argparse.Namespace) -> int:
     target = target_from(args)
     if args.executions:
         arns = resolve_executions(target, args.executions)
     else:
-        arns = ex.running_executions(target, stack_info(target).state_machine_arn)
+        arns = describable(ex.running_executions(target, stack_info(target).state_machine_arn))
     if not arns:
         emit(args.json, [], "no running executions to watch")
         return 0

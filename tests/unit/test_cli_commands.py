@@ -135,6 +135,21 @@ def test_the_summary_of_executions_still_running_names_no_end_state(
     assert summary == "Summary: 1 RUNNING, 1 SUCCEEDED/JobSucceeded"
 
 
+def test_watch_skips_running_executions_whose_names_step_functions_rejects(
+    ran: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The local cloud accepts such names from other clients; DescribeExecution then refuses them (InvalidArn).
+    ran([result("run-0", "SUCCEEDED", "JobSucceeded")])
+    monkeypatch.setattr(ex, "running_executions", lambda _t, _m: [arn("has space"), arn("run-0"), arn("x" * 90)])
+    followed: list[str] = []
+    monkeypatch.setattr(ex, "wait_for", lambda _t, arns, **_: followed.extend(arns) or {})
+    assert run(["watch", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert followed == [arn("run-0")]
+    assert [r["name"] for r in json.loads(captured.out)] == ["run-0"]
+    assert "skipping 2 running execution(s) whose names Step Functions rejects (e.g. 'has space')" in captured.err
+
+
 class _Stdin(io.StringIO):
     def __init__(self, text: str, *, tty: bool) -> None:
         super().__init__(text)
