@@ -96,8 +96,16 @@ def _quiet_broken_pipe() -> int:
     return int(ExitCode.OK)
 
 
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse the command line; an unknown option is reported with its command's usage, not the top level's."""
+    args, unknown = build_parser().parse_known_args(argv)
+    if unknown:
+        args.parser.error(f"unrecognized arguments: {' '.join(unknown)}")  # exits 2
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     command: argparse.ArgumentParser = args.parser
     try:
         return int(args.func(args))

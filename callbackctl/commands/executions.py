@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +16,7 @@ from callbackctl.commands.results import format_results, outcome, status_note
 from callbackctl.deployment import executions as ex
 from callbackctl.deployment.stack import stack_info
 from callbackctl.deployment.targets import Target
-from callbackctl.errors import UsageError
+from callbackctl.errors import CommandFailed, UsageError
 
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions.type_defs import HistoryEventTypeDef
@@ -29,13 +30,22 @@ _STARTS = {
 }
 
 
-def warn_if_large(target: Target, count: int) -> None:
-    """Say before starting what a large batch costs in time on this target."""
-    if count > LARGE_COUNT:
-        warn(
-            f"{count:,} executions: {_STARTS[target.name]}, and every poller run then checks every waiting job; "
-            "this takes minutes"
-        )
+def confirm_if_large(target: Target, count: int, *, yes: bool) -> None:
+    """Above LARGE_COUNT, say what the batch costs on this target and go ahead only once confirmed:
+    --yes, or an answer on a terminal (a script without --yes starts nothing, as `cleanup --target aws`)."""
+    if count <= LARGE_COUNT:
+        return
+    warn(
+        f"{count:,} executions: {_STARTS[target.name]}, and every poller run then checks every waiting job; "
+        "this takes minutes, and on a local target some may reach their task timeout (TimedOut)"
+    )
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise UsageError(f"--count {count:,} is above {LARGE_COUNT}: add --yes to start them anyway")
+    print(f"start {count:,} executions? [y/N] ", end="", file=sys.stderr, flush=True)
+    if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+        raise CommandFailed("nothing started")
 
 
 def follow(target: Target, arns: list[str], *, timeout: float, as_json: bool) -> int:
@@ -57,7 +67,7 @@ def run_start(args: argparse.Namespace) -> int:
     execution_input = scenario_input(args.scenario, args.input, args.input_file)
     ex.execution_names(args.prefix, args.count)  # checks the names before anything is started
     target = target_from(args)
-    warn_if_large(target, args.count)
+    confirm_if_large(target, args.count, yes=args.yes)
     info = stack_info(target)
     with progress() as tasks:
         runs = ex.start_executions(
@@ -98,12 +108,30 @@ def resolve_executions(target: Target, names_or_arns: list[str]) -> list[str]:
     return [_existing(target, arn) for arn in arns]
 
 
+def describable(arns: list[str]) -> list[str]:
+    """The ARNs whose names Step Functions accepts. A local target can hold executions started outside this
+    tool with names AWS rejects (a space, over 80 characters); every Describe call refuses those (InvalidArn),
+    so following them would end the whole watch. Skip them, with a warning naming one."""
+    skipped = []
+    for arn in arns:
+        try:
+            ex.check_execution_name(arn.split(":", 7)[-1])
+        except UsageError:
+            skipped.append(arn)
+    if skipped:
+        warn(
+            f"skipping {len(skipped)} running execution(s) whose names Step Functions rejects "
+            f"(e.g. {skipped[0].split(':', 7)[-1]!r}); `callbackctl cleanup` ends them"
+        )
+    return [arn for arn in arns if arn not in skipped]
+
+
 def run_watch(args: argparse.Namespace) -> int:
     target = target_from(args)
     if args.executions:
         arns = resolve_executions(target, args.executions)
     else:
-        arns = ex.running_executions(target, stack_info(target).state_machine_arn)
+        arns = describable(ex.running_executions(target, stack_info(target).state_machine_arn))
     if not arns:
         emit(args.json, [], "no running executions to watch")
         return 0
@@ -163,6 +191,7 @@ def register(sub: Any) -> None:
     which.add_argument("--input-file", metavar="PATH", help="read the execution input from a file (- for stdin)")
     p.add_argument("--prefix", default="run", help="execution name prefix: letters, digits, - and _ (default run)")
     p.add_argument("--wait", action="store_true", help="follow them to the end; exit 1 unless all succeeded")
+    p.add_argument("--yes", action="store_true", help=f"start more than {LARGE_COUNT} without asking")
     _add_wait_options(p, "seconds to wait with --wait")
 
     p = add_command(

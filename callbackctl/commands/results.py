@@ -31,7 +31,7 @@ def format_results(results: Sequence[ExecutionResult]) -> str:
         if index:
             cells[1] = paint(cells[1], STATUS_STYLE.get(row[1]))
         lines.append("  ".join(cells) + "  " + row[4])
-    counts = Counter(f"{r.status}/{r.end_state}" for r in results)
+    counts = Counter(f"{r.status}/{r.end_state}" if r.end_state else r.status for r in results)
     lines += ["", "Summary: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))]
     return "\n".join(lines)
 

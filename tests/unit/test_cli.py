@@ -105,6 +105,24 @@ def test_bad_input_is_one_line_after_the_commands_usage(
     assert "Traceback" not in err
 
 
+@pytest.mark.parametrize("command", COMMANDS)
+def test_an_unknown_option_is_reported_with_the_commands_usage(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    required = {  # so that the unknown option is the only problem
+        "poll": ["some-job"],
+        "history": ["run-abc-000"],
+        "logs": ["poller"],
+        "capacity": ["--waiting", "10", "--job-duration", "1h"],
+    }
+    argv = [command, *required.get(command, []), "--no-such-option"]
+    assert run(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"usage: callbackctl {command} ")
+    last = err.rstrip("\n").splitlines()[-1]
+    assert last == f"callbackctl {command}: error: unrecognized arguments: --no-such-option"
+
+
 @pytest.mark.parametrize(
     "argv",
     [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -125,11 +126,77 @@ def test_the_failure_scenario_waited_for_exits_1(ran: Any, capsys: pytest.Captur
     assert "JobFailed" in out and "Summary: 1 FAILED/JobFailed" in out
 
 
-def test_a_large_count_is_warned_about_before_starting(ran: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    ran([])
-    assert run(["start", "--count", "2000"]) == 0
+def test_the_summary_of_executions_still_running_names_no_end_state(
+    ran: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ran([result("run-0", "SUCCEEDED", "JobSucceeded"), result("run-1", "RUNNING")])
+    assert run(["start", "--count", "2", "--wait", "--timeout", "5"]) == 4
+    summary = capsys.readouterr().out.rstrip().splitlines()[-1]
+    assert summary == "Summary: 1 RUNNING, 1 SUCCEEDED/JobSucceeded"
+
+
+def test_watch_skips_running_executions_whose_names_step_functions_rejects(
+    ran: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The local cloud accepts such names from other clients; DescribeExecution then refuses them (InvalidArn).
+    ran([result("run-0", "SUCCEEDED", "JobSucceeded")])
+    monkeypatch.setattr(ex, "running_executions", lambda _t, _m: [arn("has space"), arn("run-0"), arn("x" * 90)])
+    followed: list[str] = []
+    monkeypatch.setattr(ex, "wait_for", lambda _t, arns, **_: followed.extend(arns) or {})
+    assert run(["watch", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert followed == [arn("run-0")]
+    assert [r["name"] for r in json.loads(captured.out)] == ["run-0"]
+    assert "skipping 2 running execution(s) whose names Step Functions rejects (e.g. 'has space')" in captured.err
+
+
+class _Stdin(io.StringIO):
+    def __init__(self, text: str, *, tty: bool) -> None:
+        super().__init__(text)
+        self._tty = tty
+
+    def isatty(self) -> bool:
+        return self._tty
+
+
+def test_a_large_count_is_warned_about_and_started_with_yes(ran: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    started = ran([])
+    assert run(["start", "--count", "2000", "--yes"]) == 0
     err = capsys.readouterr().err
     assert "warning: 2,000 executions: the local cloud starts a few executions a second" in err
+    assert len(started) == 2000
+
+
+def test_a_large_count_from_a_script_without_yes_starts_nothing(
+    ran: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    started = ran([])
+    monkeypatch.setattr("sys.stdin", _Stdin("", tty=False))
+    assert run(["start", "--count", "2000"]) == 2
+    err = capsys.readouterr().err
+    assert "warning: 2,000 executions" in err
+    assert err.rstrip().splitlines()[-1] == (
+        "callbackctl start: error: --count 2,000 is above 500: add --yes to start them anyway"
+    )
+    assert started == []
+
+
+@pytest.mark.parametrize(("answer", "code", "count"), [("y\n", 0, 501), ("\n", 1, 0), ("no\n", 1, 0)])
+def test_a_large_count_on_a_terminal_asks_first(
+    ran: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], answer: str, code: int, count: int
+) -> None:
+    started = ran([])
+    monkeypatch.setattr("sys.stdin", _Stdin(answer, tty=True))
+    assert run(["start", "--count", "501"]) == code
+    assert "start 501 executions? [y/N]" in capsys.readouterr().err
+    assert len(started) == count
+
+
+def test_a_small_count_starts_without_asking(ran: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    started = ran([])
+    monkeypatch.setattr("sys.stdin", _Stdin("", tty=False))
+    assert run(["start", "--count", "500"]) == 0
+    assert len(started) == 500
 
 
 def test_watch_with_nothing_running_prints_an_empty_list(
