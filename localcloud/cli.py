@@ -24,7 +24,8 @@ and EventBridge Scheduler schedules that fire. Provisioned from the package regi
 
 EPILOG = """\
 environment: LOCALCLOUD_PORT, LOCALCLOUD_CLOCK_SPEED, LOCALCLOUD_STATE_DIR, LOCALCLOUD_HOME,
-LOCALCLOUD_PYTHON (interpreter >= 3.12 for LocalStack), LOCALCLOUD_LAMBDA_ENFORCE_MEMORY=1.
+LOCALCLOUD_PYTHON (interpreter >= 3.12 for LocalStack), LOCALCLOUD_LAMBDA_ENFORCE_MEMORY=1,
+LOCALCLOUD_REQUEST_LOG=1 (a log line per request).
 """
 
 

@@ -9,7 +9,8 @@
   counter to the gateway's response handlers (see ``counters.py``), publishes Lambda's
   CloudWatch metrics in batches (see ``lambda_metrics.py``), makes CloudFormation apply a
   function's reserved concurrency (see ``lambda_concurrency.py``) and joins the interpreter's
-  ended threads (see ``threads.py``).
+  ended threads (see ``threads.py``); the per-request log lines only when asked for
+  (see ``request_log.py``).
 - ``localstack.hooks.on_infra_ready``: starts the Scheduler firer, see ``scheduler.py``.
 - ``localstack.hooks.on_infra_shutdown``: stops it and the Lambda fork server; after every other
   shutdown hook, makes sure the process exits soon (``localcloud_exit_after_shutdown``).
@@ -156,13 +157,14 @@ def localcloud_register_endpoints() -> None:
     from localstack.aws.handlers import run_custom_response_handlers
     from localstack.services.edge import ROUTER
 
-    from localcloud_ext import counters, lambda_concurrency, lambda_metrics, threads
+    from localcloud_ext import counters, lambda_concurrency, lambda_metrics, request_log, threads
 
     _STATE["rules"] = ROUTER.add(LocalcloudEndpoints())
     run_custom_response_handlers.append(counters.REQUESTS)
     lambda_metrics.apply()  # Lambda's CloudWatch metrics in batches, not one commit per invocation
     lambda_concurrency.apply()  # CloudFormation's ReservedConcurrentExecutions, which core ignores
     threads.PRUNER.start()  # ended interpreter threads joined: their stacks would exhaust the mappings
+    request_log.apply()  # no per-request work when the request log is off (LOCALCLOUD_REQUEST_LOG)
 
 
 @hooks.on_infra_ready()
