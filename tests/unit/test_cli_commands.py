@@ -284,7 +284,11 @@ def test_cleanup_reports_the_dead_letter_queue_and_what_it_could_not_stop(
     done.purged_dead_letter_messages = 4
     monkeypatch.setattr(cleanup_command, "cleanup", lambda *_a, **_k: done)
     assert run(["cleanup"]) == 0
-    assert "purged the dead-letter queue (4 messages)" in capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert "purged the dead-letter queue (4 messages)" in out
+    # Which deployment it acted on, before and after: a shell left pointing at the wrong cloud shows.
+    assert f"cleaning up CallbackPattern on localcloud ({target.endpoint_url})" in err
+    assert out.startswith(f"localcloud ({target.endpoint_url}): ended 2 waiting executions")
     assert run(["cleanup", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert (data["purgedDeadLetterMessages"], data["deadLetterQueue"], data["notStopped"]) == (4, "purged", [])
