@@ -8,6 +8,7 @@ counters over exactly that window: index items read, writes per table, callbacks
 from __future__ import annotations
 
 import json
+import math
 import time
 import uuid
 from collections import Counter
@@ -118,19 +119,27 @@ def _floor_one(clients: dict[str, Any], bench: Bench, job_id: str, token: str) -
     return True
 
 
-def floor_run(bench: Bench, tokens: dict[str, str], concurrency: int) -> dict[str, Any]:
-    """The raw floor: the poll's API calls for every job, ``concurrency`` at a time, no poller logic."""
+def floor_run(bench: Bench, tokens: dict[str, str], concurrency: int, window: float | None = None) -> dict[str, Any]:
+    """The raw floor: the poll's API calls for every job, ``concurrency`` at a time, no poller logic.
+    With ``window`` (seconds; the timed poller run's), jobs not begun by then are left, as the
+    poller leaves what its deadline does not reach: the same rate in no more time than the run."""
     clients = {name: bench.target.client(name) for name in ("dynamodb", "lambda", "stepfunctions")}
     bench.counters(reset=True)
     began = time.perf_counter()
+    ends = math.inf if window is None else began + window
+
+    def one(pair: tuple[str, str]) -> bool:
+        return time.perf_counter() < ends and _floor_one(clients, bench, *pair)
+
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        done = sum(pool.map(lambda pair: _floor_one(clients, bench, *pair), tokens.items()))
+        done = sum(pool.map(one, tokens.items()))
     seconds = time.perf_counter() - began
     snap = bench.counters(reset=True)
     counts = window_counts(bench, snap)
     return {
         "jobs": done,
         "concurrency": concurrency,
+        "windowSeconds": window,
         "seconds": round(seconds, 3),
         "jobsPerSecond": done / seconds if seconds > 0 else None,
         "calls": "UpdateItem (claim), Invoke (CHECK_STATUS), GetItem (token), SendTaskHeartbeat",

@@ -2,13 +2,14 @@
 
 1. ``pending`` (1,000) real executions wait; all due, heartbeat owed: a timed run (1 shard) claims,
    checks and heartbeats each one (real tokens: Step Functions accepts every heartbeat);
-2. the raw floor over the same jobs (``runs.floor_run``);
+2. the raw floor over the same jobs, for as long as the timed run took (``runs.floor_run``);
 3. a backlog of not-due jobs brings the pending count to ``backlog_pending`` (10,000): the same due
    jobs, one shard: time per due job, and index items read (due, not pending);
 4. the same over 4 shards, one run per shard at once;
 5. the jobs end at the API: a timed run per shard sends SendTaskSuccess (the decision-before-send
    path), the schedules, resumed, finish what it left; every execution must end SUCCEEDED.
-Then, schedules running: ``crowd`` (2,000) executions started at once, all must end, none timed out.
+Then, schedules running: ``crowd`` (2,000) executions started at once while the schedules finish
+step 5's jobs; all must end, none timed out (``settle`` then reads how step 5's ended).
 """
 
 from __future__ import annotations
@@ -68,7 +69,8 @@ def _heartbeat_runs(bench: Bench, states: list[dict[str, Any]], n: int) -> dict[
         runs.setdefault("pending1k", []).append(timed_run(bench, ["0"], n))
     make_due(bench, states)
     bench.log(f"scale: raw floor over the same {n:,} jobs ({bench.dep.poller_concurrency} at a time)")
-    runs["floor"] = floor_run(bench, tokens_by_job(bench), bench.dep.poller_concurrency)
+    window = min(r["seconds"] for r in runs["pending1k"])  # the floor gets the time the poller had
+    runs["floor"] = floor_run(bench, tokens_by_job(bench), bench.dep.poller_concurrency, window)
     extra = s.backlog_pending - n
     bench.log(f"scale: seeding {extra:,} not-due jobs (batch writes) -> {s.backlog_pending:,} pending")
     runs["seedSeconds"] = round(_seed_backlog(bench, extra), 2)
@@ -101,6 +103,7 @@ def real_path(bench: Bench) -> tuple[dict[str, Any], list[str]]:
         # in the deployed shards (a schedule per shard: no schedule polls the bench's extra shards).
         moved = reshard_waiting(bench, len(bench.dep.poller_schedules))
         bench.log(f"scale: {moved:,} jobs still waiting moved back to the deployed shards; schedules resumed")
+        result["leftToSchedules"] = moved
         result["startSeconds"] = round(start_seconds, 1)
     finally:
         bench.set_schedules("ENABLED")
@@ -118,12 +121,14 @@ def settle(bench: Bench, result: dict[str, Any], arns: list[str], timeout: float
 CROWD_INPUT = {"simulate": {"outcome": "SUCCEED", "completionPolls": 1}, "payload": {"bench": "crowd"}}
 
 
-def crowd(bench: Bench) -> dict[str, Any]:
+def crowd(bench: Bench, *, also_running: int = 0) -> dict[str, Any]:
     """``crowd`` executions started at once with the schedules running; how each one ended. Each crowd
     job is done at its first status check: the crowd is about executions waiting at once (none may
-    time out), and one poll per job keeps the run shorter on a small machine."""
+    time out), and one poll per job keeps the run shorter on a small machine. ``also_running``:
+    executions of an earlier phase the schedules are still finishing (the wait covers them too)."""
     count = bench.settings.crowd
-    bench.log(f"crowd: {count:,} executions started at once, schedules running")
+    beside = f", beside {also_running:,} the schedules are finishing" if also_running else ""
+    bench.log(f"crowd: {count:,} executions started at once, schedules running{beside}")
     began = time.monotonic()
     arns = start_many(bench, count, "bench-crowd", CROWD_INPUT)
     started = time.monotonic() - began
@@ -135,6 +140,7 @@ def crowd(bench: Bench) -> dict[str, Any]:
     bench.log(f"crowd: ended in {seconds:.0f} s: {states}")
     return {
         "executions": count,
+        "alsoRunning": also_running,
         "completionPolls": 1,
         "startSeconds": round(started, 1),
         "seconds": round(seconds, 1),
