@@ -17,6 +17,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from common import end_states
 from common.errors import JOB_FAILED, MAX_ATTEMPTS_EXCEEDED
 from stacks.config import StageConfig
 from stacks.lambda_function import lambda_source
@@ -86,17 +87,17 @@ class PollingLoop(Construct):
             result_path=CHECK_PATH,
         )
         status = f"{CHECK_PATH}.report.status"
-        succeeded = sfn.Succeed(self, "JobSucceeded")
+        succeeded = sfn.Succeed(self, end_states.JOB_SUCCEEDED)
         failed = sfn.Fail(
             self,
-            JOB_FAILED,
+            end_states.JOB_FAILED,
             comment="The job failed",
             error=JOB_FAILED,
             cause_path=f"{CHECK_PATH}.report.error",
         )
         gave_up = sfn.Fail(
             self,
-            MAX_ATTEMPTS_EXCEEDED,
+            end_states.MAX_ATTEMPTS_EXCEEDED,
             comment="Still running after the stage's max_attempts checks",
             error=MAX_ATTEMPTS_EXCEEDED,
             cause="the job was still IN_PROGRESS after the maximum number of status checks",

@@ -12,7 +12,8 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from common.errors import JOB_FAILED, JOB_FAILURE_ERRORS, JOB_TIMED_OUT, WORKFLOW_RUNTIME_ERROR
+from common import end_states
+from common.errors import JOB_FAILURE_ERRORS, JOB_TIMED_OUT, WORKFLOW_RUNTIME_ERROR
 from stacks.config import StageConfig
 from stacks.lambda_function import LambdaSource, StandardFunction
 from stacks.nag import acknowledge_invoke_wildcard
@@ -146,7 +147,7 @@ class CallbackWorkflow(Construct):
         # state, so timeouts and other runtime errors end with names of our own.
         timed_out = sfn.Fail(
             self,
-            "TimedOut",
+            end_states.TIMED_OUT,
             comment="The task timed out or missed a heartbeat",
             error=JOB_TIMED_OUT,
             cause="No callback before the task timeout, or no heartbeat before the heartbeat timeout",
@@ -157,24 +158,24 @@ class CallbackWorkflow(Construct):
                 sfn.Condition.string_matches("$.Error", "States.*"),
                 sfn.Fail(
                     self,
-                    "RuntimeError",
+                    end_states.RUNTIME_ERROR,
                     comment="A Step Functions runtime error (States.*) outside the job's control",
                     error=WORKFLOW_RUNTIME_ERROR,
                     cause_path="$.Cause",
                 ),
             )
-            .otherwise(reraise("Error", "Anything else, such as invalid input or a create_job error"))
+            .otherwise(reraise(end_states.ERROR, "Anything else, such as invalid input or a create_job error"))
         )
         create_job.add_catch(
             timed_out, errors=[sfn.Errors.HEARTBEAT_TIMEOUT, sfn.Errors.TIMEOUT], result_path=ERROR_RESULT_PATH
         )
         create_job.add_catch(
-            reraise(JOB_FAILED, "The job failed, its result was too large, or the poller gave up on it"),
+            reraise(end_states.JOB_FAILED, "The job failed, its result was too large, or the poller gave up on it"),
             errors=list(JOB_FAILED_ERRORS),
             result_path=ERROR_RESULT_PATH,
         )
         create_job.add_catch(route_error, errors=[sfn.Errors.ALL], result_path=ERROR_RESULT_PATH)
-        definition = create_job.next(sfn.Succeed(self, "JobSucceeded"))
+        definition = create_job.next(sfn.Succeed(self, end_states.JOB_SUCCEEDED))
 
         self.state_machine, self.log_group = logged_state_machine(
             self,

@@ -32,10 +32,10 @@ from callbackctl.deployment.executions import TERMINAL, history, start_execution
 from callbackctl.deployment.schedule import ScheduleState, set_schedule_state
 from callbackctl.deployment.tables import empty_table, scan_items
 from callbackctl.errors import CommandFailed, TimedOut
-from common.records import DUE_AT, DUE_SHARD, FINAL_STATUSES, HEARTBEAT_AT, INTERVAL, TABLE_KEY
+from common.records import DUE_AT, DUE_SHARD, FINAL_STATUSES, HEARTBEAT_AT, INTERVAL, TABLE_KEY, Attr
 
 # The poller's claim attributes, on a poll state while a run holds it (poller/store.py).
-CLAIM = {"claimOwner": {"S": "poller-0123456789ab"}, "sending": {"BOOL": True}}
+CLAIM = {Attr.CLAIM_OWNER: {"S": "poller-0123456789ab"}, Attr.SENDING: {"BOOL": True}}
 Item = dict[str, Any]
 
 
@@ -233,7 +233,7 @@ def table_counts(
         # create_job upserts the poll state (UpdateItem) of each job started in the window
         upserts=min(len(records), request_count(snap, "dynamodb", "UpdateItem", poll)),
     )
-    return counts, states, max((len(r["taskToken"]["S"]) for r in records), default=0)
+    return counts, states, max((len(r[Attr.TASK_TOKEN]["S"]) for r in records), default=0)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -18,7 +18,7 @@ from callbackctl.bench.seed import Item, finishing, made_due
 from callbackctl.deployment.executions import start_executions
 from callbackctl.deployment.tables import put_items, scan_items
 from callbackctl.errors import CommandFailed, TimedOut
-from common.records import DUE_SHARD, SHARD_LEASE_PREFIX, epoch_ms
+from common.records import DUE_SHARD, SHARD_LEASE_PREFIX, TABLE_KEY, Attr, epoch_ms
 from common.schedule import shard_of
 
 if TYPE_CHECKING:
@@ -104,8 +104,9 @@ def finish_at_api(bench: Bench, job_ids: set[str]) -> None:
 
 
 def tokens_by_job(bench: Bench) -> dict[str, str]:
-    items = scan_items(bench.target, bench.dep.task_tokens_table, projection="jobId, taskToken", consistent=True)
-    return {i["jobId"]["S"]: i["taskToken"]["S"] for i in items}
+    projection = f"{TABLE_KEY}, {Attr.TASK_TOKEN}"
+    items = scan_items(bench.target, bench.dep.task_tokens_table, projection=projection, consistent=True)
+    return {i[TABLE_KEY]["S"]: i[Attr.TASK_TOKEN]["S"] for i in items}
 
 
 def count_running(bench: Bench) -> int:

@@ -19,6 +19,7 @@ from callbackctl.bench.billing import LEASE_WRITES_PER_RUN, request_count
 from callbackctl.bench.realpath import epoch_ms_now
 from callbackctl.deployment.functions import invoke
 from callbackctl.errors import CommandFailed
+from common.records import DUE_AT, DUE_SHARD, HEARTBEAT_AT, INTERVAL, TABLE_KEY, Attr
 
 if TYPE_CHECKING:
     from callbackctl.bench.phases import Bench
@@ -97,12 +98,17 @@ def _floor_one(clients: dict[str, Any], bench: Bench, job_id: str, token: str) -
     now_ms = epoch_ms_now()
     ddb.update_item(
         TableName=dep.poll_state_table,
-        Key={"jobId": {"S": job_id}},
-        UpdateExpression=(
-            "SET claimOwner = :owner, #due = :next, intervalMs = :interval, #hb = :now ADD attemptCount :one"
-        ),
-        ConditionExpression="attribute_exists(dueShard) AND #due <= :now",
-        ExpressionAttributeNames={"#due": "dueAt", "#hb": "heartbeatAt"},
+        Key={TABLE_KEY: {"S": job_id}},
+        UpdateExpression="SET #owner = :owner, #due = :next, #interval = :interval, #hb = :now ADD #attempts :one",
+        ConditionExpression="attribute_exists(#shard) AND #due <= :now",
+        ExpressionAttributeNames={
+            "#owner": Attr.CLAIM_OWNER,
+            "#due": DUE_AT,
+            "#interval": INTERVAL,
+            "#hb": HEARTBEAT_AT,
+            "#attempts": Attr.ATTEMPT_COUNT,
+            "#shard": DUE_SHARD,
+        },
         ExpressionAttributeValues={
             ":owner": {"S": "bench-floor"},
             ":next": {"N": str(now_ms + 60_000)},
@@ -114,7 +120,7 @@ def _floor_one(clients: dict[str, Any], bench: Bench, job_id: str, token: str) -
     )
     payload = json.dumps({"action": "CHECK_STATUS", "jobId": job_id}).encode()
     clients["lambda"].invoke(FunctionName=dep.api_function, Payload=payload)["Payload"].read()
-    ddb.get_item(TableName=dep.task_tokens_table, Key={"jobId": {"S": job_id}}, ConsistentRead=True)
+    ddb.get_item(TableName=dep.task_tokens_table, Key={TABLE_KEY: {"S": job_id}}, ConsistentRead=True)
     clients["stepfunctions"].send_task_heartbeat(taskToken=token)
     return True
 

@@ -17,7 +17,7 @@ from typing import Any
 from callbackctl.deployment.cdk import LOCAL_ACCOUNT
 from callbackctl.deployment.tables import low_level
 from common import records
-from common.records import epoch_ms
+from common.records import DUE_AT, DUE_SHARD, HEARTBEAT_AT, Attr, epoch_ms
 from common.schedule import shard_of
 
 Item = dict[str, Any]
@@ -111,10 +111,10 @@ def backlog(count: int, now: datetime, *, shards: int = 1, interval_ms: int = 2_
 def made_due(state: Item, *, now_ms: int, shard: str | None = None) -> Item:
     """A poll state (as read) due now, its heartbeat owed (last one at 0), its attempts and claim
     cleared: the next run claims it, checks it and sends a real heartbeat."""
-    out = {k: v for k, v in state.items() if k not in ("claimOwner", "sending")}
-    out.update({"dueAt": {"N": str(now_ms)}, "heartbeatAt": {"N": "0"}, "attemptCount": {"N": "0"}})
+    out = {k: v for k, v in state.items() if k not in (Attr.CLAIM_OWNER, Attr.SENDING)}
+    out.update({DUE_AT: {"N": str(now_ms)}, HEARTBEAT_AT: {"N": "0"}, Attr.ATTEMPT_COUNT: {"N": "0"}})
     if shard is not None:
-        out["dueShard"] = {"S": shard}
+        out[DUE_SHARD] = {"S": shard}
     return out
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from callbackctl.deployment import StackInfo, Target
 from callbackctl.deployment.tables import get_item, plain, scan_items
 from callbackctl.errors import CommandFailed
+from common.records import TABLE_KEY, Attr
 
 FINAL_SENDS = ("SendTaskSuccess", "SendTaskFailure")
 Expected = tuple[str, str | None]  # (execution status, error)
@@ -48,7 +49,8 @@ class Observer:
         return sum(event["type"] == "TaskScheduled" for event in events["events"])
 
     def records_by_execution(self) -> dict[str, dict[str, Any]]:
-        return {str(r["executionArn"]): r for r in map(plain, scan_items(self.target, self.info.task_tokens_table))}
+        items = scan_items(self.target, self.info.task_tokens_table)
+        return {str(r[Attr.EXECUTION_ARN]): r for r in map(plain, items)}
 
     def wait_for_records(self, arns: list[str], timeout: float = 120) -> dict[str, str]:
         """execution ARN -> job id, once create_job stored every record."""
@@ -56,13 +58,13 @@ class Observer:
         while True:
             records = self.records_by_execution()
             if all(arn in records for arn in arns):
-                return {arn: str(records[arn]["jobId"]) for arn in arns}
+                return {arn: str(records[arn][TABLE_KEY]) for arn in arns}
             if time.monotonic() > deadline:
                 raise CommandFailed(f"create_job stored {sum(a in records for a in arns)}/{len(arns)} records")
             time.sleep(1)
 
     def record(self, job_id: str) -> dict[str, Any]:
-        return plain(get_item(self.target, self.info.task_tokens_table, {"jobId": {"S": job_id}}) or {})
+        return plain(get_item(self.target, self.info.task_tokens_table, {TABLE_KEY: {"S": job_id}}) or {})
 
     def job(self, job_id: str) -> dict[str, Any]:
         return plain(get_item(self.target, self.info.jobs_table, {"jobId": {"S": job_id}}) or {})
@@ -84,7 +86,7 @@ class Observer:
         if counters is None:
             return None
         records = self.records_by_execution()
-        fingerprints = {token_fingerprint(str(records[a]["taskToken"])) for a in arns if a in records}
+        fingerprints = {token_fingerprint(str(records[a][Attr.TASK_TOKEN])) for a in arns if a in records}
         accepted: Counter[str] = Counter()
         for row in counters:
             if row.get("operation") in FINAL_SENDS and row.get("token") in fingerprints:

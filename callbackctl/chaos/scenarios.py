@@ -15,7 +15,7 @@ from callbackctl.deployment import StackInfo, Target, set_schedule_state, stack_
 from callbackctl.deployment.executions import start_executions, wait_for
 from callbackctl.deployment.functions import configuration, environment
 from common.errors import INVALID_JOB_INPUT, JOB_FAILED, MAX_ATTEMPTS_EXCEEDED
-from common.records import CANCELLED
+from common.records import CANCELLED, Attr
 from common.schedule import PollSchedule
 
 SCENARIOS = ("burst", "api-outage", "poller-killed", "stop-execution", "create-job-timeout", "malformed-input")
@@ -107,7 +107,7 @@ class Chaos:
             deadline = stopped + 3 * self.interval_seconds + 30
             while time.monotonic() < deadline and not all(self._cancelled(job) for job in jobs):
                 time.sleep(0.5)
-            records = sum(self.seen.record(job).get("status") == CANCELLED for job in jobs)
+            records = sum(self.seen.record(job).get(Attr.STATUS) == CANCELLED for job in jobs)
             cancelled_jobs = sum(self.seen.job(job).get("status") == "CANCELLED" for job in jobs)
             result.notes.append(f"records CANCELLED {records}/{len(jobs)} after {time.monotonic() - stopped:.1f} s")
             result.notes.append(f"jobs cancelled at the API {cancelled_jobs}/{len(jobs)}")
@@ -210,7 +210,7 @@ class Chaos:
         return report
 
     def _cancelled(self, job_id: str) -> bool:
-        return self.seen.record(job_id).get("status") == CANCELLED
+        return self.seen.record(job_id).get(Attr.STATUS) == CANCELLED
 
     def _kill_a_poller_run(self, jobs: set[str]) -> str:
         self.target.client("lambda").invoke(

@@ -16,6 +16,7 @@ from callbackctl.deployment.cdk import deploy, ensure_local_cloud
 from callbackctl.deployment.executions import TERMINAL, ExecutionResult, describe_all, start_executions, wait_for
 from callbackctl.deployment.targets import Target
 from callbackctl.errors import ExitCode, TimedOut
+from common import end_states
 from common.errors import INVALID_JOB_INPUT, JOB_FAILED, MAX_ATTEMPTS_EXCEEDED
 
 
@@ -28,12 +29,12 @@ class Expectation:
 
 
 DEMO_PLAN = (
-    Expectation("success", "SUCCEEDED", "JobSucceeded", None),
-    Expectation("success", "SUCCEEDED", "JobSucceeded", None),
-    Expectation("success", "SUCCEEDED", "JobSucceeded", None),
-    Expectation("failure", "FAILED", "JobFailed", JOB_FAILED),
-    Expectation("max-attempts", "FAILED", "JobFailed", MAX_ATTEMPTS_EXCEEDED),
-    Expectation("bad-input", "FAILED", "Error", INVALID_JOB_INPUT),
+    Expectation("success", "SUCCEEDED", end_states.JOB_SUCCEEDED, None),
+    Expectation("success", "SUCCEEDED", end_states.JOB_SUCCEEDED, None),
+    Expectation("success", "SUCCEEDED", end_states.JOB_SUCCEEDED, None),
+    Expectation("failure", "FAILED", end_states.JOB_FAILED, JOB_FAILED),
+    Expectation("max-attempts", "FAILED", end_states.JOB_FAILED, MAX_ATTEMPTS_EXCEEDED),
+    Expectation("bad-input", "FAILED", end_states.ERROR, INVALID_JOB_INPUT),
 )
 
 

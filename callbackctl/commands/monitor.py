@@ -16,6 +16,7 @@ from callbackctl.deployment.executions import history
 from callbackctl.deployment.stack import StackInfo, stack_info
 from callbackctl.deployment.tables import plain, scan_items
 from callbackctl.deployment.targets import Target
+from common.records import TABLE_KEY, Attr
 
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions.type_defs import ExecutionListItemTypeDef
@@ -49,35 +50,31 @@ def _latest_history(
 
 
 def snapshot(target: Target, info: StackInfo, *, recent: int = 8) -> dict[str, Any]:
-    names = {"#s": "status"}
+    shown = (TABLE_KEY, "#s", Attr.ATTEMPT_COUNT, Attr.MAX_ATTEMPTS, Attr.CREATED_AT, Attr.UPDATED_AT)
     tokens = [
         plain(i)
-        for i in scan_items(
-            target,
-            info.task_tokens_table,
-            projection="jobId, #s, attemptCount, maxAttempts, createdAt, updatedAt",
-            names=names,
-        )
+        for i in scan_items(target, info.task_tokens_table, projection=", ".join(shown), names={"#s": Attr.STATUS})
     ]
     # A pending job's attempts are in its poll state (shard leases there carry no attempts).
     attempts = {
-        str(i["jobId"]["S"]): i["attemptCount"]
-        for i in scan_items(target, info.poll_state_table, projection="jobId, attemptCount")
-        if "attemptCount" in i
+        str(i[TABLE_KEY]["S"]): i[Attr.ATTEMPT_COUNT]
+        for i in scan_items(target, info.poll_state_table, projection=f"{TABLE_KEY}, {Attr.ATTEMPT_COUNT}")
+        if Attr.ATTEMPT_COUNT in i
     }
     for token in tokens:
-        if str(token.get("jobId")) in attempts:
-            token["attemptCount"] = plain({"n": attempts[str(token["jobId"])]})["n"]
-    jobs = [plain(i) for i in scan_items(target, info.jobs_table, projection="jobId, #s", names=names)]
+        if str(token.get(TABLE_KEY)) in attempts:
+            token[Attr.ATTEMPT_COUNT] = plain({"n": attempts[str(token[TABLE_KEY])]})["n"]
+    # The simulated API's jobs (simulated_api/handler.py): its own item, not a record.
+    jobs = [plain(i) for i in scan_items(target, info.jobs_table, projection="jobId, #s", names={"#s": "status"})]
     sfn = target.client("stepfunctions")
     executions = sfn.list_executions(stateMachineArn=info.state_machine_arn, maxResults=100)["executions"]
     executions.sort(key=lambda e: e["startDate"], reverse=True)
     schedule = target.client("scheduler").get_schedule(Name=info.poller_schedule)
-    tokens.sort(key=lambda t: str(t.get("updatedAt", "")), reverse=True)
+    tokens.sort(key=lambda t: str(t.get(Attr.UPDATED_AT, "")), reverse=True)
     return {
         "taskTokens": {
             "count": len(tokens),
-            "byStatus": dict(Counter(str(t.get("status")) for t in tokens)),
+            "byStatus": dict(Counter(str(t.get(Attr.STATUS)) for t in tokens)),
             "recent": tokens[:recent],
         },
         "jobs": {"count": len(jobs), "byStatus": dict(Counter(str(j.get("status")) for j in jobs))},

@@ -12,6 +12,7 @@ from callbackctl.deployment.stack import stack_info
 from callbackctl.deployment.tables import get_item
 from callbackctl.deployment.targets import Target
 from callbackctl.errors import CommandFailed, UsageError
+from common.records import TABLE_KEY, Attr
 
 MAX_KEY_BYTES = 2048  # DynamoDB's limit for a partition key
 
@@ -29,7 +30,7 @@ def poll_job(target: Target, job_id: str) -> dict[str, Any]:
     """Invoke the poller for one job and report its record before and after."""
     check_job_id(job_id)
     info = stack_info(target)
-    key = {"jobId": {"S": job_id}}
+    key = {TABLE_KEY: {"S": job_id}}
     record = get_item(target, info.task_tokens_table, key)
     if record is None:
         raise UsageError(f"no job {job_id!r} in table {info.task_tokens_table}; list jobs with `callbackctl monitor`")
@@ -43,10 +44,10 @@ def poll_job(target: Target, job_id: str) -> dict[str, Any]:
     return {
         "jobId": job_id,
         "summary": answer.body,
-        "statusBefore": record["status"]["S"],
-        "statusAfter": after["status"]["S"],
-        "attemptCount": int(state.get("attemptCount", {"N": "0"})["N"]),
-        "maxAttempts": int(after["maxAttempts"]["N"]),
+        "statusBefore": record[Attr.STATUS]["S"],
+        "statusAfter": after[Attr.STATUS]["S"],
+        "attemptCount": int(state.get(Attr.ATTEMPT_COUNT, {"N": "0"})["N"]),
+        "maxAttempts": int(after[Attr.MAX_ATTEMPTS]["N"]),
     }
 
 

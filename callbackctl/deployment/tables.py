@@ -123,6 +123,7 @@ def waiting_executions(
     The due index holds keys only, so the records come from BatchGetItem, a hundred at a time.
     """
     client = target.client("dynamodb")
+    token, arn = records.Attr.TASK_TOKEN, records.Attr.EXECUTION_ARN
     waiting = []
     for start in range(0, len(keys), BATCH_GET):
         chunk = list(keys[start : start + BATCH_GET])
@@ -130,8 +131,8 @@ def waiting_executions(
         while request:
             answer = client.batch_get_item(RequestItems=request)
             for item in answer["Responses"].get(table, []):
-                if "taskToken" in item and "executionArn" in item:
-                    waiting.append((item["taskToken"]["S"], item["executionArn"]["S"]))
+                if token in item and arn in item:
+                    waiting.append((item[token]["S"], item[arn]["S"]))
             request = answer.get("UnprocessedKeys") or {}
         if progress:
             progress(len(chunk))

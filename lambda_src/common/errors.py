@@ -1,7 +1,8 @@
 """Error names an execution can end with, and the limits of the Step Functions APIs that carry them.
 
 The state machine's Catch and Fail states (stacks/workflow.py) route these names; a test checks
-that both sides agree (tests/infra/test_state_machine.py).
+that both sides agree (tests/infra/test_state_machine.py). The states themselves are named in
+end_states.py.
 """
 
 from __future__ import annotations

@@ -48,6 +48,27 @@ FINAL_STATUSES: Final = frozenset({COMPLETED, FAILED, MAX_ATTEMPTS, EXPIRED, CAN
 STATUSES: Final = (POLLING, SENDING, COMPLETED, FAILED, MAX_ATTEMPTS, EXPIRED, CANCELLED)
 
 
+class Attr:
+    """The other attribute names of the two records, for code that reads or writes raw DynamoDB items
+    (expressions, projections, low-level items). With the key, index and TTL attributes above they
+    name every field of TokenRecord and PollState, once (tests/handlers/test_records.py checks)."""
+
+    TASK_TOKEN: Final = "taskToken"
+    EXECUTION_ARN: Final = "executionArn"
+    IDEMPOTENCY_KEY: Final = "idempotencyKey"
+    STATUS: Final = "status"  # a DynamoDB reserved word: use a placeholder (#s) in expressions
+    MAX_ATTEMPTS: Final = "maxAttempts"
+    INPUT_BYTES: Final = "inputBytes"
+    JOB_NAME: Final = "jobName"
+    CREATED_AT: Final = "createdAt"
+    UPDATED_AT: Final = "updatedAt"
+    DECISION: Final = "decision"
+    FINAL_DETAIL: Final = "finalDetail"
+    ATTEMPT_COUNT: Final = "attemptCount"
+    CLAIM_OWNER: Final = "claimOwner"
+    SENDING: Final = "sending"
+
+
 class StoredDecision(TypedDict, total=False):
     """What the poller decided to send; stored before the send so a resend sends the same."""
 
@@ -90,7 +111,15 @@ class PollState(TypedDict, total=False):
     expiresAt: int
 
 
-INT_FIELDS: Final = ("attemptCount", "maxAttempts", "inputBytes", "expiresAt", "dueAt", "intervalMs", "heartbeatAt")
+INT_FIELDS: Final = (
+    Attr.ATTEMPT_COUNT,
+    Attr.MAX_ATTEMPTS,
+    Attr.INPUT_BYTES,
+    TTL_ATTRIBUTE,
+    DUE_AT,
+    INTERVAL,
+    HEARTBEAT_AT,
+)
 
 
 def new_record(

@@ -9,8 +9,9 @@ from decimal import Decimal
 
 import pytest
 
+from common import records
 from common.clock import iso, utc_now
-from common.records import epoch_ms, expires_at, new_poll_state, new_record, normalise
+from common.records import Attr, PollState, TokenRecord, epoch_ms, expires_at, new_poll_state, new_record, normalise
 
 NOW = datetime(2026, 3, 4, 5, 6, 7, 891_234, tzinfo=UTC)
 NOW_MS = 1_772_600_767_891
@@ -135,3 +136,13 @@ def test_a_record_read_back_has_its_numbers_as_integers() -> None:
     }
     assert all(type(plain[key]) is int for key in plain if key not in ("jobId", "status"))
     assert normalise({"jobId": "j"}) == {"jobId": "j"}  # a field it lacks stays absent
+
+
+def test_every_record_field_has_exactly_one_name_in_records() -> None:
+    # callbackctl reads and writes raw items by these names: a field added to a record without a
+    # name here, or a name no record has, fails.
+    schema = (records.TABLE_KEY, records.DUE_SHARD, records.DUE_AT, records.HEARTBEAT_AT, records.INTERVAL)
+    names = [*schema, records.TTL_ATTRIBUTE, *(value for name, value in vars(Attr).items() if name.isupper())]
+    assert len(set(names)) == len(names), f"a field is named twice: {sorted(names)}"
+    fields = set().union(*(kind.__required_keys__ | kind.__optional_keys__ for kind in (TokenRecord, PollState)))
+    assert set(names) == fields

@@ -53,6 +53,17 @@ def state_machine_definition(template: Template) -> dict[str, Any]:
     return dict(json.loads(text))
 
 
+def end_states_of(definition: Mapping[str, Any]) -> dict[str, str]:
+    """The definition's Succeed and Fail states: id -> type."""
+    return {name: state["Type"] for name, state in definition["States"].items() if state["Type"] in ("Succeed", "Fail")}
+
+
+def expected_end_states(names: tuple[str, ...], succeeded: str) -> dict[str, str]:
+    """End states named in lambda_src/common/end_states.py, one Succeed state and the rest Fail."""
+    assert len(set(names)) == len(names), f"an end state is named twice: {names}"
+    return {name: "Succeed" if name == succeeded else "Fail" for name in names}
+
+
 def role_statements(template: Template, role_logical_id: str) -> list[dict[str, Any]]:
     """Every IAM statement attached to a role through an AWS::IAM::Policy."""
     statements: list[dict[str, Any]] = []

@@ -12,11 +12,12 @@ from typing import Any
 
 import pytest
 
+from common import end_states
 from stacks.config import load_stage_config
 from stacks.polling_loop import BASELINE_STACK_NAME, default_wait_seconds
 
 from .conftest import Synth, cdk_synth
-from .template_helpers import resources
+from .template_helpers import end_states_of, expected_end_states, resources
 
 WAIT_SECONDS = 7  # -c loopWaitSeconds, so the test sees the setting reach the Wait state
 MAX_ATTEMPTS = 10  # the local stage's
@@ -88,6 +89,12 @@ def test_states_form_a_wait_check_choice_loop(definition: dict[str, Any]) -> Non
     }
     assert states["CheckStatus"]["Next"] == "IsJobDone"
     assert states["IsJobDone"]["Default"] == "WaitBeforeCheck"  # still running: poll again
+
+
+def test_the_end_states_are_the_ones_common_end_states_names(definition: dict[str, Any]) -> None:
+    assert end_states_of(definition) == expected_end_states(
+        end_states.POLLING_LOOP_END_STATES, end_states.JOB_SUCCEEDED
+    )
 
 
 def test_the_choice_ends_on_the_status_and_gives_up_after_max_attempts(definition: dict[str, Any]) -> None:

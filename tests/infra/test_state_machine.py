@@ -7,7 +7,9 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match
 
-from .template_helpers import logical_id, resource, state_machine_definition
+from common import end_states
+
+from .template_helpers import end_states_of, expected_end_states, logical_id, resource, state_machine_definition
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +33,12 @@ def test_states_and_start(definition: dict[str, Any]) -> None:
         "Error": "Fail",
         "RuntimeError": "Fail",
     }
+
+
+def test_the_end_states_are_the_ones_common_end_states_names(definition: dict[str, Any]) -> None:
+    # callbackctl (the demo's expectations, results) reads how an execution ended by these names:
+    # an end state added to the construct and not to the module, or the other way round, fails here.
+    assert end_states_of(definition) == expected_end_states(end_states.WORKFLOW_END_STATES, end_states.JOB_SUCCEEDED)
 
 
 def test_jsonpath_not_jsonata(template_json: dict[str, Any], definition: dict[str, Any]) -> None:
