@@ -34,6 +34,7 @@ TTL_ATTRIBUTE: Final = "expiresAt"
 # Shard leases live in the poll-state table too, keyed "shard#<n>"; without dueShard they never
 # appear in the ByDue index.
 SHARD_LEASE_PREFIX: Final = "shard#"
+SHARD_LEASE_UNTIL: Final = "leaseUntil"  # a shard lease's end (epoch ms), with claimOwner its holder
 
 Status = Literal["POLLING", "SENDING", "COMPLETED", "FAILED", "MAX_ATTEMPTS", "EXPIRED", "CANCELLED"]
 POLLING: Final = "POLLING"  # waiting for the job; polled, heartbeated

@@ -25,7 +25,9 @@ from common.records import (
     POLLING,
     SENDING,
     SHARD_LEASE_PREFIX,
+    SHARD_LEASE_UNTIL,
     TABLE_KEY,
+    Attr,
     PollState,
     StoredDecision,
     TokenRecord,
@@ -42,6 +44,10 @@ def _to_plain(item: dict[str, Any]) -> Any:
 
 def _values(values: dict[str, Any]) -> dict[str, Any]:
     return {k: _ser.serialize(v) for k, v in values.items()}
+
+
+# Every write after a claim holds only while the claim does.
+_CLAIMED = f"{Attr.CLAIM_OWNER} = :owner"
 
 
 def _key(job_id: str) -> dict[str, Any]:
@@ -129,9 +135,9 @@ class JobTables:
         final decision is being sent.
         """
         condition = f"attribute_exists({DUE_SHARD}) AND " + (
-            "#due <= :now" if due_only else "(#due <= :now OR attribute_not_exists(sending))"
+            "#due <= :now" if due_only else f"(#due <= :now OR attribute_not_exists({Attr.SENDING}))"
         )
-        update = "SET claimOwner = :owner, #due = :next"
+        update = f"SET {Attr.CLAIM_OWNER} = :owner, #due = :next"
         values: dict[str, Any] = {":owner": owner, ":next": next_due_ms, ":now": now_ms, ":one": 1}
         if interval_ms is not None:
             update += f", {INTERVAL} = :interval"
@@ -142,7 +148,7 @@ class JobTables:
             response = self.client.update_item(
                 TableName=self.poll_table,
                 Key=_key(job_id),
-                UpdateExpression=update + " ADD attemptCount :one",
+                UpdateExpression=update + f" ADD {Attr.ATTEMPT_COUNT} :one",
                 ConditionExpression=condition,
                 ExpressionAttributeNames={"#due": DUE_AT, **({"#hb": HEARTBEAT_AT} if heartbeat else {})},
                 ExpressionAttributeValues=_values(values),
@@ -173,14 +179,14 @@ class JobTables:
             names["#hb"] = HEARTBEAT_AT
             values[":hb"] = heartbeat_ms
         if refund_attempt:
-            update += " ADD attemptCount :minus"
+            update += f" ADD {Attr.ATTEMPT_COUNT} :minus"
             values[":minus"] = -1
         try:
             self.client.update_item(
                 TableName=self.poll_table,
                 Key=_key(job_id),
                 UpdateExpression=update,
-                ConditionExpression="claimOwner = :owner",
+                ConditionExpression=_CLAIMED,
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=_values(values),
             )
@@ -200,8 +206,8 @@ class JobTables:
                     "Update": {
                         "TableName": self.poll_table,
                         "Key": _key(record["jobId"]),
-                        "UpdateExpression": "SET #due = :until, sending = :true",
-                        "ConditionExpression": "claimOwner = :owner",
+                        "UpdateExpression": f"SET #due = :until, {Attr.SENDING} = :true",
+                        "ConditionExpression": _CLAIMED,
                         "ExpressionAttributeNames": {"#due": DUE_AT},
                         "ExpressionAttributeValues": _values(
                             {":until": lease_until_ms, ":true": True, ":owner": owner}
@@ -212,9 +218,9 @@ class JobTables:
                     "Update": {
                         "TableName": self.tokens_table,
                         "Key": _key(record["jobId"]),
-                        "UpdateExpression": "SET #s = :sending, decision = :decision, updatedAt = :at",
-                        "ConditionExpression": "taskToken = :token AND #s = :polling",
-                        "ExpressionAttributeNames": {"#s": "status"},
+                        "UpdateExpression": f"SET #s = :sending, {Attr.DECISION} = :decision, {Attr.UPDATED_AT} = :at",
+                        "ConditionExpression": f"{Attr.TASK_TOKEN} = :token AND #s = :polling",
+                        "ExpressionAttributeNames": {"#s": Attr.STATUS},
                         "ExpressionAttributeValues": _values(
                             {
                                 ":sending": SENDING,
@@ -241,7 +247,7 @@ class JobTables:
                     "Delete": {
                         "TableName": self.poll_table,
                         "Key": _key(record["jobId"]),
-                        "ConditionExpression": "claimOwner = :owner",
+                        "ConditionExpression": _CLAIMED,
                         "ExpressionAttributeValues": _values({":owner": owner}),
                     }
                 },
@@ -250,11 +256,11 @@ class JobTables:
                         "TableName": self.tokens_table,
                         "Key": _key(record["jobId"]),
                         "UpdateExpression": (
-                            "SET #s = :final, updatedAt = :at, finalDetail = :detail, attemptCount = :attempts "
-                            "REMOVE decision"
+                            f"SET #s = :final, {Attr.UPDATED_AT} = :at, {Attr.FINAL_DETAIL} = :detail, "
+                            f"{Attr.ATTEMPT_COUNT} = :attempts REMOVE {Attr.DECISION}"
                         ),
-                        "ConditionExpression": "taskToken = :token",
-                        "ExpressionAttributeNames": {"#s": "status"},
+                        "ConditionExpression": f"{Attr.TASK_TOKEN} = :token",
+                        "ExpressionAttributeNames": {"#s": Attr.STATUS},
                         "ExpressionAttributeValues": _values(
                             {
                                 ":final": status,
@@ -276,7 +282,7 @@ class JobTables:
             self.client.delete_item(
                 TableName=self.poll_table,
                 Key=_key(job_id),
-                ConditionExpression="claimOwner = :owner",
+                ConditionExpression=_CLAIMED,
                 ExpressionAttributeValues=_values({":owner": owner}),
             )
         except self.client.exceptions.ConditionalCheckFailedException:
@@ -290,8 +296,8 @@ class JobTables:
             self.client.update_item(
                 TableName=self.poll_table,
                 Key=_key(SHARD_LEASE_PREFIX + shard),
-                UpdateExpression="SET claimOwner = :owner, leaseUntil = :until",
-                ConditionExpression="attribute_not_exists(leaseUntil) OR leaseUntil <= :now",
+                UpdateExpression=f"SET {Attr.CLAIM_OWNER} = :owner, {SHARD_LEASE_UNTIL} = :until",
+                ConditionExpression=f"attribute_not_exists({SHARD_LEASE_UNTIL}) OR {SHARD_LEASE_UNTIL} <= :now",
                 ExpressionAttributeValues=_values({":owner": owner, ":until": until_ms, ":now": now_ms}),
             )
         except self.client.exceptions.ConditionalCheckFailedException:
@@ -304,8 +310,8 @@ class JobTables:
             self.client.update_item(
                 TableName=self.poll_table,
                 Key=_key(SHARD_LEASE_PREFIX + shard),
-                UpdateExpression="REMOVE leaseUntil",
-                ConditionExpression="claimOwner = :owner",
+                UpdateExpression=f"REMOVE {SHARD_LEASE_UNTIL}",
+                ConditionExpression=_CLAIMED,
                 ExpressionAttributeValues=_values({":owner": owner}),
             )
 
