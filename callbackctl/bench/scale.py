@@ -8,8 +8,8 @@
 4. the same over 4 shards, one run per shard at once;
 5. the jobs end at the API: a timed run per shard sends SendTaskSuccess (the decision-before-send
    path), the schedules, resumed, finish what it left; every execution must end SUCCEEDED.
-Then, schedules running: ``crowd`` (2,000) executions started at once while the schedules finish
-step 5's jobs; all must end, none timed out (``settle`` then reads how step 5's ended).
+Then (``settle``: step 5's executions have ended), schedules running: ``crowd`` (2,000) executions
+started at once, all must end, none timed out.
 """
 
 from __future__ import annotations
@@ -121,14 +121,12 @@ def settle(bench: Bench, result: dict[str, Any], arns: list[str], timeout: float
 CROWD_INPUT = {"simulate": {"outcome": "SUCCEED", "completionPolls": 1}, "payload": {"bench": "crowd"}}
 
 
-def crowd(bench: Bench, *, also_running: int = 0) -> dict[str, Any]:
+def crowd(bench: Bench) -> dict[str, Any]:
     """``crowd`` executions started at once with the schedules running; how each one ended. Each crowd
     job is done at its first status check: the crowd is about executions waiting at once (none may
-    time out), and one poll per job keeps the run shorter on a small machine. ``also_running``:
-    executions of an earlier phase the schedules are still finishing (the wait covers them too)."""
+    time out), and one poll per job keeps the run shorter on a small machine."""
     count = bench.settings.crowd
-    beside = f", beside {also_running:,} the schedules are finishing" if also_running else ""
-    bench.log(f"crowd: {count:,} executions started at once, schedules running{beside}")
+    bench.log(f"crowd: {count:,} executions started at once, schedules running")
     began = time.monotonic()
     arns = start_many(bench, count, "bench-crowd", CROWD_INPUT)
     started = time.monotonic() - began
@@ -140,7 +138,6 @@ def crowd(bench: Bench, *, also_running: int = 0) -> dict[str, Any]:
     bench.log(f"crowd: ended in {seconds:.0f} s: {states}")
     return {
         "executions": count,
-        "alsoRunning": also_running,
         "completionPolls": 1,
         "startSeconds": round(started, 1),
         "seconds": round(seconds, 1),
