@@ -131,7 +131,7 @@ def register(sub: Any) -> None:
         "DynamoDB requests, prices the counts with the cost model, and times the poller on real waiting executions "
         "(1,000 and 10,000 pending, a raw floor, 1 vs 4 shards), and runs 2,000 executions at once. Prints every "
         "figure with its target and PASS/FAIL, writes bench-results/bench-<timestamp>.json (and latest.json) and "
-        "bench-results/bench.png. Under 20 minutes.",
+        "bench-results/bench.png. About 18 minutes on 2 cores when the machine keeps up (target: 20).",
     )
     _add_sizes(p)
     _add_local_cloud(p)
