@@ -28,8 +28,10 @@ SEEDED_PREFIX = "bench-"  # seeded backlog jobs; real jobs have the simulated AP
 WAITING_INPUT = {"simulate": {"outcome": "SUCCEED", "completionPolls": 100}, "payload": {"bench": "scale"}}
 
 
-def start_many(bench: Bench, count: int, prefix: str, execution_input: dict[str, Any]) -> list[str]:
-    """Start ``count`` executions, 16 at a time, logging progress every 10%."""
+def start_many(
+    bench: Bench, count: int, prefix: str, execution_input: dict[str, Any], *, workers: int = 16
+) -> list[str]:
+    """Start ``count`` executions, ``workers`` at a time, logging progress every 10%."""
     done = [0]
     step = max(1, count // 10)
     began = time.monotonic()
@@ -45,7 +47,7 @@ def start_many(bench: Bench, count: int, prefix: str, execution_input: dict[str,
         bench.dep.state_machine_arn,
         [execution_input] * count,
         prefix=prefix,
-        workers=16,
+        workers=workers,
         progress=progress,
     )
     return [arn for _, arn in runs]
