@@ -123,7 +123,8 @@ def describable(arns: list[str]) -> list[str]:
             f"skipping {len(skipped)} running execution(s) whose names Step Functions rejects "
             f"(e.g. {skipped[0].split(':', 7)[-1]!r}); `callbackctl cleanup` ends them"
         )
-    return [arn for arn in arns if arn not in skipped]
+    rejected = set(skipped)
+    return [arn for arn in arns if arn not in rejected]
 
 
 def run_watch(args: argparse.Namespace) -> int:
