@@ -31,6 +31,7 @@ from callbackctl.cost.model import MINUTES_PER_MONTH
 from callbackctl.cost.prices import default_prices, price_usage
 from callbackctl.deployment.cdk import ROOT
 from callbackctl.deployment.cleanup import cleanup
+from callbackctl.deployment.executions import running_executions
 from callbackctl.deployment.stack import stack_info
 from callbackctl.deployment.targets import STACK_NAME, Target, resolve_target
 from callbackctl.errors import CommandFailed
@@ -75,11 +76,26 @@ def measure_cost(bench: Bench) -> dict[str, Any]:
     return {"idle": idle_record, "cost": {"fixedMonthly": fixed_record, "phases": phases}}
 
 
+def refuse_busy(target: Target, endpoint: str, state_machine_arns: list[str]) -> None:
+    """Executions already running (a local cloud the bench did not start) would add their work to
+    every figure: the bench stops with what to do instead."""
+    busy = {arn: len(running_executions(target, arn)) for arn in state_machine_arns}
+    named = ", ".join(f"{n:,} of {arn.rsplit(':', 1)[-1]}" for arn, n in busy.items() if n)
+    if named:
+        raise CommandFailed(
+            f"executions are already running on the local cloud at {endpoint} ({named}); their work would "
+            "count in every figure. End them (`callbackctl cleanup --target localcloud` for the callback "
+            "stack) or let the bench start a local cloud of its own (`make localcloud-stop` first, or "
+            "`--port`/`--state-dir`)"
+        )
+
+
 def _measure(target: Target, endpoint: str, settings: BenchSettings, *, deploy: bool, started: float) -> dict[str, Any]:
     if deploy:
         log_line(started, f"deploying {STACK_NAME} and {BASELINE_STACK_NAME}")
         deploy_stacks(target, settings)
     dep = read_deployment(target, endpoint, settings.clock_speed)
+    refuse_busy(target, endpoint, [dep.state_machine_arn, dep.loop_state_machine_arn])
     bench = Bench(dep, settings, started)
     bench.set_schedule("ENABLED")
     measured = measure_cost(bench)

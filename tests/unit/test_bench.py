@@ -49,12 +49,16 @@ from callbackctl.bench.measured import (
     price_phase,
 )
 from callbackctl.bench.report import format_report
+from callbackctl.bench.run import refuse_busy
 from callbackctl.bench.runs import writes_per_poll
 from callbackctl.bench.seed import NOT_DUE_MS, backlog, finishing, made_due
 from callbackctl.bench.settings import QUICK, BenchSettings
 from callbackctl.cli.output import jsonable
 from callbackctl.cost import Design, MeasuredUsage, Usage
+from callbackctl.errors import CommandFailed
 from common.records import epoch_ms
+
+from .conftest import MotoStepFunctions
 
 
 def events(*kinds: str) -> list[dict[str, Any]]:
@@ -592,3 +596,15 @@ def test_pricing_a_phase_gives_only_the_callback_the_schedules_fixed_part() -> N
     assert phase["cost"]["callback_at_volume"] > phase["cost"]["callback_marginal"]
     # the formula's fixed part (43,200 runs) matches the measured one: no disagreement reported on it
     assert not [d for d in phase["disagreements"] if d["part"] == "fixed_monthly" and d["metric"] != "lambda_gb_s"]
+
+
+def test_the_bench_refuses_a_local_cloud_with_executions_running(moto_sfn: MotoStepFunctions) -> None:
+    callback, loop = moto_sfn.state_machine("CallbackWorkflow"), moto_sfn.state_machine("PollingLoop")
+    running = moto_sfn.start(loop, 3)
+    moto_sfn.stop(running[:1])
+    with pytest.raises(CommandFailed) as err:
+        refuse_busy(moto_sfn.target, "http://localhost:4566", [callback, loop])
+    assert "(2 of PollingLoop)" in str(err.value)
+    assert "callbackctl cleanup" in str(err.value)
+    moto_sfn.stop(running[1:])
+    refuse_busy(moto_sfn.target, "http://localhost:4566", [callback, loop])  # nothing running: goes on
