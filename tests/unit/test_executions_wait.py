@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
+from callbackctl.bench import realpath
 from callbackctl.deployment import executions as ex
+from callbackctl.errors import TimedOut
 
 from .conftest import MotoStepFunctions
 
@@ -66,3 +68,42 @@ def test_a_small_wait_describes_each_execution(moto_sfn: MotoStepFunctions) -> N
     assert statuses[arns[0]] == "ABORTED"
     assert moto_sfn.calls["DescribeExecution"] == 5
     assert moto_sfn.calls["ListExecutions"] == 0
+
+
+class _Bench:
+    """What ``wait_all_ended`` uses of a bench run: a target, the state machine, a log."""
+
+    def __init__(self, moto_sfn: MotoStepFunctions, machine: str) -> None:
+        self.target = moto_sfn.target
+        self.dep = type("Dep", (), {"state_machine_arn": machine})()
+        self.lines: list[str] = []
+
+    def log(self, message: str) -> None:
+        self.lines.append(message)
+
+
+def test_the_bench_checks_for_any_running_cheaply_and_counts_them_now_and_then(
+    moto_sfn: MotoStepFunctions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    machine = moto_sfn.state_machine()
+    arns = moto_sfn.start(machine, 4)
+    bench = _Bench(moto_sfn, machine)
+    pages: list[int] = []
+    moto_sfn.target.client("stepfunctions").meta.events.register(
+        "before-parameter-build.sfn.ListExecutions", lambda params, **_: pages.append(params["maxResults"])
+    )
+    monkeypatch.setattr(realpath, "sleep_between_checks", lambda: moto_sfn.stop(arns[:1]) or arns.pop(0))
+
+    assert realpath.wait_all_ended(bench, 60, "test") == 0  # type: ignore[arg-type]
+
+    assert pages == [ex.LIST_PAGE_SIZE, 1, 1, 1, 1]  # one count, then one item a check until none runs
+    assert bench.lines == ["  test: 4 executions still running"]
+
+
+def test_the_bench_wait_reports_what_still_runs_at_its_deadline(moto_sfn: MotoStepFunctions) -> None:
+    machine = moto_sfn.state_machine()
+    moto_sfn.start(machine, 3)
+    bench = _Bench(moto_sfn, machine)
+    assert realpath.wait_all_ended(bench, -1, "test", raise_on_timeout=False) == 3  # type: ignore[arg-type]
+    with pytest.raises(TimedOut, match="3 executions still running"):
+        realpath.wait_all_ended(bench, -1, "test")  # type: ignore[arg-type]

@@ -157,7 +157,7 @@ def localcloud_register_endpoints() -> None:
     from localstack.aws.handlers import run_custom_response_handlers
     from localstack.services.edge import ROUTER
 
-    from localcloud_ext import counters, lambda_concurrency, lambda_metrics, request_log, threads
+    from localcloud_ext import backend_proxy, counters, lambda_concurrency, lambda_metrics, request_log, threads
 
     _STATE["rules"] = ROUTER.add(LocalcloudEndpoints())
     run_custom_response_handlers.append(counters.REQUESTS)
@@ -165,6 +165,7 @@ def localcloud_register_endpoints() -> None:
     lambda_concurrency.apply()  # CloudFormation's ReservedConcurrentExecutions, which core ignores
     threads.PRUNER.start()  # ended interpreter threads joined: their stacks would exhaust the mappings
     request_log.apply()  # no per-request work when the request log is off (LOCALCLOUD_REQUEST_LOG)
+    backend_proxy.apply()  # requests to DynamoDB Local skip requests' environment lookups
 
 
 @hooks.on_infra_ready()
