@@ -31,6 +31,9 @@ LIST_PAGE_SIZE: Final = 1000
 # More executions than this to wait for: one RUNNING listing per round, and a DescribeExecution only
 # for those that left it (2,000 executions were 2,000 describes a second before).
 DESCRIBE_EACH_UP_TO: Final = 50
+# A wait pauses at least this many times as long as its last round of requests took: on the local
+# cloud, listing 2,000 running executions once a second kept LocalStack's one process half busy.
+ROUND_PAUSE_FACTOR: Final = 4.0
 
 Progress = Callable[[int], None]  # called with how many more items are done
 
@@ -163,6 +166,7 @@ def wait_for(
     statuses: dict[str, str] = {}
     with ThreadPoolExecutor(max_workers=workers) as pool:
         while True:
+            round_began = time.monotonic()
             pending = [arn for arn in arns if statuses.get(arn) not in TERMINAL]
             if len(pending) > DESCRIBE_EACH_UP_TO:
                 running = _still_running(target, pending)
@@ -174,7 +178,10 @@ def wait_for(
                 on_change(statuses)
             if all(statuses[arn] in TERMINAL for arn in arns) or time.monotonic() >= deadline:
                 return statuses
-            time.sleep(max(0.0, min(interval, deadline - time.monotonic())))
+            # A round that took long (thousands of executions) waits longer, so that watching takes at
+            # most a fifth of the service's time.
+            pause = max(interval, ROUND_PAUSE_FACTOR * (time.monotonic() - round_began))
+            time.sleep(max(0.0, min(pause, deadline - time.monotonic())))
 
 
 def history(

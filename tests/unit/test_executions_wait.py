@@ -107,3 +107,44 @@ def test_the_bench_wait_reports_what_still_runs_at_its_deadline(moto_sfn: MotoSt
     assert realpath.wait_all_ended(bench, -1, "test", raise_on_timeout=False) == 3  # type: ignore[arg-type]
     with pytest.raises(TimedOut, match="3 executions still running"):
         realpath.wait_all_ended(bench, -1, "test")  # type: ignore[arg-type]
+
+
+class FakeTime:
+    """``time`` for ``executions``: a clock that moves only when the code sleeps or a fake says so."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.pauses: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.pauses.append(seconds)
+        self.now += seconds
+
+
+def test_a_wait_pauses_four_times_as_long_as_a_slow_round_took(
+    moto_sfn: MotoStepFunctions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    arns = moto_sfn.start(moto_sfn.state_machine(), ex.DESCRIBE_EACH_UP_TO + 1)
+    clock = FakeTime()
+
+    def slow_listing(_target: object, _machine: str) -> list[str]:
+        clock.now += 0.5  # the listing took half a second
+        return list(arns)
+
+    monkeypatch.setattr(ex, "running_executions", slow_listing)
+    monkeypatch.setattr(ex, "time", clock)
+
+    ex.wait_for(moto_sfn.target, arns, timeout=6, interval=1.0)
+
+    assert clock.pauses == [2.0, 2.0, 0.5]  # 4 x 0.5 s, not the 1 s interval; the last one ends at the deadline
+
+
+def test_a_quick_round_pauses_for_the_interval(moto_sfn: MotoStepFunctions, monkeypatch: pytest.MonkeyPatch) -> None:
+    arns = moto_sfn.start(moto_sfn.state_machine(), 2)
+    clock = FakeTime()
+    monkeypatch.setattr(ex, "time", clock)
+    ex.wait_for(moto_sfn.target, arns, timeout=2.5, interval=1.0)
+    assert clock.pauses == [1.0, 1.0, 0.5]
