@@ -118,11 +118,12 @@ def settle(bench: Bench, result: dict[str, Any], arns: list[str], timeout: float
     _empty_job_tables(bench)
 
 
-# The crowd's StartExecution calls, this many at a time: as fast as 8 clients can (about 10 a second
-# here). 16 at a time started 2,000 at 22-31 a second once LocalStack got lighter, and twice the job
-# API's and create_job's calls then timed out faster than LocalStack caught up (README, bench).
-# The issue's own cliff run started its 2,000 at 4.8 a second.
-CROWD_START_WORKERS = 8
+# The crowd's StartExecution calls, this many at a time (2,000 in 86 s here, 2026-12-02 03:09 UTC).
+# Twice before, 16 at a time overran the machine: the bench then counted the running executions every
+# 3 s in pages of 100, and LocalStack rebuilt and serialized every running execution's list item for
+# each page (1.2-1.8 s of its CPU per 1,000 running), so the counting took much of the one process
+# the crowd runs on. It now checks one list item every 5 s and counts every 30 s (``wait_all_ended``).
+CROWD_START_WORKERS = 16
 
 CROWD_INPUT = {"simulate": {"outcome": "SUCCEED", "completionPolls": 1}, "payload": {"bench": "crowd"}}
 

@@ -10,7 +10,8 @@
   CloudWatch metrics in batches (see ``lambda_metrics.py``), makes CloudFormation apply a
   function's reserved concurrency (see ``lambda_concurrency.py``) and joins the interpreter's
   ended threads (see ``threads.py``); the per-request log lines only when asked for
-  (see ``request_log.py``).
+  (see ``request_log.py``); requests to DynamoDB Local without requests' environment lookups
+  (see ``backend_proxy.py``).
 - ``localstack.hooks.on_infra_ready``: starts the Scheduler firer, see ``scheduler.py``.
 - ``localstack.hooks.on_infra_shutdown``: stops it and the Lambda fork server; after every other
   shutdown hook, makes sure the process exits soon (``localcloud_exit_after_shutdown``).
