@@ -118,12 +118,13 @@ def settle(bench: Bench, result: dict[str, Any], arns: list[str], timeout: float
     _empty_job_tables(bench)
 
 
-# The crowd's StartExecution calls, this many at a time (2,000 in 86 s here, 2026-12-02 03:09 UTC).
-# Twice before, 16 at a time overran the machine: the bench then counted the running executions every
-# 3 s in pages of 100, and LocalStack rebuilt and serialized every running execution's list item for
-# each page (1.2-1.8 s of its CPU per 1,000 running), so the counting took much of the one process
-# the crowd runs on. It now checks one list item every 5 s and counts every 30 s (``wait_all_ended``).
-CROWD_START_WORKERS = 16
+# The crowd's StartExecution calls, this many at a time: about 10-15 a second here, and each call
+# waits for LocalStack's answer, so a loaded process slows the starts down. 16 at a time (22-31 a
+# second) overran the machine in 3 of 4 runs: twice the job API's and create_job's calls timed out and
+# LocalStack never caught up (2026-12-01 23:56, 2026-12-02 00:38 UTC), once it stopped answering
+# StartExecution after 1,200 (03:24, with the cheap checks of ``wait_all_ended``); one run finished
+# (03:09). The issue's own cliff run started its 2,000 at 4.8 a second.
+CROWD_START_WORKERS = 8
 
 CROWD_INPUT = {"simulate": {"outcome": "SUCCEED", "completionPolls": 1}, "payload": {"bench": "crowd"}}
 
