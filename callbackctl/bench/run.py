@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ConnectionClosedError, ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
+
 from callbackctl.bench.billing import RULES
 from callbackctl.bench.figures import (
     aws_token_workload,
@@ -76,6 +78,10 @@ def measure_cost(bench: Bench) -> dict[str, Any]:
     return {"idle": idle_record, "cost": {"fixedMonthly": fixed_record, "phases": phases}}
 
 
+# A local cloud that stops answering mid-run (it was running: the bench started or found it).
+STOPPED_ANSWERING = (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, ConnectionClosedError)
+
+
 def refuse_busy(target: Target, endpoint: str, state_machine_arns: list[str]) -> None:
     """Executions already running (a local cloud the bench did not start) would add their work to
     every figure: the bench stops with what to do instead."""
@@ -135,7 +141,14 @@ def run_bench(
     started_here = not instance.already_running
     target = resolve_target("localcloud", endpoint=instance.endpoint)
     try:
-        measured = _measure(target, instance.endpoint, settings, deploy=deploy, started=started)
+        try:
+            measured = _measure(target, instance.endpoint, settings, deploy=deploy, started=started)
+        except STOPPED_ANSWERING as err:
+            raise CommandFailed(
+                f"the local cloud at {instance.endpoint} stopped answering during the run ({err}): LocalStack "
+                "(one process) fell behind the load. Run the bench with nothing else running on the machine, or "
+                f"smaller (--crowd, --pending); LocalStack's log: {instance.log_file}"
+            ) from None
         if not started_here:
             log_line(started, "cleaning up the tables (the local cloud keeps running)")
             cleanup(target, stack_info(target))

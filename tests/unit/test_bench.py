@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from dataclasses import asdict
 from datetime import UTC, datetime
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -608,3 +610,28 @@ def test_the_bench_refuses_a_local_cloud_with_executions_running(moto_sfn: MotoS
     assert "callbackctl cleanup" in str(err.value)
     moto_sfn.stop(running[1:])
     refuse_busy(moto_sfn.target, "http://localhost:4566", [callback, loop])  # nothing running: goes on
+
+
+def test_a_local_cloud_that_stops_answering_mid_run_is_named_with_its_log(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from botocore.exceptions import EndpointConnectionError
+
+    import localcloud
+    from callbackctl.bench import run as bench_run
+
+    stopped: list[object] = []
+    log = tmp_path / "localstack.log"
+    instance = SimpleNamespace(endpoint="http://localhost:4566", log_file=log, already_running=False)
+    monkeypatch.setattr(localcloud, "start", lambda **_: instance)
+    monkeypatch.setattr(localcloud, "stop", lambda **kw: stopped.append(kw))
+
+    def overrun(*_args: object, **_kwargs: object) -> None:
+        raise EndpointConnectionError(endpoint_url="http://localhost:4566/")
+
+    monkeypatch.setattr(bench_run, "_measure", overrun)
+    with pytest.raises(CommandFailed) as err:
+        bench_run.run_bench(QUICK, out_dir=tmp_path, echo=lambda _m: None)
+    assert "the local cloud at http://localhost:4566 stopped answering during the run" in str(err.value)
+    assert str(tmp_path / "localstack.log") in str(err.value)
+    assert stopped, "the bench stops the local cloud it started"
