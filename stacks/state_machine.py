@@ -1,5 +1,5 @@
 """The defaults every state machine here shares: Standard, traced, logged without execution data,
-timed out a margin after the stage's task timeout."""
+timed out a margin after the stage's task timeout (and the retries' waits before the task)."""
 
 from __future__ import annotations
 
@@ -25,9 +25,11 @@ def logged_state_machine(
     config: StageConfig,
     definition: sfn.IChainable,
     comment: str,
+    retry_wait_seconds: int = 0,
 ) -> tuple[sfn.StateMachine, logs.LogGroup]:
     """A Standard state machine `StateMachine` with X-Ray tracing, an execution timeout
-    `EXECUTION_TIMEOUT_MARGIN_SECONDS` past the stage's task timeout, and its own log group
+    `EXECUTION_TIMEOUT_MARGIN_SECONDS` past the stage's task timeout plus `retry_wait_seconds` (the
+    longest its retries may wait before the task runs), and its own log group
     `StateMachineLogGroup` (retention and removal policy from the stage) in `scope`."""
     log_group = logs.LogGroup(
         scope,
@@ -42,7 +44,7 @@ def logged_state_machine(
         definition_body=sfn.DefinitionBody.from_chainable(definition),
         state_machine_type=sfn.StateMachineType.STANDARD,
         tracing_enabled=True,
-        timeout=Duration.seconds(config.task_timeout_seconds + EXECUTION_TIMEOUT_MARGIN_SECONDS),
+        timeout=Duration.seconds(config.task_timeout_seconds + retry_wait_seconds + EXECUTION_TIMEOUT_MARGIN_SECONDS),
         # Execution data stays out of the logs: it would carry whole task tokens.
         logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
     )

@@ -40,11 +40,16 @@ TRANSIENT_LAMBDA_ERRORS: Final = (
 )
 CREATE_JOB_RETRY_ATTEMPTS: Final = 6
 # Throttling (a burst past the account's or function's concurrency): the handler never ran. Retried
-# longer: waits of up to 30 s with full jitter, about 6.5 minutes in all on average (at least ~4 in
-# practice), so a burst drains instead of failing. On the local stage create_job runs 10 at a time,
-# about 20 starts a second: 2,000 executions started at once drain in under two minutes.
+# longer: waits of up to 30 s with full jitter, about 14 minutes in all on average, so a burst drains
+# instead of failing. On the local stage create_job runs 10 at a time; under 2,000 executions started
+# at once (make bench, 2 cores) it created ~5 jobs a second, and with 30 attempts (~6.5 minutes) 6
+# of the 2,000 ran out of attempts (2026-12-02 03:43 UTC).
 THROTTLED_ERROR: Final = "Lambda.TooManyRequestsException"
-THROTTLED_RETRY_ATTEMPTS: Final = 30
+THROTTLED_RETRY_ATTEMPTS: Final = 60
+THROTTLED_MAX_DELAY_SECONDS: Final = 30
+# The longest the throttled retries can wait in all (each wait drawn up to min(30 s, 1 s x 2^n)): the
+# execution's own timeout leaves room for it before the task's (state_machine.py).
+THROTTLED_MAX_WAIT_SECONDS: Final = sum(min(THROTTLED_MAX_DELAY_SECONDS, 2**n) for n in range(THROTTLED_RETRY_ATTEMPTS))
 
 
 class CallbackWorkflow(Construct):
@@ -121,7 +126,7 @@ class CallbackWorkflow(Construct):
             interval=Duration.seconds(1),
             max_attempts=THROTTLED_RETRY_ATTEMPTS,
             backoff_rate=2,
-            max_delay=Duration.seconds(30),
+            max_delay=Duration.seconds(THROTTLED_MAX_DELAY_SECONDS),
             jitter_strategy=sfn.JitterType.FULL,
         )
         create_job.add_retry(
@@ -182,6 +187,7 @@ class CallbackWorkflow(Construct):
             config=config,
             definition=definition,
             comment="Step Functions task-token callback pattern",
+            retry_wait_seconds=THROTTLED_MAX_WAIT_SECONDS,
         )
         acknowledge_invoke_wildcard(
             self.state_machine.role,

@@ -50,7 +50,7 @@ EXPECTED = {
         log_retention_days=7,
         task_timeout=30 * 60,
         heartbeat_timeout=10 * 60,
-        execution_timeout=30 * 60 + 5 * 60,
+        execution_timeout=1681 + 30 * 60 + 5 * 60,  # throttled retries (at most 1,681 s), task, margin
         environment={
             "SimulatedApi/Function": {"LOG_LEVEL": "DEBUG", "STAGE": "local", "COMPLETION_POLLS_MAX": "3"},
             "Workflow/CreateJobFunction": {
@@ -91,7 +91,7 @@ EXPECTED = {
         log_retention_days=30,
         task_timeout=8 * 60 * 60,
         heartbeat_timeout=30 * 60,
-        execution_timeout=8 * 60 * 60 + 5 * 60,
+        execution_timeout=1681 + 8 * 60 * 60 + 5 * 60,
         environment={
             "SimulatedApi/Function": {"LOG_LEVEL": "INFO", "STAGE": "aws", "COMPLETION_POLLS_MAX": "5"},
             "Workflow/CreateJobFunction": {
