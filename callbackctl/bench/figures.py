@@ -152,12 +152,12 @@ def end_state_figure(name: str, states: Mapping[str, int], measures: str) -> Fig
     detail = ", ".join(f"{state} {n:,}" for state, n in sorted(states.items()))
     return Figure(
         name,
-        float(timed_out),
-        "timed out",
-        "= 0 (all SUCCEEDED)",
-        timed_out == 0 and bad == 0,
+        float(bad),
+        "not SUCCEEDED",
+        "= 0 (none timed out or failed)",
+        bad == 0,
         f"{total:,} executions: {detail}",
-        measures,
+        f"{measures}; timed out: {timed_out:,}",
     )
 
 

@@ -189,7 +189,7 @@ def judge(result: dict[str, Any], settings: BenchSettings) -> tuple[list[dict[st
             end_state_figure(
                 f"{s.crowd:,} executions at once (schedules on)",
                 result["crowd"]["endStates"],
-                "none may time out",
+                "all must succeed",
             )
         )
     last = result["cost"]["phases"][-1]

@@ -507,11 +507,13 @@ def test_the_bench_judges_its_own_wall_time_against_twenty_minutes() -> None:
 
 def test_a_timed_out_execution_fails_the_end_state_figure() -> None:
     ok = end_state_figure("x", {"SUCCEEDED": 2000}, "m")
-    assert ok.passed and ok.value == 0
+    assert ok.passed and ok.value == 0 and ok.note == "m; timed out: 0"
     bad = end_state_figure("x", {"SUCCEEDED": 131, "FAILED JobTimedOut": 1869}, "m")
     assert bad.passed is False and bad.value == 1869 and "FAILED JobTimedOut 1,869" in bad.measures
-    other = end_state_figure("x", {"SUCCEEDED": 24, "FAILED Sandbox.Timedout": 76}, "m")
-    assert other.passed is False and other.value == 0  # failed, but not on a heartbeat or task timeout
+    assert bad.note == "m; timed out: 1,869"
+    other = end_state_figure("x", {"SUCCEEDED": 1994, "FAILED Lambda.TooManyRequestsException": 6}, "m")
+    assert other.passed is False and other.value == 6  # failed, not on a heartbeat or task timeout
+    assert other.note == "m; timed out: 0"
 
 
 def test_cost_target_from_seven_polls_fails_with_its_reason() -> None:
