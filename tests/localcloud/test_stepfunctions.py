@@ -282,6 +282,33 @@ def test_of_concurrent_final_callbacks_exactly_one_is_accepted(client: Clients, 
     assert final == ("SUCCEEDED" if winner % 2 else "FAILED")
 
 
+def test_a_tokens_task_is_found_without_asking_every_execution(
+    client: Clients, function_arn: str, shared_cloud: localcloud.Instance
+) -> None:
+    """SendTask* finds the token's execution in an index (LocalStack asks every execution it ever
+    ran: O(executions) per call). Counted: no lookup of this instance's own tokens scans, and an
+    unknown token still answers InvalidToken, after the one scan that proves it unknown."""
+    machine = one_task_machine(client, function_arn)
+    executions = [start(client, machine) for _ in range(3)]
+    tokens = [waiting_token(client, e) for e in executions]
+    counters(shared_cloud.endpoint, reset=True)
+
+    client("stepfunctions").send_task_success(taskToken=tokens[0], output="{}")
+    client("stepfunctions").send_task_failure(taskToken=tokens[1], error="JobFailed", cause="failed")
+    client("stepfunctions").send_task_heartbeat(taskToken=tokens[2])
+    client("stepfunctions").send_task_success(taskToken=tokens[2], output="{}")
+    finals = [wait_for(lambda e=e: ended(client, e), 10, "the execution to end") for e in executions]
+    gone = error_code(lambda: client("stepfunctions").send_task_success(taskToken=tokens[0], output="{}"))
+    scans_for_known_tokens = counters(shared_cloud.endpoint)["tokenScans"]
+    unknown = error_code(lambda: client("stepfunctions").send_task_heartbeat(taskToken="not-a-token-" + tokens[0][:40]))
+
+    assert finals == ["SUCCEEDED", "FAILED", "SUCCEEDED"]
+    assert gone == "TaskTimedOut"
+    assert scans_for_known_tokens == 0
+    assert unknown == "InvalidToken"
+    assert counters(shared_cloud.endpoint)["tokenScans"] == 1
+
+
 def test_a_heartbeat_is_accepted_for_a_task_without_heartbeat_seconds(client: Clients, function_arn: str) -> None:
     execution = start(client, one_task_machine(client, function_arn))
     token = waiting_token(client, execution)

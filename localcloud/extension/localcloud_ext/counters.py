@@ -197,6 +197,9 @@ class InvocationCounter:
 REQUESTS = RequestCounter()
 INVOCATIONS = InvocationCounter()
 CALLBACKS = CallbackCounter()
+# SendTask* lookups that asked every execution for a token's task, not the token index
+# (stepfunctions.py): 0 for tokens of this local cloud's own executions.
+TOKEN_SCANS = [0]
 
 
 def snapshot(*, reset: bool = False) -> dict[str, Any]:
@@ -204,10 +207,14 @@ def snapshot(*, reset: bool = False) -> dict[str, Any]:
     requests = REQUESTS.snapshot(reset=reset)
     invocations = INVOCATIONS.snapshot(reset=reset)
     callbacks = CALLBACKS.snapshot(reset=reset)
+    token_scans = TOKEN_SCANS[0]
+    if reset:
+        TOKEN_SCANS[0] = 0
     return {
         "since": requests["since"],
         "requests": requests["requests"],
         "lambda": invocations["functions"],
         "callbacks": callbacks,
+        "tokenScans": token_scans,
         "reset": reset,
     }

@@ -54,6 +54,7 @@ import logging
 import sys
 import threading
 import time
+import weakref
 from typing import Any
 
 import jsonpath_ng.ext.parser
@@ -80,6 +81,7 @@ from localstack.services.stepfunctions.asl.eval.callback.callback import (
     CallbackEndpoint,
     CallbackOutcomeFailure,
     CallbackOutcomeSuccess,
+    CallbackPoolManager,
 )
 from localstack.services.stepfunctions.asl.eval.environment import Environment
 from localstack.services.stepfunctions.asl.eval.program_state import ProgramStopped
@@ -90,6 +92,8 @@ from localstack.services.stepfunctions.backend.execution import Execution
 from localstack.services.stepfunctions.backend.execution_worker import ExecutionWorker
 from localstack.services.stepfunctions.provider import StepFunctionsProvider
 from localstack.utils.patch import Patch
+
+from localcloud_ext import counters
 
 LOG = logging.getLogger("localcloud.stepfunctions")
 
@@ -117,11 +121,41 @@ def _pool(env: Environment) -> list[CallbackEndpoint]:
     return list(env.callback_pool_manager._pool.values())  # no public listing either
 
 
+# Which execution issued a task token. LocalStack finds a token's task by asking every execution it
+# ever ran (its store keeps them all): every SendTask* call cost O(executions), 6% of its one
+# process in a crowd of 2,000 with 3,000 executions in the store, and growing with every execution.
+# A token is recorded when its pool mints it (``_add_token``), and a pool knows its execution from
+# the moment the execution's environment is built (``_get_evaluation_environment``).
+_TOKEN_POOLS: weakref.WeakValueDictionary[str, CallbackPoolManager] = weakref.WeakValueDictionary()
+_POOL_OWNER = "localcloud_execution"  # attribute set on an execution's CallbackPoolManager
+
+
+def _add_token(fn: Any, self: CallbackPoolManager, callback_id: str) -> CallbackEndpoint:
+    endpoint = fn(self, callback_id)
+    _TOKEN_POOLS[callback_id] = self
+    return endpoint
+
+
+def _indexed_task(task_token: str) -> tuple[Execution, Environment, CallbackEndpoint] | None:
+    pool = _TOKEN_POOLS.get(task_token)
+    execution = getattr(pool, _POOL_OWNER, None)
+    env = getattr(getattr(execution, "exec_worker", None), "env", None)
+    if pool is None or execution is None or env is None or env.callback_pool_manager is not pool:
+        return None
+    endpoint = pool.get(task_token)
+    return None if endpoint is None else (execution, env, endpoint)
+
+
 class LocalcloudStepFunctionsProvider(StepFunctionsProvider):
     """LocalStack's provider with AWS's task-token and StopExecution behaviour (module docstring)."""
 
     def _find_task(self, context: RequestContext, task_token: str) -> tuple[Execution, Environment, CallbackEndpoint]:
-        for execution in list(self.get_store(context).executions.values()):
+        store = self.get_store(context)
+        found = _indexed_task(task_token)
+        if found is not None and store.executions.get(found[0].exec_arn) is found[0]:
+            return found
+        counters.TOKEN_SCANS[0] += 1  # a token minted elsewhere (an activity task) or by another account/region
+        for execution in list(store.executions.values()):
             env = getattr(execution.exec_worker, "env", None)
             if env is None:
                 continue
@@ -220,6 +254,8 @@ def _get_evaluation_environment(fn: Any, self: ExecutionWorker) -> Environment:
     redriven here) in the context object, as on AWS."""
     env = fn(self)
     env.states.context_object.context_object_data["Execution"].setdefault("RedriveCount", 0)
+    # The execution this environment's task tokens belong to (``_TOKEN_POOLS``).
+    setattr(env.callback_pool_manager, _POOL_OWNER, getattr(self._execution_communication, "execution", None))
     return env
 
 
@@ -251,6 +287,7 @@ _PATCHES = [
     Patch.function(ExecutionState._evaluate_with_timeout, _evaluate_with_timeout),
     Patch.function(ExecutionWorker._get_evaluation_environment, _get_evaluation_environment),
     Patch.function(ExecutionWorker._get_evaluation_entrypoint, _get_evaluation_entrypoint),
+    Patch.function(CallbackPoolManager.add, _add_token),
 ]
 
 
