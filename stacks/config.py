@@ -72,6 +72,10 @@ class StageConfig:
     # is throttled and CreateJob retries with backoff, instead of every start competing for the
     # account's concurrency (and for the job API's) at once.
     create_job_reserved_concurrency: int | None
+    # create_job's Lambda timeout. A timed-out invocation's work is lost (its environment is
+    # replaced, CreateJob retries it); where every call shares one machine, a loaded one must not
+    # turn slow calls into retried ones.
+    create_job_timeout_seconds: int
     # The simulated job API's own concurrency (None: unreserved). A real external API does not
     # share the account's Lambda quota; on the local cloud's small quota this keeps create_job and
     # the poller from starving each other's calls to it.
@@ -239,6 +243,10 @@ STAGES: Final[Mapping[str, StageConfig]] = {
         # made it worse. Ten at a time, a burst waits in CreateJob's throttling retries instead
         # (500 at once, 0 lost: README "Guarantees").
         create_job_reserved_concurrency=10,
+        # 15 s timed out 134 create_job invocations when LocalStack's one process fell behind under
+        # 2,000 executions started at once (make bench, 2026-12-02 04:23 UTC): each was retried and
+        # paid a new environment, which made the backlog longer.
+        create_job_timeout_seconds=60,
         simulated_api_reserved_concurrency=None,
         poller_timeout_seconds=60,
         claim_seconds=75,
@@ -272,6 +280,7 @@ STAGES: Final[Mapping[str, StageConfig]] = {
         poller_concurrency=8,
         poller_reserved_concurrency=10,
         create_job_reserved_concurrency=None,
+        create_job_timeout_seconds=15,
         simulated_api_reserved_concurrency=None,
         poller_timeout_seconds=60,
         claim_seconds=120,

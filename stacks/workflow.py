@@ -40,16 +40,23 @@ TRANSIENT_LAMBDA_ERRORS: Final = (
 )
 CREATE_JOB_RETRY_ATTEMPTS: Final = 6
 # Throttling (a burst past the account's or function's concurrency): the handler never ran. Retried
-# longer: waits of up to 30 s with full jitter, about 14 minutes in all on average, so a burst drains
-# instead of failing. On the local stage create_job runs 10 at a time; under 2,000 executions started
-# at once (make bench, 2 cores) it created ~5 jobs a second, and with 30 attempts (~6.5 minutes) 6
-# of the 2,000 ran out of attempts (2026-12-02 03:43 UTC).
+# longer: waits from 2 s up to 60 s with full jitter, about 28 minutes in all on average, so a burst
+# drains instead of failing. On the local stage create_job runs 10 at a time; under 2,000 executions
+# started at once (make bench, 2 cores) it created 3-8 jobs a second: with 30 attempts (~6.5 minutes)
+# 6 of the 2,000 ran out of attempts (2026-12-02 03:43 UTC). Each retry is a state transition (billed
+# on AWS) and, on the local cloud, a throttled invoke its one process must answer: with waits from 1 s
+# up to 30 s, 1,000 executions at once made 11.6 throttled invokes each, 35% of LocalStack's requests
+# (2026-12-02 05:45). Starting at 2 s and capped at 60 s roughly halves them in a simulation of the
+# burst, for a drain ~5% longer.
 THROTTLED_ERROR: Final = "Lambda.TooManyRequestsException"
 THROTTLED_RETRY_ATTEMPTS: Final = 60
-THROTTLED_MAX_DELAY_SECONDS: Final = 30
-# The longest the throttled retries can wait in all (each wait drawn up to min(30 s, 1 s x 2^n)): the
+THROTTLED_INTERVAL_SECONDS: Final = 2
+THROTTLED_MAX_DELAY_SECONDS: Final = 60
+# The longest the throttled retries can wait in all (each wait drawn up to min(60 s, 2 s x 2^n)): the
 # execution's own timeout leaves room for it before the task's (state_machine.py).
-THROTTLED_MAX_WAIT_SECONDS: Final = sum(min(THROTTLED_MAX_DELAY_SECONDS, 2**n) for n in range(THROTTLED_RETRY_ATTEMPTS))
+THROTTLED_MAX_WAIT_SECONDS: Final = sum(
+    min(THROTTLED_MAX_DELAY_SECONDS, THROTTLED_INTERVAL_SECONDS * 2**n) for n in range(THROTTLED_RETRY_ATTEMPTS)
+)
 
 
 class CallbackWorkflow(Construct):
@@ -81,7 +88,7 @@ class CallbackWorkflow(Construct):
             source=source,
             handler="create_job.handler.lambda_handler",
             description="Starts a job on the simulated API and stores the execution's task token",
-            timeout_seconds=15,
+            timeout_seconds=config.create_job_timeout_seconds,
             reserved_concurrent_executions=config.create_job_reserved_concurrency,
             environment={
                 "TASK_TOKENS_TABLE_NAME": task_tokens_table.table_name,
@@ -123,7 +130,7 @@ class CallbackWorkflow(Construct):
 
         create_job.add_retry(
             errors=[THROTTLED_ERROR],
-            interval=Duration.seconds(1),
+            interval=Duration.seconds(THROTTLED_INTERVAL_SECONDS),
             max_attempts=THROTTLED_RETRY_ATTEMPTS,
             backoff_rate=2,
             max_delay=Duration.seconds(THROTTLED_MAX_DELAY_SECONDS),

@@ -18,6 +18,10 @@ from common.errors import INVALID_JOB_INPUT, JOB_FAILED, MAX_ATTEMPTS_EXCEEDED
 from common.records import CANCELLED, Attr
 from common.schedule import PollSchedule
 
+# create-job-timeout: the API's create is delayed this long past create_job's own timeout (the
+# simulated API's timeout outlasts both: stacks/simulated_api.py).
+CREATE_DELAY_PAST_TIMEOUT_SECONDS = 5
+
 SCENARIOS = ("burst", "api-outage", "poller-killed", "stop-execution", "create-job-timeout", "malformed-input")
 Progress = Callable[[str], None]
 Plan = Sequence[tuple[Any, Expected]]
@@ -117,12 +121,18 @@ class Chaos:
         plan = [({"simulate": {"outcome": "NEVER_FINISH"}}, ("ABORTED", None))] * count
         return self._run("stop-execution", plan, timeout=60, fault=fault)
 
-    def create_job_timeout(self, delay_seconds: float = 20) -> ScenarioResult:
-        """create_job times out after the API started the job; the retry finds the same job."""
+    def create_job_timeout(self, delay_seconds: float | None = None) -> ScenarioResult:
+        """create_job times out after the API started the job; the retry finds the same job. The
+        API's create is delayed past create_job's timeout as deployed (default: 5 s past it)."""
+        timeout = int(configuration(self.target, self.info.create_job_function)["Timeout"])
+        if delay_seconds is None:
+            delay_seconds = timeout + CREATE_DELAY_PAST_TIMEOUT_SECONDS
         with _FunctionEnvironment(
             self.target, self.info.simulated_api_function, _faults(createDelaySeconds=delay_seconds)
         ):
-            result = self._run("create-job-timeout", [({"simulate": {"completionPolls": 1}}, SUCCEEDS)], timeout=180)
+            result = self._run(
+                "create-job-timeout", [({"simulate": {"completionPolls": 1}}, SUCCEEDS)], timeout=2 * timeout + 150
+            )
         attempts = self.seen.task_attempts(result.arns[0])
         result.notes.append(f"CreateJob ran {attempts} time(s)")
         if attempts < 2:

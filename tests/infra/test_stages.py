@@ -42,6 +42,7 @@ class Stage:
     poller_reserved_concurrency: int | None
     create_job_reserved_concurrency: int | None
     simulated_api_reserved_concurrency: int | None
+    create_job_timeout: int  # seconds; the simulated API's outlasts it by 15 s
 
 
 EXPECTED = {
@@ -50,7 +51,7 @@ EXPECTED = {
         log_retention_days=7,
         task_timeout=30 * 60,
         heartbeat_timeout=10 * 60,
-        execution_timeout=1681 + 30 * 60 + 5 * 60,  # throttled retries (at most 1,681 s), task, margin
+        execution_timeout=3362 + 30 * 60 + 5 * 60,  # throttled retries (at most 3,362 s), task, margin
         environment={
             "SimulatedApi/Function": {"LOG_LEVEL": "DEBUG", "STAGE": "local", "COMPLETION_POLLS_MAX": "3"},
             "Workflow/CreateJobFunction": {
@@ -84,6 +85,7 @@ EXPECTED = {
         customer_managed_token_key=False,
         poller_reserved_concurrency=None,
         create_job_reserved_concurrency=10,
+        create_job_timeout=60,
         simulated_api_reserved_concurrency=None,
     ),
     "aws": Stage(
@@ -91,7 +93,7 @@ EXPECTED = {
         log_retention_days=30,
         task_timeout=8 * 60 * 60,
         heartbeat_timeout=30 * 60,
-        execution_timeout=1681 + 8 * 60 * 60 + 5 * 60,
+        execution_timeout=3362 + 8 * 60 * 60 + 5 * 60,
         environment={
             "SimulatedApi/Function": {"LOG_LEVEL": "INFO", "STAGE": "aws", "COMPLETION_POLLS_MAX": "5"},
             "Workflow/CreateJobFunction": {
@@ -127,6 +129,7 @@ EXPECTED = {
         customer_managed_token_key=True,
         poller_reserved_concurrency=10,
         create_job_reserved_concurrency=None,
+        create_job_timeout=15,
         simulated_api_reserved_concurrency=None,
     ),
 }
@@ -161,6 +164,8 @@ DIFFERENCES = {
     ("Poller/FunctionRole/DefaultPolicy", "Metadata"),
     ("Poller/Function", "Properties.ReservedConcurrentExecutions"),
     ("Workflow/CreateJobFunction", "Properties.ReservedConcurrentExecutions"),
+    ("Workflow/CreateJobFunction", "Properties.Timeout"),  # a loaded local machine: 60 s there
+    ("SimulatedApi/Function", "Properties.Timeout"),  # outlasts create_job's
     ("Workflow/CreateJobFunction", "Metadata"),  # checkov's skip of the reservation check: aws only
     # What the local stage skips in checkov instead (the key, the reservation): test_template_checks.
     ("JobStore/TaskTokensTable", "Metadata"),
@@ -246,12 +251,19 @@ def test_the_workflow_waits_as_long_as_the_stage_says(stage_synth: Synth) -> Non
     )
 
 
-def test_function_timeouts_are_the_same_in_both_stages(stage_synth: Synth) -> None:
+def test_function_timeouts_per_stage(stage_synth: Synth) -> None:
+    # local: create_job outlasts a loaded machine; aws: 15 s. The simulated API's outlasts it, so an
+    # injected delay can time create_job out after the job exists (chaos create-job-timeout).
     timeouts = {
         _path(function): function["Properties"]["Timeout"]
         for function in resources(stage_synth.template, "AWS::Lambda::Function").values()
     }
-    assert timeouts == {"SimulatedApi/Function": 30, "Workflow/CreateJobFunction": 15, "Poller/Function": 60}
+    expected = EXPECTED[stage_synth.stage].create_job_timeout
+    assert timeouts == {
+        "SimulatedApi/Function": expected + 15,
+        "Workflow/CreateJobFunction": expected,
+        "Poller/Function": 60,
+    }
 
 
 @pytest.mark.parametrize("function", ["SimulatedApi/Function", "Workflow/CreateJobFunction", "Poller/Function"])

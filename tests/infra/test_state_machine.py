@@ -72,8 +72,8 @@ def test_create_job_is_retried_on_every_transient_lambda_error(create_job: dict[
     # create_job is idempotent (tests/handlers), so a retry after it started the job is safe.
     throttled, transient = create_job["Retry"]
     assert throttled["ErrorEquals"] == ["Lambda.TooManyRequestsException"]
-    assert (throttled["IntervalSeconds"], throttled["BackoffRate"], throttled["MaxAttempts"]) == (1, 2, 60)
-    assert (throttled["MaxDelaySeconds"], throttled["JitterStrategy"]) == (30, "FULL")
+    assert (throttled["IntervalSeconds"], throttled["BackoffRate"], throttled["MaxAttempts"]) == (2, 2, 60)
+    assert (throttled["MaxDelaySeconds"], throttled["JitterStrategy"]) == (60, "FULL")
     assert set(transient["ErrorEquals"]) == {
         "Lambda.ClientExecutionTimeoutException",
         "Lambda.ServiceException",
@@ -160,10 +160,10 @@ def test_fail_states_reraise_the_original_error(definition: dict[str, Any], stat
 def test_execution_timeout_is_a_backstop_past_the_throttled_retries_and_the_task_timeout(
     definition: dict[str, Any], create_job: dict[str, Any]
 ) -> None:
-    # The throttled retries may wait 1 + 2 + 4 + 8 + 16 + 30 x 55 s before the task runs, up to its timeout.
+    # The throttled retries may wait 2 + 4 + 8 + 16 + 32 + 60 x 55 s before the task runs, up to its timeout.
     throttled = create_job["Retry"][0]
-    assert throttled["MaxAttempts"] == 60 and throttled["MaxDelaySeconds"] == 30
-    assert definition["TimeoutSeconds"] == (1 + 2 + 4 + 8 + 16 + 30 * 55) + 1800 + 300
+    assert throttled["MaxAttempts"] == 60 and throttled["MaxDelaySeconds"] == 60
+    assert definition["TimeoutSeconds"] == (2 + 4 + 8 + 16 + 32 + 60 * 55) + 1800 + 300
 
 
 def test_standard_traced_and_logged(template: Any, template_json: dict[str, Any]) -> None:
