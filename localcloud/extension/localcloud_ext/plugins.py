@@ -158,7 +158,15 @@ def localcloud_register_endpoints() -> None:
     from localstack.aws.handlers import run_custom_response_handlers
     from localstack.services.edge import ROUTER
 
-    from localcloud_ext import backend_proxy, counters, lambda_concurrency, lambda_metrics, request_log, threads
+    from localcloud_ext import (
+        backend_proxy,
+        counters,
+        lambda_concurrency,
+        lambda_logs,
+        lambda_metrics,
+        request_log,
+        threads,
+    )
 
     _STATE["rules"] = ROUTER.add(LocalcloudEndpoints())
     run_custom_response_handlers.append(counters.REQUESTS)
@@ -166,7 +174,8 @@ def localcloud_register_endpoints() -> None:
     lambda_concurrency.apply()  # CloudFormation's ReservedConcurrentExecutions, which core ignores
     threads.PRUNER.start()  # ended interpreter threads joined: their stacks would exhaust the mappings
     request_log.apply()  # no per-request work when the request log is off (LOCALCLOUD_REQUEST_LOG)
-    backend_proxy.apply()  # requests to DynamoDB Local skip requests' environment lookups
+    backend_proxy.apply()  # requests to DynamoDB Local through one urllib3 pool, not a requests session
+    lambda_logs.apply()  # functions' log lines in one PutLogEvents per stream and round, not per invocation
 
 
 @hooks.on_infra_ready()
