@@ -30,6 +30,11 @@ class ConfigError(ValueError):
     """A stage name or a context override that cannot be used."""
 
 
+LAMBDA_MAX_TIMEOUT_SECONDS: Final = 900
+# The simulated API's timeout outlasts create_job's by this much (stacks/simulated_api.py).
+SIMULATED_API_TIMEOUT_MARGIN_SECONDS: Final = 15
+
+
 @dataclass(frozen=True, kw_only=True)
 class StageConfig:
     """Everything that differs between stages. Durations are in the unit their name says.
@@ -142,6 +147,14 @@ class StageConfig:
             cap = getattr(self, name)
             if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
                 raise ConfigError(f"{name} must be None or a positive integer, got {cap!r}")
+        # Lambda runs a function at most 900 s, and the simulated API's timeout outlasts create_job's.
+        longest = LAMBDA_MAX_TIMEOUT_SECONDS - SIMULATED_API_TIMEOUT_MARGIN_SECONDS
+        if self.create_job_timeout_seconds > longest:
+            raise ConfigError(
+                f"create_job_timeout_seconds ({self.create_job_timeout_seconds}) must be at most {longest} "
+                f"(Lambda's {LAMBDA_MAX_TIMEOUT_SECONDS} s, less the simulated API's "
+                f"{SIMULATED_API_TIMEOUT_MARGIN_SECONDS} s margin)"
+            )
         # A claim must outlive the poller run that holds it, or a second run could take the
         # job while the first is still sending.
         if self.claim_seconds <= self.poller_timeout_seconds:
@@ -171,6 +184,11 @@ class StageConfig:
             raise ConfigError(f"alarm_email must be an e-mail address, got {self.alarm_email!r}")
         if self.log_level not in LOG_LEVELS:
             raise ConfigError(f"log_level must be one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}")
+
+    @property
+    def simulated_api_timeout_seconds(self) -> int:
+        """Longer than create_job's, so an injected delay can time create_job out after the job exists."""
+        return self.create_job_timeout_seconds + SIMULATED_API_TIMEOUT_MARGIN_SECONDS
 
     @property
     def schedule_interval_seconds(self) -> float:

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Final
-
 from constructs import Construct
 
 from stacks.checkov import skip_check
 from stacks.config import StageConfig
 from stacks.job_store import standard_table
 from stacks.lambda_function import LambdaSource, StandardFunction
-
-# The simulated API's timeout outlasts create_job's by this much (see the function below).
-SIMULATED_API_TIMEOUT_MARGIN_SECONDS: Final = 15
 
 
 class SimulatedApi(Construct):
@@ -37,7 +32,7 @@ class SimulatedApi(Construct):
             # Longer than create_job's timeout: an injected delay (SIMULATED_FAULTS, 5 s past that
             # timeout in `callbackctl chaos create-job-timeout`) can then make create_job time out
             # after the job exists, while the API itself finishes.
-            timeout_seconds=config.create_job_timeout_seconds + SIMULATED_API_TIMEOUT_MARGIN_SECONDS,
+            timeout_seconds=config.simulated_api_timeout_seconds,
             reserved_concurrent_executions=config.simulated_api_reserved_concurrency,
             environment={
                 "JOBS_TABLE_NAME": self.table.table_name,

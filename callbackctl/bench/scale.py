@@ -123,8 +123,9 @@ def settle(bench: Bench, result: dict[str, Any], arns: list[str], timeout: float
 # second) overran the machine in 3 of 4 runs: twice the job API's and create_job's calls timed out and
 # LocalStack never caught up (2026-12-01 23:56, 2026-12-02 00:38 UTC), once it stopped answering
 # StartExecution after 1,200 (run started 03:09, with the cheap checks of ``wait_all_ended``); one run
-# finished (02:51). 8 at a time overran once too, in a slow period of the machine (04:23): not
-# settled (README, bench). The issue's own cliff run started its 2,000 at 4.8 a second.
+# finished (02:51). 8 at a time overran once too, in a slow period of the machine (04:23); since the
+# local cloud and CreateJob's throttled retries got cheaper it ended 2,000/2,000 in every run (05:51,
+# 06:27, 06:58; README, bench). The issue's own cliff run started its 2,000 at 4.8 a second.
 CROWD_START_WORKERS = 8
 
 CROWD_INPUT = {"simulate": {"outcome": "SUCCEED", "completionPolls": 1}, "payload": {"bench": "crowd"}}

@@ -393,3 +393,13 @@ def test_create_job_and_api_reservations_are_optional_settings() -> None:
     assert load_stage_config("local", {"createJobReservedConcurrency": "8"}).create_job_reserved_concurrency == 8
     with pytest.raises(ConfigError, match="create_job_reserved_concurrency must be None or a positive integer"):
         load_stage_config("local", {"createJobReservedConcurrency": "0"})
+
+
+def test_create_job_timeout_fits_lambdas_limit() -> None:
+    local = load_stage_config("local", {"createJobTimeoutSeconds": "885"})
+    assert (local.create_job_timeout_seconds, local.simulated_api_timeout_seconds) == (885, 900)
+    assert load_stage_config("aws").simulated_api_timeout_seconds == 30
+    with pytest.raises(ConfigError, match=r"create_job_timeout_seconds \(886\) must be at most 885 \(Lambda's 900 s"):
+        load_stage_config("local", {"createJobTimeoutSeconds": "886"})
+    with pytest.raises(ConfigError, match="create_job_timeout_seconds must be a positive integer"):
+        load_stage_config("local", {"createJobTimeoutSeconds": "0"})
