@@ -167,14 +167,26 @@ def aws_token_workload(workload: Workload, token_chars: int) -> Workload:
     return replace(workload, token_item_kb=workload.token_item_kb + extra_kb)
 
 
+def floor_usage(workload: Workload) -> Usage:
+    """Per job, the least any callback design can spend: its fixed transitions, the job API calls the
+    loop makes too (one create, one check per poll), and one write of the item that holds the token.
+    No poller, no poll state, no index, no end writes: what no design can go below."""
+    loop = design_usage(workload, Design.LOOP).per_job
+    return Usage(
+        transitions=workload.callback_transitions,
+        lambda_requests=loop.lambda_requests,
+        lambda_gb_s=loop.lambda_gb_s,
+        ddb_wru=workload.wru_per_token_write,
+    )
+
+
 def cost_rows(workload: Workload, polls: Iterable[int], prices: Prices | None = None) -> list[dict[str, Any]]:
-    """Per polls-per-job: both designs per 1,000 jobs (marginal and at the workload's volume) and the ratio."""
+    """Per polls-per-job: both designs per 1,000 jobs (marginal and at the workload's volume), the
+    ratio, and the ratio of the floor (floor_usage) to the loop."""
     rows = []
     for p in polls:
         w = workload.with_polls(p)
-        cb, loop = design_usage(w, Design.CALLBACK), design_usage(w, Design.LOOP)
-        cb_m = price_usage(cb.per_job.scaled(1000), prices=prices).total_usd
-        loop_m = price_usage(loop.per_job.scaled(1000), prices=prices).total_usd
+        cb_m, loop_m, floor_m = _marginal(w, prices)
         per_1000 = 1000 / w.jobs_per_month
         cb_v = design_cost(w, Design.CALLBACK, prices).total_usd * per_1000
         loop_v = design_cost(w, Design.LOOP, prices).total_usd * per_1000
@@ -187,34 +199,54 @@ def cost_rows(workload: Workload, polls: Iterable[int], prices: Prices | None = 
                 "callbackAtVolume": cb_v,
                 "loopAtVolume": loop_v,
                 "ratioAtVolume": cb_v / loop_v,
+                "floorMarginal": floor_m,
+                "ratioFloor": floor_m / loop_m,
             }
         )
     return rows
 
 
-def write_shares(workload: Workload, prices: Prices | None = None) -> dict[str, float]:
-    """Dollars per 1,000 jobs of the callback design's writes that a failed cost target may hinge on."""
-    tx_double = 2 * (workload.wru_per_token_write + workload.wru_per_poll_state_write)  # the second half of 2 tx
-    lease = 2.0 * workload.scheduled_runs / workload.jobs_per_month  # per job, at the workload's volume
+def _marginal(w: Workload, prices: Prices | None) -> tuple[float, float, float]:
+    """Dollars per 1,000 jobs, fixed monthly costs left out: callback, loop, floor."""
 
-    def usd(wru: float) -> float:
-        return price_usage(Usage(ddb_wru=wru * 1000), prices=prices).total_usd
+    def usd(usage: Usage) -> float:
+        return price_usage(usage.scaled(1000), prices=prices).total_usd
 
-    return {"transactionDoubleBilling": usd(tx_double), "shardLeaseWrites": usd(lease)}
+    return (
+        usd(design_usage(w, Design.CALLBACK).per_job),
+        usd(design_usage(w, Design.LOOP).per_job),
+        usd(floor_usage(w)),
+    )
 
 
-def cost_figure(rows: list[dict[str, Any]], shares: Mapping[str, float]) -> Figure:
+def cost_reach(workload: Workload, prices: Prices | None = None, *, up_to: int = 1_000) -> dict[str, int | None]:
+    """From how many polls per job the marginal ratio stays within COST_RATIO_MAX: this design's,
+    and the floor's (no callback design can get there sooner); None if not by up_to."""
+    reach: dict[str, int | None] = {"fromPolls": None, "floorFromPolls": None}
+    for p in range(1, up_to + 1):
+        cb, loop, floor = _marginal(workload.with_polls(p), prices)
+        if reach["floorFromPolls"] is None and floor / loop <= COST_RATIO_MAX:
+            reach["floorFromPolls"] = p
+        if cb / loop <= COST_RATIO_MAX:
+            reach["fromPolls"] = p
+            break
+    return reach
+
+
+def cost_figure(rows: list[dict[str, Any]], reach: Mapping[str, int | None]) -> Figure:
     judged = [r for r in rows if r["pollsPerJob"] >= COST_RATIO_FROM_POLLS]
     worst = max(judged, key=lambda r: r["ratioMarginal"]) if judged else None
     ok = worst is not None and worst["ratioMarginal"] <= COST_RATIO_MAX
     note = ""
     if worst is not None and not ok:
         p = worst["pollsPerJob"]
+        floor_ok = worst["ratioFloor"] <= COST_RATIO_MAX
         note = (
-            f"FAIL at {p} polls/job: state transitions alone (3 vs 3 + 3p) bound the ratio below by "
-            f"1/(1+p) = {1 / (1 + p):.3f}; the two end transactions bill double "
-            f"(${shares['transactionDoubleBilling']:.4f} per 1,000 jobs), shard leases "
-            f"${shares['shardLeaseWrites']:.4f} per 1,000 jobs at this volume"
+            f"FAIL at {p} polls/job; "
+            + ("" if floor_ok else "no callback design can pass there: ")
+            + f"the floor (the fixed transitions, the loop's own {p + 1} API calls, one write of the token item) "
+            f"is {worst['ratioFloor']:.3f} of the loop; <= {COST_RATIO_MAX} from "
+            f"{polls_text(reach['floorFromPolls'])} for the floor, {polls_text(reach['fromPolls'])} for this design"
         )
     value = worst["ratioMarginal"] if worst else None
     return Figure(
@@ -226,6 +258,10 @@ def cost_figure(rows: list[dict[str, Any]], shares: Mapping[str, float]) -> Figu
         "cost model, measured inputs, 2,048-char tokens",
         note,
     )
+
+
+def polls_text(n: int | None) -> str:
+    return "never (up to 1,000)" if n is None else f"{n} polls/job"
 
 
 def figures_dict(figures: Iterable[Figure]) -> list[dict[str, Any]]:

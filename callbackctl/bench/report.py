@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from callbackctl.bench.billing import AWS_MAX_TOKEN_CHARS, write_units
+from callbackctl.bench.figures import COST_RATIO_MAX, polls_text
 from callbackctl.bench.measured import fmt_ratio, num
 from callbackctl.cli.output import jsonable
 
@@ -136,13 +137,18 @@ def _scale_runs(result: Mapping[str, Any]) -> list[str]:
 def _priced(result: Mapping[str, Any]) -> list[str]:
     out = [
         "Cost per 1,000 jobs, 2,048-character tokens, poll-state writes (cost model, measured inputs):",
-        f"  {'polls/job':>9} {'callback':>9} {'loop':>9} {'ratio':>7} {'@volume ratio':>14}",
+        f"  {'polls/job':>9} {'callback':>9} {'loop':>9} {'ratio':>7} {'@volume ratio':>14} {'floor ratio':>12}",
     ]
     for r in result["pricedCost"]["rows"]:
         out.append(
             f"  {r['pollsPerJob']:>9} {r['callbackMarginal']:>9.4f} {r['loopMarginal']:>9.4f} "
-            f"{r['ratioMarginal']:>7.3f} {r['ratioAtVolume']:>14.3f}"
+            f"{r['ratioMarginal']:>7.3f} {r['ratioAtVolume']:>14.3f} {r['ratioFloor']:>12.3f}"
         )
+    reach = result["pricedCost"]["reach"]
+    out.append(
+        f"  ratio <= {COST_RATIO_MAX} from {polls_text(reach['fromPolls'])}; the floor (the least any callback "
+        f"design spends) from {polls_text(reach['floorFromPolls'])}"
+    )
     return out
 
 

@@ -15,12 +15,12 @@ from callbackctl.bench.billing import RULES
 from callbackctl.bench.figures import (
     aws_token_workload,
     cost_figure,
+    cost_reach,
     cost_rows,
     duration_figure,
     end_state_figure,
     figures_dict,
     scale_figures,
-    write_shares,
 )
 from callbackctl.bench.measured import fmt_ratio, price_phase
 from callbackctl.bench.phases import Bench, log_line
@@ -195,7 +195,7 @@ def judge(result: dict[str, Any], settings: BenchSettings) -> tuple[list[dict[st
     last = result["cost"]["phases"][-1]
     workload = aws_token_workload(last["formulaWorkload"], last["callback"]["taskTokenTable"]["tokenChars"])
     rows = cost_rows(workload, s.priced_polls)
-    shares = write_shares(workload)
-    figures.append(cost_figure(rows, shares))
+    reach = cost_reach(workload)
+    figures.append(cost_figure(rows, reach))
     figures.append(duration_figure(result["seconds"]))
-    return figures_dict(figures), {"workload": workload, "rows": rows, "writeShares": shares}
+    return figures_dict(figures), {"workload": workload, "rows": rows, "reach": reach}

@@ -33,12 +33,13 @@ from callbackctl.bench.cli import run as run_bench_command
 from callbackctl.bench.figures import (
     aws_token_workload,
     cost_figure,
+    cost_reach,
     cost_rows,
     duration_figure,
     end_state_figure,
     figures_dict,
+    floor_usage,
     scale_figures,
-    write_shares,
 )
 from callbackctl.bench.measured import (
     calibrated_workload,
@@ -522,14 +523,40 @@ def test_cost_target_from_seven_polls_fails_with_its_reason() -> None:
     rows = cost_rows(workload, (1, 7, 30))
     assert [r["pollsPerJob"] for r in rows] == [1, 7, 30]
     assert rows[0]["ratioMarginal"] > rows[1]["ratioMarginal"] > rows[2]["ratioMarginal"]
-    shares = write_shares(workload)
-    figure = cost_figure(rows, shares)
+    assert all(r["ratioFloor"] < r["ratioMarginal"] for r in rows)
+    reach = cost_reach(workload)
+    figure = cost_figure(rows, reach)
     assert figure.value == rows[1]["ratioMarginal"]  # the worst from 7 polls per job up
-    assert figure.passed == (rows[1]["ratioMarginal"] <= 0.13)
-    if not figure.passed:
-        assert "transactions bill double" in figure.note
-    passing = cost_figure([{**rows[1], "ratioMarginal": 0.1}], shares)
+    assert figure.passed is False and rows[1]["ratioMarginal"] > 0.13
+    # At 7 polls even the floor misses 0.13: the note says no design can pass there, and from where.
+    assert rows[1]["ratioFloor"] > 0.13
+    assert "no callback design can pass there" in figure.note
+    assert f"from {reach['floorFromPolls']} polls/job for the floor" in figure.note
+    assert f"{reach['fromPolls']} polls/job for this design" in figure.note
+    passing = cost_figure([{**rows[1], "ratioMarginal": 0.1}], reach)
     assert passing.passed and passing.note == ""
+    # A design that misses where the floor passes is not excused.
+    missing = cost_figure([{**rows[2], "ratioMarginal": 0.2}], reach)
+    assert missing.passed is False and "no callback design" not in missing.note
+
+
+def test_the_cost_floor_is_what_no_callback_design_can_go_below() -> None:
+    workload = aws_token_workload(cost.Workload(token_item_kb=0.4), token_chars=36).with_polls(7)
+    floor = floor_usage(workload)
+    loop = cost.design_usage(workload, cost.Design.LOOP).per_job
+    callback = cost.design_usage(workload, cost.Design.CALLBACK).per_job
+    assert floor.transitions == workload.callback_transitions == 3
+    assert floor.lambda_requests == loop.lambda_requests == 8  # the loop's own API calls
+    assert floor.ddb_wru == 3  # one write of a 2,048-character token's item
+    for field in ("transitions", "lambda_requests", "lambda_gb_s", "ddb_wru"):
+        assert getattr(floor, field) <= getattr(callback, field)
+    # The ratio is within 0.13 from where the search says, and not one poll sooner.
+    reach = cost_reach(workload)
+    assert reach["floorFromPolls"] is not None and reach["fromPolls"] is not None
+    for key, name in (("ratioFloor", "floorFromPolls"), ("ratioMarginal", "fromPolls")):
+        at, before = cost_rows(workload, (reach[name], reach[name] - 1))
+        assert at[key] <= 0.13 < before[key]
+    assert cost_reach(workload, up_to=3) == {"fromPolls": None, "floorFromPolls": None}
 
 
 def test_backlog_jobs_are_never_due_and_spread_over_shards() -> None:
@@ -549,11 +576,11 @@ def test_report_prints_every_figure_with_its_target_and_verdict() -> None:
     scale = _scale()
     workload = aws_token_workload(cost.Workload(token_item_kb=0.4), token_chars=36)
     rows = cost_rows(workload, (1, 3, 7, 10, 30))
-    shares = write_shares(workload)
+    reach = cost_reach(workload)
     figures = [
         *scale_figures(scale, 1000, 10_000),
         end_state_figure("crowd", {"SUCCEEDED": 2000}, "m"),
-        cost_figure(rows, shares),
+        cost_figure(rows, reach),
     ]
     result = jsonable(
         {
@@ -566,7 +593,7 @@ def test_report_prints_every_figure_with_its_target_and_verdict() -> None:
             "scale": scale,
             "crowd": {"executions": 2000, "startSeconds": 100.0, "seconds": 300.0, "endStates": {"SUCCEEDED": 2000}},
             "figures": figures_dict(figures),
-            "pricedCost": {"rows": rows, "writeShares": shares},
+            "pricedCost": {"rows": rows, "reach": reach},
             "seconds": 900.0,
             "file": "bench-results/bench-x.json",
         }
@@ -579,6 +606,7 @@ def test_report_prints_every_figure_with_its_target_and_verdict() -> None:
     assert "1.1" in ratio_line and "<= 1.2" in ratio_line and "PASS" in ratio_line
     cost_line = next(line for line in lines if line.strip().startswith("cost callback/loop"))
     assert ("FAIL" in cost_line) == (not figures[-1].passed)
+    assert f"ratio <= 0.13 from {reach['fromPolls']} polls/job; the floor" in text
     assert "callback ddb_wru" in text  # the disagreement with the (made-up) formula
     assert "Crowd: 2,000 executions" in text
 
