@@ -13,7 +13,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from common import end_states
-from common.errors import JOB_FAILURE_ERRORS, JOB_TIMED_OUT, WORKFLOW_RUNTIME_ERROR
+from common.errors import JOB_FAILURE_ERRORS, JOB_TIMED_OUT, RECORD_WRITE_FAILED, WORKFLOW_RUNTIME_ERROR
 from stacks.config import StageConfig
 from stacks.lambda_function import LambdaSource, StandardFunction
 from stacks.nag import acknowledge_invoke_wildcard
@@ -38,6 +38,8 @@ TRANSIENT_LAMBDA_ERRORS: Final = (
     "Lambda.Unknown",
     "Sandbox.Timedout",
 )
+# create_job's own transient error: DynamoDB refused or did not answer a write of the job's records.
+CREATE_JOB_TRANSIENT_ERRORS: Final = (*TRANSIENT_LAMBDA_ERRORS, RECORD_WRITE_FAILED)
 CREATE_JOB_RETRY_ATTEMPTS: Final = 6
 # Throttling (a burst past the account's or function's concurrency): the handler never ran. Retried
 # longer: waits from 2 s up to 60 s with full jitter, about 28 minutes in all on average, so a burst
@@ -119,6 +121,9 @@ class CallbackWorkflow(Construct):
                         if config.pass_redrive_count
                         else {}
                     ),
+                    # Which attempt of the task this is: the token of the latest attempt is kept,
+                    # even if an earlier invocation (given up on after a client timeout) ends later.
+                    "retryCount": sfn.JsonPath.number_at("$$.State.RetryCount"),
                     "input": sfn.JsonPath.entire_payload,
                 }
             ),
@@ -137,7 +142,7 @@ class CallbackWorkflow(Construct):
             jitter_strategy=sfn.JitterType.FULL,
         )
         create_job.add_retry(
-            errors=list(TRANSIENT_LAMBDA_ERRORS),
+            errors=list(CREATE_JOB_TRANSIENT_ERRORS),
             interval=Duration.seconds(1),
             max_attempts=CREATE_JOB_RETRY_ATTEMPTS,
             backoff_rate=2,

@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Final
 
 INVALID_JOB_INPUT: Final = "InvalidJobInput"  # create_job: the execution input cannot be used
+# create_job: DynamoDB refused or did not answer a write of the job's records; the task is retried
+RECORD_WRITE_FAILED: Final = "RecordWriteFailed"
 JOB_FAILED: Final = "JobFailed"  # poller: the job failed, is unknown to the API, or was cancelled there
 MAX_ATTEMPTS_EXCEEDED: Final = "MaxAttemptsExceeded"  # poller: still running after its attempts
 RESULT_TOO_LARGE: Final = "ResultTooLarge"  # poller: input + result would exceed the state size limit

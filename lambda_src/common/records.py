@@ -57,6 +57,8 @@ class Attr:
     TASK_TOKEN: Final = "taskToken"
     EXECUTION_ARN: Final = "executionArn"
     IDEMPOTENCY_KEY: Final = "idempotencyKey"
+    RETRY_COUNT: Final = "retryCount"
+    REDRIVE_COUNT: Final = "redriveCount"
     STATUS: Final = "status"  # a DynamoDB reserved word: use a placeholder (#s) in expressions
     MAX_ATTEMPTS: Final = "maxAttempts"
     INPUT_BYTES: Final = "inputBytes"
@@ -85,6 +87,8 @@ class TokenRecord(TypedDict, total=False):
     taskToken: str
     executionArn: str
     idempotencyKey: str  # what create_job gave the API: execution ARN + redrive count, hashed
+    retryCount: int  # the task attempt whose token this is ($$.State.RetryCount): a later one wins
+    redriveCount: int  # the execution's run this job belongs to ($$.Execution.RedriveCount)
     status: str
     maxAttempts: int
     inputBytes: int  # size of the execution input, for the poller's state-size check
@@ -114,6 +118,8 @@ class PollState(TypedDict, total=False):
 
 INT_FIELDS: Final = (
     Attr.ATTEMPT_COUNT,
+    Attr.RETRY_COUNT,
+    Attr.REDRIVE_COUNT,
     Attr.MAX_ATTEMPTS,
     Attr.INPUT_BYTES,
     TTL_ATTRIBUTE,
@@ -134,6 +140,8 @@ def new_record(
     job_name: str | None,
     now: datetime,
     ttl_days: int,
+    retry_count: int = 0,
+    redrive_count: int = 0,
 ) -> TokenRecord:
     """The token record create_job writes for a job it started."""
     record = TokenRecord(
@@ -141,6 +149,8 @@ def new_record(
         taskToken=task_token,
         executionArn=execution_arn,
         idempotencyKey=idempotency_key,
+        retryCount=retry_count,
+        redriveCount=redrive_count,
         status=POLLING,
         maxAttempts=max_attempts,
         inputBytes=input_bytes,

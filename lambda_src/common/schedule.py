@@ -66,6 +66,12 @@ class PollSchedule:
         """How long to wait before the next poll, for a job whose current interval is `interval`."""
         return interval * (1 - JITTER * (rng or random).random())
 
+    def first_wait(self, interval: float, rng: random.Random | None = None) -> float:
+        """How long a new job waits for its first poll: one (jittered) interval, but never longer
+        than `heartbeat_refresh`, as every later poll that owes a heartbeat (the job's heartbeat
+        clock starts with the task, and the bound below counts every wait as at most the refresh)."""
+        return min(self.wait(interval, rng), self.heartbeat_refresh)
+
     def next_interval(self, interval: float) -> float:
         """The interval after `interval` (backed off, capped)."""
         return min(self.cap, interval * self.factor)

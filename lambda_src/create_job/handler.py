@@ -7,6 +7,10 @@ Safe to run any number of times for the same task (the state machine retries it 
 Lambda errors): the job is started under an idempotency key made of the execution ARN and its
 redrive count, so a retry gets the same job back, and the token record is an upsert that only
 replaces the task token (a retried task carries a new one), so the poller answers the current token.
+An invocation that Step Functions gave up on (a client-side timeout) may still be running when the
+retry starts: the token record keeps the token of the latest attempt ($$.State.RetryCount), so a late
+earlier attempt cannot put back a token nobody waits on. A write DynamoDB refuses or does not answer
+raises RecordWriteFailed, which the state machine retries: the retry writes both records again.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, TypedDict
 
 import boto3
+from botocore.exceptions import BotoCoreError, ClientError
 
 from common.clock import utc_now
 from common.config import env_int, env_poll_schedule, env_str
@@ -27,6 +32,7 @@ from common.records import (
     PENDING_STATUSES,
     POLLING,
     TABLE_KEY,
+    Attr,
     PollState,
     TokenRecord,
     new_poll_state,
@@ -37,10 +43,11 @@ from create_job.validation import InvalidJobInput, JobRequest, Limits, parse_job
 
 logger = get_logger("create_job")
 
-__all__ = ["InvalidJobInput", "JobCreator", "JobRecordFinal", "lambda_handler"]
+__all__ = ["InvalidJobInput", "JobCreator", "JobRecordFinal", "RecordWriteFailed", "lambda_handler"]
 
-# Written again by a retry: the current token and the time it came.
-_REPLACED_ON_RETRY = ("taskToken", "updatedAt")
+# Written again by a retry: the current token, the attempt it belongs to and the time it came.
+_REPLACED_ON_RETRY = (Attr.TASK_TOKEN, Attr.RETRY_COUNT, Attr.UPDATED_AT)
+SUPERSEDED = "SUPERSEDED"  # what a late attempt returns: a later attempt's token is stored
 # Written again by a retry in the poll state: a retried task starts a new heartbeat clock.
 _RESTARTED_ON_RETRY = (HEARTBEAT_AT,)
 
@@ -49,11 +56,21 @@ class CreateJobEvent(TypedDict, total=False):
     taskToken: str
     executionId: str
     redriveCount: int
+    retryCount: int
     input: Any
 
 
 class JobRecordFinal(RuntimeError):
     """A retried task found its job's record already final: nothing would ever answer its token."""
+
+
+class RecordWriteFailed(RuntimeError):
+    """DynamoDB refused (throttling, an outage) or did not answer a write of the job's records. The
+    state machine retries the task on this name (common/errors.py RECORD_WRITE_FAILED)."""
+
+
+class _Superseded(Exception):
+    """The token record holds a later attempt's token: this attempt is over."""
 
 
 def idempotency_key(execution_arn: str, redrive_count: int) -> str:
@@ -82,8 +99,10 @@ class JobCreator:
         if not isinstance(execution_arn, str) or not execution_arn:
             raise InvalidJobInput("executionId is missing from the payload")
         redrive_count = event.get("redriveCount", 0)
-        if isinstance(redrive_count, bool) or not isinstance(redrive_count, int) or redrive_count < 0:
-            raise InvalidJobInput(f"redriveCount must be a non-negative integer, got {redrive_count!r}")
+        retry_count = event.get("retryCount", 0)
+        for name, value in (("redriveCount", redrive_count), ("retryCount", retry_count)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise InvalidJobInput(f"{name} must be a non-negative integer, got {value!r}")
         request = parse_job_request(event.get("input"), self.limits)
         max_attempts = self._max_attempts(request)
 
@@ -101,12 +120,14 @@ class JobCreator:
             job_name=request.job_name,
             now=now,
             ttl_days=self.record_ttl_days,
+            retry_count=retry_count,
+            redrive_count=redrive_count,
         )
         interval = request.poll_interval or self.schedule.initial
         state = new_poll_state(
             job_id=job_id,
             shard=shard_of(job_id, self.schedule.shards),
-            first_wait_ms=int(self.schedule.wait(interval) * 1000),
+            first_wait_ms=int(self.schedule.first_wait(interval) * 1000),
             interval_ms=int(interval * 1000),
             max_attempts=max_attempts,
             input_bytes=request.input_bytes,
@@ -114,9 +135,21 @@ class JobCreator:
             ttl_days=self.record_ttl_days,
         )
         # The token record first: the poller finds a job through its poll state, and then needs
-        # its token. A crash between the two fails the task, and its retry writes both again.
-        self._store(record)
-        self._schedule(state)
+        # its token. A crash or a failed write between the two fails the task, and its retry
+        # writes both again.
+        try:
+            self._store(record)
+            self._schedule(state)
+        except _Superseded:
+            logger.warning(
+                "a later attempt of this task has stored its token; this attempt's is dropped",
+                extra={"jobId": job_id, "retryCount": retry_count, "token": token_fingerprint(token)},
+            )
+            return {"jobId": job_id, "status": SUPERSEDED}
+        except (ClientError, BotoCoreError) as err:
+            raise RecordWriteFailed(
+                f"could not store job {job_id}'s records ({err}); the state machine retries the task"
+            ) from err
         logger.info(
             "job started, execution waiting" if job.get("created", True) else "retried task: same job, token replaced",
             extra={"jobId": job_id, "executionArn": execution_arn, "token": token_fingerprint(token)},
@@ -149,21 +182,29 @@ class JobCreator:
         )
 
     def _store(self, record: TokenRecord) -> None:
-        """Write the record, or on a retry replace only the token of the pending record."""
+        """Write the record, or on a retry replace only the token of the pending record, unless a
+        later attempt of the task already stored its own (_Superseded)."""
         update, names, values = upsert(record, replaced=_REPLACED_ON_RETRY)
         pending = sorted(PENDING_STATUSES)
-        names["#s"] = "status"
+        names["#s"], names["#r"] = Attr.STATUS, Attr.RETRY_COUNT
         placeholders = [f":p{i}" for i in range(len(pending))]
         values.update(dict(zip(placeholders, pending, strict=True)))
+        values[":retry"] = record["retryCount"]
         try:
             self.table.update_item(
                 Key={TABLE_KEY: record["jobId"]},
                 UpdateExpression=update,
-                ConditionExpression=f"attribute_not_exists({TABLE_KEY}) OR #s IN ({', '.join(placeholders)})",
+                ConditionExpression=(
+                    f"attribute_not_exists({TABLE_KEY}) OR "
+                    f"(#s IN ({', '.join(placeholders)}) AND (attribute_not_exists(#r) OR #r <= :retry))"
+                ),
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
             )
         except self.table.meta.client.exceptions.ConditionalCheckFailedException:
+            current = self.table.get_item(Key={TABLE_KEY: record["jobId"]}, ConsistentRead=True).get("Item", {})
+            if current.get("status") in PENDING_STATUSES:
+                raise _Superseded from None
             raise JobRecordFinal(
                 f"job {record['jobId']} of this execution has already ended; its record is final"
             ) from None

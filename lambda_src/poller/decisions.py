@@ -129,6 +129,12 @@ _FAILURE_STATUS = {
 }
 
 
+# Not a Step Functions status: the execution was redriven after the run the record belongs to, so
+# DescribeExecution describes a later run. That run ended before our callback (a redrive only
+# follows a failed, timed-out or stopped run): the record becomes EXPIRED and its job is cancelled.
+REDRIVEN = "REDRIVEN"
+
+
 def reconcile(execution_status: str | None, execution_error: str | None, refused: str) -> Reconciled:
     """What the record becomes when a send was refused with a token error (`refused`).
 

@@ -36,7 +36,7 @@ from common.job_api import JobApiClient, JobApiError, JobNotFound
 from common.log import get_logger, token_fingerprint
 from common.records import PollState, TokenRecord, epoch_ms
 from common.schedule import PollSchedule
-from poller.decisions import TOKEN_GONE_ERRORS, Action, Decision, decide, job_lost, reconcile
+from poller.decisions import REDRIVEN, TOKEN_GONE_ERRORS, Action, Decision, decide, job_lost, reconcile
 from poller.ratelimit import RateLimiter
 from poller.store import DueJob, JobTables
 
@@ -429,13 +429,17 @@ class _Run:
         return [_FINAL_COUNT.get(outcome.final_status, "reconciled")]
 
     def _execution_end(self, record: TokenRecord) -> tuple[str | None, str | None]:
-        """DescribeExecution's status and error (None, None: the execution no longer exists)."""
+        """DescribeExecution's status and error (None, None: the execution no longer exists;
+        REDRIVEN: it was redriven after the record's run, whose end it no longer describes)."""
         try:
             described = self.poller.sfn.describe_execution(executionArn=record["executionArn"])
         except ClientError as err:
             if _code(err) == "ExecutionDoesNotExist":
                 return None, None
             raise
+        run = record.get("redriveCount")  # None: a record written before create_job stored its run
+        if run is not None and int(described.get("redriveCount", 0)) > run:
+            return REDRIVEN, None
         return described["status"], described.get("error")
 
     def _release(

@@ -32,6 +32,9 @@ def test_success_waits_at_no_cost_then_the_schedule_resumes_it_with_the_result(
     record = token_record(target, stack, job_id)
     assert record is not None and record["status"] == "POLLING" and record["executionArn"] == arn
     assert len(record["taskToken"]) > 20
+    # The state machine passed the task attempt and the execution's run ($$.State.RetryCount,
+    # $$.Execution.RedriveCount): the record keeps the latest attempt's token, and knows its run.
+    assert (int(record["retryCount"]), int(record["redriveCount"])) == (0, 0)
 
     # Paused: the execution waits on its token and makes no transitions at all.
     events_before = len(history(target, arn))

@@ -51,6 +51,7 @@ class Execution:
     error: str | None = None
     cause: str | None = None
     output: str | None = None
+    redrive_count: int = 0
 
 
 @dataclass(frozen=True)
@@ -101,8 +102,19 @@ class FakeStepFunctions:
     def end_execution(self, execution_arn: str, status: str, error: str | None = None) -> None:
         """The execution ends by itself: stopped (ABORTED), timed out, failed in another state."""
         with self.lock:
-            self.executions[execution_arn] = Execution(status=status, error=error)
+            runs = self.executions[execution_arn].redrive_count if execution_arn in self.executions else 0
+            self.executions[execution_arn] = Execution(status=status, error=error, redrive_count=runs)
             self._close(execution_arn)
+
+    def redrive(self, execution_arn: str, token: str) -> None:
+        """The ended execution is redriven: running again, its redrive count one up, and its task
+        (re-run from the state that failed) waits for a new token."""
+        with self.lock:
+            ended = self.executions[execution_arn]
+            assert ended.status != "RUNNING", "only an ended execution can be redriven"
+            self.executions[execution_arn] = Execution(redrive_count=ended.redrive_count + 1)
+            self._close(execution_arn)
+            self.open_tokens[token] = execution_arn
 
     def forget_execution(self, execution_arn: str) -> None:
         """The execution is gone from history: DescribeExecution says ExecutionDoesNotExist."""
@@ -180,6 +192,7 @@ class FakeStepFunctions:
                 "stateMachineArn": "arn:aws:states:us-east-1:123456789012:stateMachine:Workflow",
                 "status": execution.status,
                 "startDate": 0,
+                "redriveCount": execution.redrive_count,
             }
             if execution.error is not None:
                 described["error"] = execution.error
@@ -196,12 +209,17 @@ class FakeStepFunctions:
             output = request["output"]
             if len(output.encode()) > STATE_SIZE_LIMIT_BYTES:
                 return _failure("ValidationException", "output exceeds the 262144-byte limit")
-            self.executions[execution_arn] = Execution(status="SUCCEEDED", output=output)
+            self.executions[execution_arn] = Execution(
+                status="SUCCEEDED", output=output, redrive_count=self.executions[execution_arn].redrive_count
+            )
         else:
             if len(request.get("error", "")) > ERROR_LIMIT or len(request.get("cause", "")) > CAUSE_LIMIT:
                 return _failure("ValidationException", "error or cause too long")
             self.executions[execution_arn] = Execution(
-                status="FAILED", error=request.get("error"), cause=request.get("cause")
+                status="FAILED",
+                error=request.get("error"),
+                cause=request.get("cause"),
+                redrive_count=self.executions[execution_arn].redrive_count,
             )
         self._close(execution_arn)
         return 200, {}

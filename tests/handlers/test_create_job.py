@@ -13,16 +13,18 @@ from datetime import datetime
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
 import common.schedule as schedule_module
 import create_job.handler as create_job_handler
 from common.config import ConfigurationError
+from common.errors import RECORD_WRITE_FAILED
 from common.job_api import JobApiClient, JobApiError
 from common.records import epoch_ms
 from common.schedule import PollSchedule
-from create_job.handler import JobCreator, JobRecordFinal, idempotency_key, lambda_handler
+from create_job.handler import JobCreator, JobRecordFinal, RecordWriteFailed, idempotency_key, lambda_handler
 from create_job.validation import InvalidJobInput, Limits
 from poller.service import Poller
 
@@ -170,6 +172,70 @@ def test_a_retried_task_replaces_only_the_token_and_the_poller_answers_the_new_o
     assert [c.token for c in sfn.sends()] == [RETRY_TOKEN]
     assert sfn.count("SendTaskHeartbeat", token=RETRY_TOKEN) == 0
     assert sfn.executions[EXECUTION].status == "SUCCEEDED"
+
+
+def test_a_late_earlier_attempt_never_puts_back_a_token_nobody_waits_on(
+    creator: JobCreator,
+    tokens_table: Any,
+    poll_table: Any,
+    sfn: FakeStepFunctions,
+    poller: Poller,
+    clock: Any,
+    api_lambda: InProcessLambda,
+) -> None:
+    """Step Functions gave up on attempt 0 (a client-side timeout) and retried: attempt 1 stored its
+    token, then attempt 0 finishes. Its token is void; writing it back would leave the waiting
+    attempt without heartbeats or callback until it timed out."""
+    sfn.start_task(EXECUTION, TOKEN)
+    sfn.start_task(EXECUTION, RETRY_TOKEN)  # the retry: TOKEN is void now
+    out = creator.handle(_event({"simulate": {"completionPolls": 1}}, RETRY_TOKEN, retryCount=1))
+    key = {"jobId": out["jobId"]}
+    record, state = tokens_table.get_item(Key=key)["Item"], poll_table.get_item(Key=key)["Item"]
+
+    late = creator.handle(_event({"simulate": {"completionPolls": 1}}, TOKEN, retryCount=0))
+    assert late == {"jobId": out["jobId"], "status": "SUPERSEDED"}
+    assert tokens_table.get_item(Key=key)["Item"] == record  # RETRY_TOKEN, retryCount 1: untouched
+    assert record["taskToken"] == RETRY_TOKEN and record["retryCount"] == 1
+    assert poll_table.get_item(Key=key)["Item"] == state
+    assert len(_jobs(api_lambda)) == 1
+
+    clock.advance(60)
+    assert poller.run()["succeeded"] == 1
+    assert [c.token for c in sfn.sends()] == [RETRY_TOKEN]
+    assert sfn.executions[EXECUTION].status == "SUCCEEDED"
+
+
+@pytest.mark.parametrize("failing", ["token record", "poll state"])
+def test_a_refused_write_raises_record_write_failed_and_the_retry_stores_both(
+    creator: JobCreator,
+    tokens_table: Any,
+    poll_table: Any,
+    api_lambda: InProcessLambda,
+    monkeypatch: pytest.MonkeyPatch,
+    failing: str,
+) -> None:
+    """DynamoDB throttles one write: the task fails with the name the state machine retries
+    (not an error that ends the execution with a job started and a record nobody polls), and the
+    retry writes both records for the same job."""
+    table = creator.table if failing == "token record" else creator.poll_table
+    refused = ClientError(
+        {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "Rate exceeded"}}, "UpdateItem"
+    )
+
+    def throttled(**_: Any) -> Any:
+        raise refused
+
+    monkeypatch.setattr(table, "update_item", throttled)
+    with pytest.raises(RecordWriteFailed, match=r"could not store job \S+'s records .*ProvisionedThroughput"):
+        creator.handle(_event({}))
+    assert RecordWriteFailed.__name__ == RECORD_WRITE_FAILED  # the name the state machine retries on
+
+    monkeypatch.undo()
+    out = creator.handle(_event({}, RETRY_TOKEN, retryCount=1))
+    key = {"jobId": out["jobId"]}
+    assert tokens_table.get_item(Key=key)["Item"]["taskToken"] == RETRY_TOKEN
+    assert poll_table.get_item(Key=key)["Item"]["dueShard"] == "0"
+    assert [job["jobId"] for job in _jobs(api_lambda)] == [out["jobId"]]  # one job, started once
 
 
 def test_a_redriven_execution_starts_a_new_job(
@@ -329,16 +395,32 @@ def test_an_execution_may_ask_for_its_own_first_poll_interval(
     assert state["intervalMs"] == 90_500
 
 
-def test_the_first_poll_comes_one_jittered_interval_after_the_start(
-    creator: JobCreator, poll_table: Any, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("refresh", "asked", "first_wait_ms"),
+    [
+        (1000.0, 90.5, 90_500),  # one interval
+        (60.0, 90.5, 60_000),  # never past the heartbeat refresh: the heartbeat clock started with the task
+    ],
+)
+def test_the_first_poll_comes_one_jittered_interval_after_the_start_and_never_after_a_heartbeat_is_owed(
+    tokens_table: Any,
+    poll_table: Any,
+    api: JobApiClient,
+    monkeypatch: pytest.MonkeyPatch,
+    refresh: float,
+    asked: float,
+    first_wait_ms: int,
 ) -> None:
     """Due one interval after the task began at the most (jitter only shortens it), to the
-    millisecond; and the heartbeat clock starts at the task's start."""
+    millisecond, or at the heartbeat refresh if that comes first (else a crash at the first poll
+    could leave the task without a heartbeat past its timeout); the heartbeat clock starts at the
+    task's start."""
     monkeypatch.setattr(schedule_module.random, "random", lambda: 0.0)  # no jitter: the full interval
-    out = creator.handle(_event({"pollIntervalSeconds": 90.5}))
+    creator = _creator(tokens_table, poll_table, api, dataclasses.replace(SCHEDULE, heartbeat_refresh=refresh))
+    out = creator.handle(_event({"pollIntervalSeconds": asked}))
     state = poll_table.get_item(Key={"jobId": out["jobId"]})["Item"]
     started_ms = state["heartbeatAt"]
-    assert state["dueAt"] - started_ms == 90_500
+    assert state["dueAt"] - started_ms == first_wait_ms
     assert started_ms == epoch_ms(datetime.fromisoformat(state["createdAt"]))
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from common.errors import CAUSE_LIMIT, ERROR_LIMIT, JOB_FAILURE_ERRORS, STATE_SIZE_LIMIT_BYTES, cut
-from poller.decisions import RESULT_MEMBER_BYTES, Action, Decision, decide, failure, job_lost, reconcile
+from poller.decisions import REDRIVEN, RESULT_MEMBER_BYTES, Action, Decision, decide, failure, job_lost, reconcile
 
 
 def test_completed_job_resumes_the_execution_with_its_result() -> None:
@@ -150,6 +150,7 @@ def test_a_stored_decision_is_sent_again_unchanged(decision: Decision) -> None:
         ("FAILED", "JobTimedOut", "EXPIRED", True),
         ("FAILED", "InvalidJobInput", "EXPIRED", True),
         ("PENDING_REDRIVE", None, "EXPIRED", True),
+        (REDRIVEN, None, "EXPIRED", True),  # redriven after the record's run: that run ended without us
         (None, None, "EXPIRED", True),
     ],
 )

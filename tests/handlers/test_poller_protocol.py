@@ -294,6 +294,44 @@ def test_a_refused_success_of_a_stopped_execution_cancels_the_record_not_the_fin
     assert jobs_table.table.get_item(Key={"jobId": job.job_id})["Item"]["status"] == "COMPLETED"  # keeps its end
 
 
+def test_a_run_that_ended_before_a_redrive_is_settled_expired_not_by_the_redriven_run(
+    poller: Poller,
+    creator: JobCreator,
+    sfn: FakeStepFunctions,
+    new_job: Callable[..., Job],
+    store: JobTables,
+    jobs_table: JobsTable,
+    clock: Clock,
+) -> None:
+    """Run 0 timed out while the poller was down and the execution was redriven: run 1 waits on a
+    new job. Run 0's record must not stay pending (its token is refused while DescribeExecution
+    says RUNNING, about run 1), nor later take run 1's end: it ended without a callback."""
+    old = new_job({"completionPolls": 5})
+    sfn.end_execution(old.execution_arn, "TIMED_OUT")
+    sfn.redrive(old.execution_arn, "run-1-token")
+    run1 = creator.handle(
+        {
+            "taskToken": "run-1-token",
+            "executionId": old.execution_arn,
+            "redriveCount": 1,
+            "input": {"simulate": {"completionPolls": 2}},
+        }
+    )
+    assert run1["jobId"] != old.job_id
+    clock.advance(INTERVAL_SECONDS)
+    summary = poller.run()
+    assert summary["expired"] == 1 and summary["heartbeats"] == 1  # run 0 settled, run 1 heartbeated
+    record = _assert_final(store, old, "EXPIRED")
+    assert record["finalDetail"] == "TaskTimedOut on HEARTBEAT; execution REDRIVEN"
+    assert jobs_table.table.get_item(Key={"jobId": old.job_id})["Item"]["status"] == "CANCELLED"
+    assert _record(store, Job(run1["jobId"], "run-1-token", old.execution_arn))["status"] == "POLLING"
+
+    clock.advance(INTERVAL_SECONDS)
+    assert poller.run()["succeeded"] == 1  # run 1's job, on run 1's token
+    assert [(c.token, c.accepted) for c in sfn.sends()] == [("run-1-token", True)]
+    assert sfn.executions[old.execution_arn].status == "SUCCEEDED"
+
+
 def test_a_stopped_execution_of_a_job_the_api_lost_is_still_settled(
     poller: Poller, sfn: FakeStepFunctions, new_job: Callable[..., Job], store: JobTables, jobs_table: JobsTable
 ) -> None:

@@ -56,10 +56,14 @@ def test_the_token_record_create_job_writes() -> None:
         job_name="nightly",
         now=NOW,
         ttl_days=7,
+        retry_count=2,
+        redrive_count=1,
     )
     assert record == {
         "jobId": "job-1",
         "taskToken": "tok",
+        "retryCount": 2,  # the task attempt the token belongs to
+        "redriveCount": 1,  # the execution's run the job belongs to
         "executionArn": "arn:exec",
         "idempotencyKey": "key",
         "status": "POLLING",

@@ -58,6 +58,8 @@ def test_create_job_waits_for_the_task_token(template_json: dict[str, Any], crea
             "executionId.$": "$$.Execution.Id",
             # With the execution, the job's idempotency key: a redriven execution starts a new job.
             "redriveCount.$": "$$.Execution.RedriveCount",
+            # The task attempt: the record keeps the latest attempt's token.
+            "retryCount.$": "$$.State.RetryCount",
             "input.$": "$",
         },
     }
@@ -69,7 +71,10 @@ def test_create_job_timeouts_come_from_the_stage(create_job: dict[str, Any]) -> 
 
 
 def test_create_job_is_retried_on_every_transient_lambda_error(create_job: dict[str, Any]) -> None:
-    # create_job is idempotent (tests/handlers), so a retry after it started the job is safe.
+    # create_job is idempotent (tests/handlers), so a retry after it started the job is safe. Its own
+    # transient error (a refused or unanswered DynamoDB write) is retried with the Lambda ones.
+    from common.errors import RECORD_WRITE_FAILED
+
     throttled, transient = create_job["Retry"]
     assert throttled["ErrorEquals"] == ["Lambda.TooManyRequestsException"]
     assert (throttled["IntervalSeconds"], throttled["BackoffRate"], throttled["MaxAttempts"]) == (2, 2, 60)
@@ -81,6 +86,7 @@ def test_create_job_is_retried_on_every_transient_lambda_error(create_job: dict[
         "Lambda.SdkClientException",
         "Lambda.Unknown",
         "Sandbox.Timedout",
+        RECORD_WRITE_FAILED,  # create_job's RecordWriteFailed (tests/handlers checks the name)
     }
     assert (transient["IntervalSeconds"], transient["BackoffRate"], transient["MaxAttempts"]) == (1, 2, 6)
     assert (transient["MaxDelaySeconds"], transient["JitterStrategy"]) == (20, "FULL")
