@@ -220,9 +220,10 @@ def _marginal(w: Workload, prices: Prices | None) -> tuple[float, float, float]:
 
 
 def cost_reach(workload: Workload, prices: Prices | None = None, *, up_to: int = 1_000) -> dict[str, int | None]:
-    """From how many polls per job the marginal ratio stays within COST_RATIO_MAX: this design's,
-    and the floor's (no callback design can get there sooner); None if not by up_to."""
-    reach: dict[str, int | None] = {"fromPolls": None, "floorFromPolls": None}
+    """From how many polls per job the marginal ratio first reaches COST_RATIO_MAX (it only falls
+    with more polls): this design's, and the floor's (no callback design can get there sooner);
+    None if not by up_to (returned as upTo)."""
+    reach: dict[str, int | None] = {"fromPolls": None, "floorFromPolls": None, "upTo": up_to}
     for p in range(1, up_to + 1):
         cb, loop, floor = _marginal(workload.with_polls(p), prices)
         if reach["floorFromPolls"] is None and floor / loop <= COST_RATIO_MAX:
@@ -246,7 +247,8 @@ def cost_figure(rows: list[dict[str, Any]], reach: Mapping[str, int | None]) -> 
             + ("" if floor_ok else "no callback design can pass there: ")
             + f"the floor (the fixed transitions, the loop's own {p + 1} API calls, one write of the token item) "
             f"is {worst['ratioFloor']:.3f} of the loop; <= {COST_RATIO_MAX} from "
-            f"{polls_text(reach['floorFromPolls'])} for the floor, {polls_text(reach['fromPolls'])} for this design"
+            f"{polls_text(reach['floorFromPolls'], reach)} for the floor, "
+            f"{polls_text(reach['fromPolls'], reach)} for this design"
         )
     value = worst["ratioMarginal"] if worst else None
     return Figure(
@@ -260,8 +262,8 @@ def cost_figure(rows: list[dict[str, Any]], reach: Mapping[str, int | None]) -> 
     )
 
 
-def polls_text(n: int | None) -> str:
-    return "never (up to 1,000)" if n is None else f"{n} polls/job"
+def polls_text(n: int | None, reach: Mapping[str, int | None]) -> str:
+    return f"never (searched up to {reach.get('upTo') or 0:,})" if n is None else f"{n} polls/job"
 
 
 def figures_dict(figures: Iterable[Figure]) -> list[dict[str, Any]]:

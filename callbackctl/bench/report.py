@@ -146,8 +146,8 @@ def _priced(result: Mapping[str, Any]) -> list[str]:
         )
     reach = result["pricedCost"]["reach"]
     out.append(
-        f"  ratio <= {COST_RATIO_MAX} from {polls_text(reach['fromPolls'])}; the floor (the least any callback "
-        f"design spends) from {polls_text(reach['floorFromPolls'])}"
+        f"  ratio <= {COST_RATIO_MAX} from {polls_text(reach['fromPolls'], reach)}; the floor (the least any callback "
+        f"design spends) from {polls_text(reach['floorFromPolls'], reach)}"
     )
     return out
 

@@ -140,17 +140,16 @@ def new_record(
     job_name: str | None,
     now: datetime,
     ttl_days: int,
-    retry_count: int = 0,
-    redrive_count: int = 0,
+    retry_count: int | None = None,
+    redrive_count: int | None = None,
 ) -> TokenRecord:
-    """The token record create_job writes for a job it started."""
+    """The token record create_job writes for a job it started (its task attempt and execution run
+    when the state machine passes them)."""
     record = TokenRecord(
         jobId=job_id,
         taskToken=task_token,
         executionArn=execution_arn,
         idempotencyKey=idempotency_key,
-        retryCount=retry_count,
-        redriveCount=redrive_count,
         status=POLLING,
         maxAttempts=max_attempts,
         inputBytes=input_bytes,
@@ -160,6 +159,10 @@ def new_record(
     )
     if job_name:
         record["jobName"] = job_name
+    if retry_count is not None:
+        record["retryCount"] = retry_count
+    if redrive_count is not None:
+        record["redriveCount"] = redrive_count
     return record
 
 

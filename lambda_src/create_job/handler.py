@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from typing import Any, TypedDict
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from common.clock import utc_now
 from common.config import env_int, env_poll_schedule, env_str
@@ -103,6 +104,9 @@ class JobCreator:
         for name, value in (("redriveCount", redrive_count), ("retryCount", retry_count)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise InvalidJobInput(f"{name} must be a non-negative integer, got {value!r}")
+        # The record knows its run and its attempt only when the state machine passes the run
+        # (passRedriveCount): without it, a redrive reuses the record and the attempts restart at 0.
+        run_known = "redriveCount" in event
         request = parse_job_request(event.get("input"), self.limits)
         max_attempts = self._max_attempts(request)
 
@@ -120,8 +124,8 @@ class JobCreator:
             job_name=request.job_name,
             now=now,
             ttl_days=self.record_ttl_days,
-            retry_count=retry_count,
-            redrive_count=redrive_count,
+            retry_count=retry_count if run_known else None,
+            redrive_count=redrive_count if run_known else None,
         )
         interval = request.poll_interval or self.schedule.initial
         state = new_poll_state(
@@ -147,6 +151,8 @@ class JobCreator:
             )
             return {"jobId": job_id, "status": SUPERSEDED}
         except (ClientError, BotoCoreError) as err:
+            if not _transient(err):
+                raise  # a setup error or a bug (validation, permissions, a missing table): not retried
             raise RecordWriteFailed(
                 f"could not store job {job_id}'s records ({err}); the state machine retries the task"
             ) from err
@@ -186,17 +192,19 @@ class JobCreator:
         later attempt of the task already stored its own (_Superseded)."""
         update, names, values = upsert(record, replaced=_REPLACED_ON_RETRY)
         pending = sorted(PENDING_STATUSES)
-        names["#s"], names["#r"] = Attr.STATUS, Attr.RETRY_COUNT
+        names["#s"] = Attr.STATUS
         placeholders = [f":p{i}" for i in range(len(pending))]
         values.update(dict(zip(placeholders, pending, strict=True)))
-        values[":retry"] = record["retryCount"]
+        latest = ""
+        if Attr.RETRY_COUNT in record:  # the record keeps the latest attempt's token
+            names["#r"], values[":retry"] = Attr.RETRY_COUNT, record["retryCount"]
+            latest = " AND (attribute_not_exists(#r) OR #r <= :retry)"
         try:
             self.table.update_item(
                 Key={TABLE_KEY: record["jobId"]},
                 UpdateExpression=update,
                 ConditionExpression=(
-                    f"attribute_not_exists({TABLE_KEY}) OR "
-                    f"(#s IN ({', '.join(placeholders)}) AND (attribute_not_exists(#r) OR #r <= :retry))"
+                    f"attribute_not_exists({TABLE_KEY}) OR (#s IN ({', '.join(placeholders)}){latest})"
                 ),
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
@@ -208,6 +216,27 @@ class JobCreator:
             raise JobRecordFinal(
                 f"job {record['jobId']} of this execution has already ended; its record is final"
             ) from None
+
+
+# DynamoDB answers worth a retry of the task: throttling, a server-side error, or no answer at all.
+_TRANSIENT_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "TransactionConflictException",
+    }
+)
+
+
+def _transient(err: ClientError | BotoCoreError) -> bool:
+    if isinstance(err, ClientError):
+        code = str(err.response.get("Error", {}).get("Code", ""))
+        status = int(err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        return code in _TRANSIENT_CODES or status >= 500
+    return isinstance(err, BotoConnectionError | HTTPClientError)
 
 
 def upsert(item: Mapping[str, Any], *, replaced: tuple[str, ...]) -> tuple[str, dict[str, str], dict[str, Any]]:

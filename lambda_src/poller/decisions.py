@@ -130,8 +130,10 @@ _FAILURE_STATUS = {
 
 
 # Not a Step Functions status: the execution was redriven after the run the record belongs to, so
-# DescribeExecution describes a later run. That run ended before our callback (a redrive only
-# follows a failed, timed-out or stopped run): the record becomes EXPIRED and its job is cancelled.
+# DescribeExecution describes a later run and the record's own run has ended. The record becomes
+# EXPIRED and its job is cancelled: that run ended without our callback (timed out, failed
+# elsewhere, stopped), or, rarely, on our own SendTaskFailure whose final write was lost; then the
+# record says EXPIRED, not FAILED, and the cancel finds the job already ended.
 REDRIVEN = "REDRIVEN"
 
 

@@ -128,8 +128,12 @@ def test_two_pollers_at_once_give_every_execution_exactly_one_callback(
     for arn in arns:
         done = _finished(target, arn, timeout=60)
         assert done["status"] == "SUCCEEDED"
-        kinds = Counter(e["type"] for e in history(target, arn))
-        assert kinds["TaskSucceeded"] == 1 and kinds["TaskFailed"] == 0
+        events = history(target, arn)
+        kinds = Counter(e["type"] for e in events)
+        # A CreateJob invoke throttled by create_job's reserved concurrency (30 starts in quick succession) is a
+        # TaskFailed the state machine retries; any other TaskFailed would be a failure callback.
+        failed = [e["taskFailedEventDetails"].get("error") for e in events if e["type"] == "TaskFailed"]
+        assert kinds["TaskSucceeded"] == 1 and set(failed) <= {"Lambda.TooManyRequestsException"}, failed
     # Step Functions would refuse a second callback anyway: count what the pollers sent, per token.
     sends = accepted_final_sends(target, [token_record(target, stack, job_id_of(target, a) or "") for a in arns])
     assert sends == [1] * 30, sends

@@ -300,7 +300,16 @@ def new_job(creator: JobCreator, sfn: FakeStepFunctions) -> Callable[..., Job]:
             execution_input["maxAttempts"] = max_attempts
         execution_input.update(extra)
         sfn.start_task(execution_arn, token)
-        out = creator.handle({"taskToken": token, "executionId": execution_arn, "input": execution_input})
+        # As the deployed state machine: the execution's run and the task's attempt come with the token.
+        out = creator.handle(
+            {
+                "taskToken": token,
+                "executionId": execution_arn,
+                "redriveCount": 0,
+                "retryCount": 0,
+                "input": execution_input,
+            }
+        )
         return Job(out["jobId"], token, execution_arn)
 
     return make

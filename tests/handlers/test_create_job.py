@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, EndpointConnectionError
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
@@ -188,11 +188,11 @@ def test_a_late_earlier_attempt_never_puts_back_a_token_nobody_waits_on(
     attempt without heartbeats or callback until it timed out."""
     sfn.start_task(EXECUTION, TOKEN)
     sfn.start_task(EXECUTION, RETRY_TOKEN)  # the retry: TOKEN is void now
-    out = creator.handle(_event({"simulate": {"completionPolls": 1}}, RETRY_TOKEN, retryCount=1))
+    out = creator.handle(_event({"simulate": {"completionPolls": 1}}, RETRY_TOKEN, redriveCount=0, retryCount=1))
     key = {"jobId": out["jobId"]}
     record, state = tokens_table.get_item(Key=key)["Item"], poll_table.get_item(Key=key)["Item"]
 
-    late = creator.handle(_event({"simulate": {"completionPolls": 1}}, TOKEN, retryCount=0))
+    late = creator.handle(_event({"simulate": {"completionPolls": 1}}, TOKEN, redriveCount=0, retryCount=0))
     assert late == {"jobId": out["jobId"], "status": "SUPERSEDED"}
     assert tokens_table.get_item(Key=key)["Item"] == record  # RETRY_TOKEN, retryCount 1: untouched
     assert record["taskToken"] == RETRY_TOKEN and record["retryCount"] == 1
@@ -205,8 +205,50 @@ def test_a_late_earlier_attempt_never_puts_back_a_token_nobody_waits_on(
     assert sfn.executions[EXECUTION].status == "SUCCEEDED"
 
 
+def test_without_the_run_the_record_keeps_no_attempt_and_the_last_write_wins(
+    creator: JobCreator, tokens_table: Any
+) -> None:
+    """A state machine deployed with passRedriveCount=false: a redrive reuses the job and its
+    record, and the attempts start again at 0, so attempts cannot order the tokens."""
+    out = creator.handle(_event({}, RETRY_TOKEN, retryCount=3))
+    record = tokens_table.get_item(Key={"jobId": out["jobId"]})["Item"]
+    assert "retryCount" not in record and "redriveCount" not in record
+    assert creator.handle(_event({}, TOKEN, retryCount=0)) == out  # replaces the token, as before
+    assert tokens_table.get_item(Key={"jobId": out["jobId"]})["Item"]["taskToken"] == TOKEN
+
+
+def _client_error(code: str, status: int) -> ClientError:
+    return ClientError(
+        {"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": status}}, "UpdateItem"
+    )
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        _client_error("ValidationException", 400),
+        _client_error("AccessDeniedException", 400),
+        _client_error("ResourceNotFoundException", 400),
+    ],
+    ids=["validation", "access-denied", "no-table"],
+)
+def test_a_write_refused_for_good_is_not_retried_under_another_name(
+    creator: JobCreator, monkeypatch: pytest.MonkeyPatch, error: ClientError
+) -> None:
+    """A bug or a setup error fails the task under its own name: retrying it six times would only
+    hide it."""
+
+    def refused(**_: Any) -> Any:
+        raise error
+
+    monkeypatch.setattr(creator.table, "update_item", refused)
+    with pytest.raises(ClientError) as raised:
+        creator.handle(_event({}))
+    assert raised.value is error and not isinstance(raised.value, RecordWriteFailed)
+
+
 @pytest.mark.parametrize("failing", ["token record", "poll state"])
-def test_a_refused_write_raises_record_write_failed_and_the_retry_stores_both(
+def test_a_throttled_write_raises_record_write_failed_and_the_retry_stores_both(
     creator: JobCreator,
     tokens_table: Any,
     poll_table: Any,
@@ -218,9 +260,7 @@ def test_a_refused_write_raises_record_write_failed_and_the_retry_stores_both(
     (not an error that ends the execution with a job started and a record nobody polls), and the
     retry writes both records for the same job."""
     table = creator.table if failing == "token record" else creator.poll_table
-    refused = ClientError(
-        {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "Rate exceeded"}}, "UpdateItem"
-    )
+    refused: Exception = _client_error("ProvisionedThroughputExceededException", 400)
 
     def throttled(**_: Any) -> Any:
         raise refused
@@ -228,6 +268,10 @@ def test_a_refused_write_raises_record_write_failed_and_the_retry_stores_both(
     monkeypatch.setattr(table, "update_item", throttled)
     with pytest.raises(RecordWriteFailed, match=r"could not store job \S+'s records .*ProvisionedThroughput"):
         creator.handle(_event({}))
+    for transient in (_client_error("InternalServerError", 500), EndpointConnectionError(endpoint_url="http://ddb")):
+        refused = transient
+        with pytest.raises(RecordWriteFailed):
+            creator.handle(_event({}))
     assert RecordWriteFailed.__name__ == RECORD_WRITE_FAILED  # the name the state machine retries on
 
     monkeypatch.undo()

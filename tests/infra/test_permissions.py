@@ -117,7 +117,8 @@ def _expected_grants(stage: str) -> dict[str, dict[str, set[str]]]:
         "Workflow/CreateJobFunctionRole": {
             "Workflow/CreateJobFunctionLogGroup": LOG_WRITE,
             "*": XRAY_WRITE,
-            "JobStore/TaskTokensTable": {"dynamodb:UpdateItem"},
+            # GetItem: a refused token write reads the record (final job, or a later attempt's token)
+            "JobStore/TaskTokensTable": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
             "JobStore/PollStateTable": {"dynamodb:UpdateItem"},
             "SimulatedApi/Function": INVOKE,
             "SimulatedApi/Function:*": INVOKE,
@@ -223,7 +224,10 @@ def test_create_job_may_only_upsert_one_token_record_and_one_poll_state(
     template_json: dict[str, Any], ids: dict[str, str]
 ) -> None:
     grants = _grants(template_json, "Workflow/CreateJobFunction")
-    assert _table_grants(grants, ids["tokens"]) == {("dynamodb:UpdateItem", _j(get_att(ids["tokens"])))}
+    # GetItem: when its conditional token write is refused, create_job reads the record to tell a
+    # final job (JobRecordFinal) from a later attempt's token (SUPERSEDED).
+    tokens = _j(get_att(ids["tokens"]))
+    assert _table_grants(grants, ids["tokens"]) == {("dynamodb:GetItem", tokens), ("dynamodb:UpdateItem", tokens)}
     assert _table_grants(grants, ids["poll"]) == {("dynamodb:UpdateItem", _j(get_att(ids["poll"])))}
     assert ("lambda:InvokeFunction", _j(get_att(ids["api"]))) in grants
     assert not [t for _, t in grants if ids["jobs"] in t]  # not the simulated API's own table

@@ -556,7 +556,9 @@ def test_the_cost_floor_is_what_no_callback_design_can_go_below() -> None:
     for key, name in (("ratioFloor", "floorFromPolls"), ("ratioMarginal", "fromPolls")):
         at, before = cost_rows(workload, (reach[name], reach[name] - 1))
         assert at[key] <= 0.13 < before[key]
-    assert cost_reach(workload, up_to=3) == {"fromPolls": None, "floorFromPolls": None}
+    assert cost_reach(workload, up_to=3) == {"fromPolls": None, "floorFromPolls": None, "upTo": 3}
+    never = cost_figure(cost_rows(workload, (7,)), cost_reach(workload, up_to=3))
+    assert "from never (searched up to 3) for the floor, never (searched up to 3) for this design" in never.note
 
 
 def test_backlog_jobs_are_never_due_and_spread_over_shards() -> None:
