@@ -132,6 +132,36 @@ def test_a_run_out_of_time_claims_nothing_and_counts_every_page_as_deferred(
     assert make_poller().run()["succeeded"] == 5
 
 
+def test_a_run_out_of_time_stops_counting_deferred_jobs_before_its_own_timeout(
+    ticking_deadline: None,
+    make_poller: Callable[..., Poller],
+    new_job: Callable[..., Job],
+    store: JobTables,
+    sfn: FakeStepFunctions,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With a backlog of many pages, counting what it leaves must not take the run past its
+    timeout: it counts for DEFERRED_COUNTING_SECONDS after the deadline, then stops reading pages."""
+    monkeypatch.setattr(poller_service, "DEFERRED_COUNTING_SECONDS", 3.0)
+    jobs = [new_job({"completionPolls": 1}) for _ in range(12)]
+    paged = SmallPages.of(store)
+    queries = 0
+    query = store.client.query
+
+    def counted(**kwargs: Any) -> Any:
+        nonlocal queries
+        queries += 1
+        return query(**kwargs)
+
+    monkeypatch.setattr(store.client, "query", counted)
+    # The clock reads 0, 1, 2, ... once per due job: past the deadline (-0.5) from the first, and
+    # past the counting time (-0.5 + 3) at the fourth.
+    summary = make_poller(tables=paged).run(deadline=-0.5)
+    assert summary["deferred"] == 3 and summary["checked"] == 0 and sfn.calls == []
+    assert queries == 2  # pages of 2: the fourth job's page, and no page after it
+    assert make_poller().run()["succeeded"] == len(jobs)  # nothing was touched: all still due
+
+
 def test_through_an_api_outage_every_job_keeps_its_heartbeat_and_its_attempts(
     monkeypatch: pytest.MonkeyPatch,
     poller: Poller,
