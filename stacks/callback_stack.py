@@ -74,10 +74,9 @@ class CallbackStack(Stack):
         simulated_api.table.grant_read_write_data(simulated_api.function)
         # create_job upserts one token record and one poll state (and, when its conditional token
         # write is refused, reads the record to tell a final job from a later attempt's token). The
-        # poller reads due jobs from the
-        # index, claims and updates single poll states (shard leases too) and deletes a finished
-        # job's; it reads and conditionally updates single token records (decisions and final
-        # statuses in transactions over both). Nothing scans.
+        # poller reads due jobs from the index, claims and updates single poll states (shard leases
+        # too) and deletes a finished job's; it reads and conditionally updates single token records
+        # (decisions and final statuses in transactions over both). Nothing scans.
         grant_table_actions(job_store.table, workflow.create_job_function, ["dynamodb:GetItem", "dynamodb:UpdateItem"])
         grant_table_actions(job_store.poll_table, workflow.create_job_function, ["dynamodb:UpdateItem"])
         grant_table_actions(job_store.table, poller.function, ["dynamodb:GetItem", "dynamodb:UpdateItem"])

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Final
 
 INVALID_JOB_INPUT: Final = "InvalidJobInput"  # create_job: the execution input cannot be used
-# create_job: DynamoDB refused or did not answer a write of the job's records; the task is retried
+# create_job: a write of the job's records was throttled, met a server error or got no answer;
+# the state machine retries the task
 RECORD_WRITE_FAILED: Final = "RecordWriteFailed"
 JOB_FAILED: Final = "JobFailed"  # poller: the job failed, is unknown to the API, or was cancelled there
 MAX_ATTEMPTS_EXCEEDED: Final = "MaxAttemptsExceeded"  # poller: still running after its attempts
@@ -21,6 +22,17 @@ JOB_FAILURE_ERRORS: Final = (JOB_FAILED, MAX_ATTEMPTS_EXCEEDED, RESULT_TOO_LARGE
 # error named `States.*`, so a task timeout and other runtime errors end with these names.
 JOB_TIMED_OUT: Final = "JobTimedOut"  # CreateJob timed out or missed a heartbeat
 WORKFLOW_RUNTIME_ERROR: Final = "WorkflowRuntimeError"  # a States.* runtime error outside the job's control
+
+# Error codes with which an AWS service (Step Functions, Lambda, DynamoDB) says "slow down": the
+# poller backs off, create_job's task is retried.
+THROTTLING_ERRORS: Final = frozenset(
+    {
+        "ThrottlingException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "ProvisionedThroughputExceededException",
+    }
+)
 
 # SendTaskFailure: error up to 256 characters, cause up to 32,768 characters.
 ERROR_LIMIT: Final = 256

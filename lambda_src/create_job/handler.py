@@ -26,6 +26,7 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from common.clock import utc_now
 from common.config import env_int, env_poll_schedule, env_str
+from common.errors import THROTTLING_ERRORS
 from common.job_api import JobApiClient
 from common.log import get_logger, inject_lambda_context, token_fingerprint
 from common.records import (
@@ -211,7 +212,7 @@ class JobCreator:
             )
         except self.table.meta.client.exceptions.ConditionalCheckFailedException:
             current = self.table.get_item(Key={TABLE_KEY: record["jobId"]}, ConsistentRead=True).get("Item", {})
-            if current.get("status") in PENDING_STATUSES:
+            if current.get(Attr.STATUS) in PENDING_STATUSES:
                 raise _Superseded from None
             raise JobRecordFinal(
                 f"job {record['jobId']} of this execution has already ended; its record is final"
@@ -219,16 +220,7 @@ class JobCreator:
 
 
 # DynamoDB answers worth a retry of the task: throttling, a server-side error, or no answer at all.
-_TRANSIENT_CODES = frozenset(
-    {
-        "ProvisionedThroughputExceededException",
-        "ThrottlingException",
-        "RequestLimitExceeded",
-        "InternalServerError",
-        "ServiceUnavailable",
-        "TransactionConflictException",
-    }
-)
+_TRANSIENT_CODES = THROTTLING_ERRORS | {"InternalServerError", "ServiceUnavailable", "TransactionConflictException"}
 
 
 def _transient(err: ClientError | BotoCoreError) -> bool:

@@ -32,6 +32,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from common import records
 from common.clock import iso, utc_now
+from common.errors import THROTTLING_ERRORS
 from common.job_api import JobApiClient, JobApiError, JobNotFound
 from common.log import get_logger, token_fingerprint
 from common.records import PollState, TokenRecord, epoch_ms
@@ -73,14 +74,6 @@ _FINAL_COUNT = {records.EXPIRED: "expired", records.CANCELLED: "cancelled"}
 # third of the 15 s it keeps before its timeout. Past it, deferred is a lower bound.
 DEFERRED_COUNTING_SECONDS = 5.0
 _TRANSIENT = (ClientError, BotoCoreError)
-THROTTLING_ERRORS = frozenset(
-    {
-        "ThrottlingException",
-        "TooManyRequestsException",
-        "RequestLimitExceeded",
-        "ProvisionedThroughputExceededException",
-    }
-)
 
 
 class UnknownJob(LookupError):
